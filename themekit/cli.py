@@ -1,0 +1,222 @@
+"""The ``themekit`` command: a thin layer over the library.
+
+Exit codes: 0 success, 2 user mistake (bad config, missing or malformed input; one paragraph,
+no traceback), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from themekit.errors import UserError
+
+app = typer.Typer(
+    help="Candidate themes from Malay, English and code-switched transcripts, checked against hand coding.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+cache_app = typer.Typer(help="Show or clear the embedding cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+err_console = Console(stderr=True)
+out_console = Console()
+T = TypeVar("T")
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    from rich.logging import RichHandler
+
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
+    handler = RichHandler(console=err_console, show_path=False, show_time=False, markup=False)
+    root = logging.getLogger("themekit")
+    root.handlers = [h for h in root.handlers if isinstance(h, logging.NullHandler)]
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("numba", "httpx", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    """Run ``fn``; turn user mistakes into exit 2 and anything else into exit 1."""
+    try:
+        return fn()
+    except UserError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted; nothing was written")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        logging.getLogger("themekit").debug("internal error", exc_info=True)
+        err_console.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            "This is a bug in themekit or its environment, not in your input. "
+            "Run again with -v to see the traceback and please report it.",
+            highlight=False,
+        )
+        if logging.getLogger("themekit").level <= logging.DEBUG:
+            err_console.print_exception()
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    if quiet or not err_console.is_terminal:
+        yield _log_progress
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description:>10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+_last_logged: dict[str, int] = {}
+
+
+def _log_progress(stage: str, done: int, total: int) -> None:
+    # without a terminal: a log line at every 25% step
+    step = max(1, total // 4)
+    bucket = done // step
+    if done == total or bucket != _last_logged.get(stage):
+        _last_logged[stage] = bucket
+        logging.getLogger("themekit.progress").info("%s: %d/%d", stage, done, total)
+
+
+Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-v: debug).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="YAML job file.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Folder that receives the run folder (overrides output.dir).")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a config key: dotted.key=value (value parsed as YAML). Repeatable."),
+    ] = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Run a job and write a self-describing run folder."""
+    _setup_logging(verbose, quiet)
+
+    def go() -> Path:
+        from themekit.config import load_config
+        from themekit.pipeline import run as run_job
+
+        cfg = load_config(config, set_)
+        with _progress(quiet) as cb:
+            result = run_job(cfg, out_dir=out, progress=cb, config_file=config)
+        assert result.path is not None
+        return result.path
+
+    path = _guard(go)
+    out_console.print(str(path), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def validate(
+    config: Annotated[Path, typer.Argument(help="YAML job file.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="dotted.key=value override.")] = None,
+    verbose: Verbose = 0,
+) -> None:
+    """Check a job file (and that its input files and codebook exist) without running anything."""
+    _setup_logging(verbose, True)
+
+    def go() -> None:
+        from themekit.config import load_config
+        from themekit.validate import check_inputs
+
+        cfg = load_config(config, set_)
+        check_inputs(cfg)
+
+    _guard(go)
+    out_console.print(f"{config}: OK", highlight=False)
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="An existing run folder.")],
+    codes: Annotated[Path, typer.Option("--codes", help="Hand-codes table (segment_id, code[, secondary_code]) or a REFI-QDA .qdpx.")],
+    name: Annotated[str | None, typer.Option("--name", help="Name of this coder/evaluation (default: the file's stem).")] = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Score an existing run against a hand-codes file (e.g. a second coder)."""
+    _setup_logging(verbose, quiet)
+
+    def go() -> Path:
+        from themekit.evaluate import evaluate_run
+
+        return evaluate_run(run_dir, codes, name=name)
+
+    path = _guard(go)
+    out_console.print(str(path), highlight=False, soft_wrap=True)
+
+
+@cache_app.command("show")
+def cache_show(
+    cache_dir: Annotated[Path | None, typer.Option("--dir", help="Cache folder (default: $THEMEKIT_CACHE or ~/.cache/themekit).")] = None,
+) -> None:
+    """Show what the embedding cache holds."""
+
+    def go() -> dict[str, Any]:
+        from themekit.embed import cache_info, default_cache_dir
+
+        return cache_info(cache_dir or default_cache_dir())
+
+    info = _guard(go)
+    import json
+
+    out_console.print_json(json.dumps(info, default=str))
+
+
+@cache_app.command("clear")
+def cache_clear(
+    cache_dir: Annotated[Path | None, typer.Option("--dir", help="Cache folder.")] = None,
+    embedder: Annotated[str | None, typer.Option("--embedder", help="Only this embedder id.")] = None,
+) -> None:
+    """Delete cached embeddings (all, or one embedder's)."""
+
+    def go() -> int:
+        from themekit.embed import clear_cache, default_cache_dir
+
+        return clear_cache(cache_dir or default_cache_dir(), embedder)
+
+    n = _guard(go)
+    out_console.print(f"removed {n} cache file(s)")
+
+
+def main() -> None:
+    try:
+        app()
+    except SystemExit:
+        raise
+    sys.exit(0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,129 @@
+"""Score an existing run folder against a hand-codes file (``themekit evaluate``).
+
+The same run can be checked against several coders: each evaluation is written to
+``<run>/evaluations/<name>/scores.json`` (and ``report.md``), never over the run's own files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from themekit.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+
+def read_hand_codes(path: Path) -> pd.DataFrame:
+    """A table of hand codes with at least ``segment_id`` and ``code`` (``secondary_code``
+    optional). CSV, TSV, JSONL, Parquet or a REFI-QDA ``.qdpx`` project."""
+    if not path.exists():
+        raise InputError("hand-codes file not found", path=path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".qdpx":
+            from themekit.qda import read_qdpx_codes
+
+            df = read_qdpx_codes(path)
+        elif suffix in (".csv", ".tsv"):
+            df = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
+        elif suffix == ".jsonl":
+            df = pd.read_json(path, lines=True, dtype=str)
+        elif suffix == ".parquet":
+            df = pd.read_parquet(path)
+        else:
+            raise InputError(
+                f"unknown hand-codes format {suffix!r}; expected .csv, .tsv, .jsonl, .parquet or .qdpx", path=path
+            )
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InputError(f"cannot read hand codes: {exc}", path=path) from None
+    missing = [c for c in ("segment_id", "code") if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"hand-codes table lacks column(s) {missing}; found {list(df.columns)}", path=path
+        )
+    df = df.copy()
+    df["segment_id"] = df["segment_id"].astype(str)
+    if "secondary_code" not in df.columns:
+        df["secondary_code"] = ""
+    df["secondary_code"] = df["secondary_code"].fillna("").astype(str)
+    dup = df["segment_id"][df["segment_id"].duplicated()].tolist()
+    if dup:
+        raise InputError(f"duplicate segment ids in hand codes: {dup[:5]}", path=path)
+    empty = df.index[df["code"].fillna("").astype(str).str.strip() == ""].tolist()
+    if empty:
+        raise InputError(f"{len(empty)} row(s) without a code, first at row {empty[0] + 2}", path=path)
+    return df
+
+
+def evaluate_run(run_dir: str | Path, codes: str | Path, *, name: str | None = None) -> Path:
+    """Compare a run's assignments with a hand-codes file; return the evaluation folder."""
+    import yaml
+
+    from themekit.compare import compare
+    from themekit.config import config_from_dict
+
+    run_dir = Path(run_dir)
+    codes = Path(codes)
+    assign_path = run_dir / "assignments.csv"
+    if not assign_path.is_file():
+        raise InputError("not a themekit run folder (no assignments.csv)", path=run_dir)
+    cfg_data = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    base_dir = cfg_data.pop("base_dir", ".")
+    cfg = config_from_dict(cfg_data, base_dir=base_dir, source=run_dir / "config.yaml")
+    assign = pd.read_csv(assign_path, dtype={"segment_id": str}, keep_default_na=False)
+    hand = read_hand_codes(codes)
+    merged = assign.merge(hand[["segment_id", "code", "secondary_code"]], on="segment_id", how="left")
+    missing = merged["code"].isna().sum()
+    if missing == len(merged):
+        raise InputError(
+            "no segment id of the run appears in the hand-codes file "
+            f"(run ids look like {assign['segment_id'].iloc[0]!r}, file ids like {hand['segment_id'].iloc[0]!r})",
+            path=codes,
+        )
+    if missing:
+        logger.warning("%d of %d run segments have no hand code in %s; they are not scored", missing, len(merged), codes)
+    merged = merged[merged["code"].notna()]
+    if "scored" in merged.columns:
+        merged = merged[merged["scored"].astype(str).str.lower().isin(("true", "1"))]
+    codebook_theme = merged["codebook_theme"].tolist() if "codebook_theme" in merged.columns else None
+    scores = compare(
+        merged["theme_id"].astype(int).tolist(),
+        merged["code"].astype(str).tolist(),
+        secondary_codes=[s or None for s in merged["secondary_code"].astype(str)],
+        codebook_theme=codebook_theme,
+        languages=merged["language"].astype(str).tolist() if "language" in merged.columns else None,
+        other_id=cfg.codebook.other_id,
+        recovery_threshold=cfg.evaluation.recovery_threshold,
+        bootstrap=cfg.evaluation.bootstrap,
+        confidence=cfg.evaluation.confidence,
+        seed=cfg.seed,
+    )
+    from themekit.compare import contingency_markdown, methods_paragraph
+
+    name = name or codes.stem
+    dest_root = run_dir / "evaluations"
+    dest_root.mkdir(exist_ok=True)
+    final = dest_root / name
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=dest_root))
+    try:
+        data = scores.to_dict()
+        data["hand_codes_file"] = str(codes.resolve())
+        (tmp / "scores.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / "report.md").write_text(
+            f"# Evaluation against {codes.name}\n\n{methods_paragraph(scores)}\n\n{contingency_markdown(scores)}\n",
+            encoding="utf-8",
+        )
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final

@@ -1,0 +1,238 @@
+"""Run a whole job: load -> segment -> embed -> find themes -> describe -> compare -> write.
+
+Each stage is importable on its own (``themekit.load``, ``themekit.embed``,
+``themekit.themes``, ``themekit.describe``, ``themekit.compare``, ``themekit.rundir``);
+:func:`run` only wires them together, times them and records provenance.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from themekit.config import JobConfig, load_config
+from themekit.corpus import Corpus
+from themekit.errors import ConfigError, InputError
+from themekit.manifest import StageTimer, build_manifest
+from themekit.progress import ProgressCallback
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from themekit.codebook import Codebook
+    from themekit.compare import Scores
+    from themekit.describe import CandidateTheme
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced. ``path`` is the run folder (None when not written)."""
+
+    config: JobConfig
+    corpus: Corpus
+    embeddings: np.ndarray
+    cluster_embeddings: np.ndarray
+    labels: np.ndarray
+    codebook_theme: list[str] | None
+    themes: list[CandidateTheme]
+    codebook: Codebook | None
+    scores: Scores | None
+    manifest: dict[str, Any]
+    stability: dict[int, float] | None = None
+    eval_mask: np.ndarray | None = None
+    path: Path | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def assignments(self) -> pd.DataFrame:
+        """One row per analysed segment: ``segment_id``, ``theme_id``, ``theme_label``,
+        ``codebook_theme`` (when a codebook is used), ``hand_code`` (when present) and context."""
+        import pandas as pd
+
+        labels_by_theme = {t.id: t.label for t in self.themes}
+        rows = []
+        for i, seg in enumerate(self.corpus):
+            row: dict[str, Any] = {
+                "segment_id": seg.id,
+                "theme_id": int(self.labels[i]),
+                "theme_label": labels_by_theme.get(int(self.labels[i]), "outlier"),
+            }
+            if self.codebook_theme is not None:
+                row["codebook_theme"] = self.codebook_theme[i]
+            if seg.code is not None:
+                row["hand_code"] = seg.code
+                row["hand_secondary_code"] = seg.secondary_code or ""
+            if self.eval_mask is not None:
+                row["scored"] = bool(self.eval_mask[i])
+            row.update(
+                session=seg.session,
+                speaker=seg.speaker,
+                language=seg.language,
+                position=seg.position,
+                text=seg.text,
+            )
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+
+
+def run(
+    config: JobConfig | str | Path,
+    *,
+    overrides: list[str] | None = None,
+    out_dir: str | Path | None = None,
+    write: bool = True,
+    progress: ProgressCallback | None = None,
+    config_file: str | Path | None = None,
+) -> RunResult:
+    """Run a job and (by default) write its run folder.
+
+    ``config`` is a :class:`JobConfig` or the path of a YAML job file. ``out_dir`` overrides
+    ``output.dir``. Raises :class:`themekit.errors.UserError` subclasses for user mistakes,
+    before anything is written.
+    """
+    from themekit.codebook import load_codebook
+    from themekit.compare import compare
+    from themekit.describe import describe_themes
+    from themekit.embed import build_embedder, default_cache_dir, embed_texts
+    from themekit.load import input_files, load_corpus
+    from themekit.themes import ThemeFinder
+
+    config_file = str(Path(config_file).resolve()) if config_file else None
+    if not isinstance(config, JobConfig):
+        config_file = str(Path(config).resolve())
+        config = load_config(config, overrides)
+    elif overrides:
+        raise ConfigError("overrides are only applied when run() reads the config file itself")
+    cfg = config
+    _seed_everything(cfg.seed)
+    timer = StageTimer()
+
+    codebook = None
+    if cfg.codebook.path:
+        codebook = load_codebook(cfg.resolve_path(cfg.codebook.path), other_id=cfg.codebook.other_id)
+    if cfg.themes.mode in ("guided",) and codebook is None:
+        raise ConfigError("guided mode needs a codebook: set codebook.path", key="themes.mode")
+
+    with timer.stage("load"):
+        full = load_corpus(cfg, progress=progress)
+        files = input_files(cfg)
+        corpus = full.analysed()
+    if len(corpus) == 0:
+        raise InputError("no segments left to analyse after segmentation", path=cfg.corpus.path)
+    if cfg.themes.mode == "semi-supervised" and not corpus.has_codes:
+        raise ConfigError(
+            "semi-supervised mode needs hand codes for the segments (a code column or corpus.hand_codes)",
+            key="themes.mode",
+        )
+    logger.info("loaded %d segments from %d file(s)", len(corpus), len(files))
+
+    embedder = build_embedder(cfg.embedding)
+    cache_dir = None
+    if cfg.embedding.cache:
+        cache_dir = (
+            cfg.resolve_path(cfg.embedding.cache_dir) if cfg.embedding.cache_dir else default_cache_dir()
+        )
+    with timer.stage("embed"):
+        X = embed_texts(
+            corpus.texts, embedder, cache_dir=cache_dir, batch_size=cfg.embedding.batch_size, progress=progress
+        )
+        cb_X = None
+        if codebook is not None:
+            cb_texts, _ = codebook.descriptions()
+            cb_X = embed_texts(cb_texts, embedder, cache_dir=cache_dir, batch_size=cfg.embedding.batch_size)
+
+    with timer.stage("themes"):
+        finder = ThemeFinder.from_config(
+            cfg.themes, seed=cfg.seed, language_neutral=cfg.embedding.language_neutral
+        )
+        finder.fit(
+            X,
+            corpus.texts,
+            languages=corpus.languages,
+            codebook=codebook,
+            codebook_embeddings=cb_X,
+            hand_codes=corpus.codes if corpus.has_codes else None,
+            progress=progress,
+        )
+    labels = np.asarray(finder.labels_, dtype=int)
+
+    with timer.stage("describe"):
+        themes = describe_themes(
+            corpus,
+            labels,
+            finder.embeddings_,
+            theme_codebook=finder.theme_codebook_,
+            stability=finder.stability_,
+            n_keywords=cfg.themes.n_keywords,
+            n_quotes=cfg.themes.n_quotes,
+            stop_words=cfg.themes.stop_words,
+            seed=cfg.seed,
+        )
+
+    scores = None
+    if cfg.evaluation.enabled and corpus.has_codes:
+        with timer.stage("compare"):
+            scores = compare(
+                labels,
+                [c or "" for c in corpus.codes],
+                secondary_codes=[s.secondary_code for s in corpus],
+                codebook_theme=finder.codebook_theme_,
+                languages=corpus.languages,
+                codebook_ids=codebook.ids if codebook else None,
+                other_id=cfg.codebook.other_id,
+                recovery_threshold=cfg.evaluation.recovery_threshold,
+                bootstrap=cfg.evaluation.bootstrap,
+                confidence=cfg.evaluation.confidence,
+                seed=cfg.seed,
+                eval_mask=finder.eval_mask_,
+            )
+
+    manifest = build_manifest(
+        seed=cfg.seed,
+        inputs=[Path(p) for p in files],
+        model_id=embedder.model_id,
+        embedder_id=embedder.id,
+        timings=timer.seconds,
+        extra={
+            "seeds": {"global": cfg.seed, "themes": cfg.seed, "bootstrap": cfg.seed},
+            "n_segments": len(corpus),
+            "n_context_segments": len(full) - len(corpus),
+            "n_themes": len(themes),
+            "n_outliers_initial": int(getattr(finder, "n_outliers_initial_", 0)),
+            "n_outliers": int((labels == -1).sum()),
+            "mode": cfg.themes.mode,
+            "config_file": config_file,
+            "codebook": str(cfg.resolve_path(cfg.codebook.path)) if cfg.codebook.path else None,
+        },
+    )
+    result = RunResult(
+        config=cfg,
+        corpus=corpus,
+        embeddings=X,
+        cluster_embeddings=np.asarray(finder.embeddings_),
+        labels=labels,
+        codebook_theme=finder.codebook_theme_,
+        themes=themes,
+        codebook=codebook,
+        scores=scores,
+        manifest=manifest,
+        stability=finder.stability_,
+        eval_mask=np.asarray(finder.eval_mask_) if finder.eval_mask_ is not None else None,
+        extras={"context_segments": [s for s in full if s.is_context]},
+    )
+    if write:
+        from themekit.rundir import write_run
+
+        result.path = write_run(result, out_dir=out_dir)
+    return result

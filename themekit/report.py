@@ -1,0 +1,162 @@
+"""The Markdown report (``report.md``): what a researcher reads and pastes into a paper."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from themekit.pipeline import RunResult
+
+logger = logging.getLogger(__name__)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _num(x: float | None, nd: int = 2) -> str:
+    return "n/a" if x is None else f"{x:.{nd}f}"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(result: RunResult) -> str:
+    cfg = result.config
+    m = result.manifest
+    corpus = result.corpus
+    lines: list[str] = []
+    add = lines.append
+    add("# themekit run report")
+    add("")
+    langs = Counter(corpus.languages)
+    add(
+        f"{len(corpus)} segments from {len(set(corpus.sessions))} session(s) and "
+        f"{len(set(corpus.speakers))} speaker(s); languages: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(langs.items()))
+        + "."
+    )
+    n_out = int((result.labels == -1).sum())
+    add(
+        f"Mode `{cfg.themes.mode}`, embedding model `{m['model_id']}`, seed {cfg.seed}. "
+        f"{len(result.themes)} candidate themes; {n_out} segment(s) left as outliers "
+        f"({m.get('n_outliers_initial', 0)} before reassignment)."
+    )
+    add("")
+
+    # -- themes ------------------------------------------------------------------------
+    add("## Candidate themes")
+    add("")
+    add("| id | label | segments | ms / en / mixed | codebook theme | stability |")
+    add("|---|---|---|---|---|---|")
+    for t in result.themes:
+        lc = t.languages
+        stab = _pct(t.stability) if t.stability is not None else "—"
+        flag = " ⚠" if t.flagged else ""
+        add(
+            f"| {t.id} | {_md_escape(t.label)} | {t.size} | {lc.get('ms', 0)} / {lc.get('en', 0)} / "
+            f"{lc.get('mixed', 0)} | {t.codebook_theme or '—'} | {stab}{flag} |"
+        )
+    add("")
+    for t in result.themes:
+        add(f"### Theme {t.id}: {t.label}")
+        add("")
+        add(f"- Segments: {t.size}; speakers: {len(t.speakers)}; sessions: {len(t.sessions)}")
+        if t.codebook_theme:
+            add(f"- Closest codebook theme: `{t.codebook_theme}`")
+        for lang, words in t.keywords_by_language.items():
+            if words:
+                add(f"- Keywords ({lang}): {', '.join(words)}")
+        if t.quotes:
+            add("- Representative quotes:")
+            for q in t.quotes:
+                add(f"  - “{_md_escape(q.text)}” — {q.speaker or '?'}, {q.session or '?'}, {q.language}")
+        add("")
+
+    # -- codebook coding -----------------------------------------------------------------
+    if result.codebook_theme is not None and result.codebook is not None:
+        add("## Coding with the codebook")
+        add("")
+        counts = Counter(result.codebook_theme)
+        add("| codebook theme | name | segments coded |")
+        add("|---|---|---|")
+        for th in result.codebook.themes:
+            add(f"| {th.id} | {_md_escape(th.name)} | {counts.get(th.id, 0)} |")
+        add("")
+
+    # -- agreement -------------------------------------------------------------------------
+    if result.scores is not None:
+        from themekit.compare import contingency_markdown, methods_paragraph
+
+        s = result.scores.to_dict()
+        add("## Agreement with the hand coding")
+        add("")
+        add(methods_paragraph(result.scores))
+        add("")
+        add("| measure | value |")
+        add("|---|---|")
+        ci = s.get("confidence_intervals", {})
+        for key, label in [
+            ("cohen_kappa", "Cohen's κ"),
+            ("krippendorff_alpha", "Krippendorff's α (nominal)"),
+            ("percent_agreement", "percent agreement"),
+            ("macro_f1", "macro-F1"),
+            ("theme_recall", "theme recall"),
+            ("theme_precision", "theme precision"),
+            ("ari", "ARI"),
+            ("ami", "AMI"),
+            ("nmi", "NMI"),
+            ("v_measure", "V-measure"),
+            ("outlier_rate", "outlier rate"),
+            ("language_mixing", "segments in bilingual themes"),
+        ]:
+            val = s.get(key)
+            rng = ci.get(key)
+            extra = f" (95% CI {_num(rng[0])}–{_num(rng[1])})" if rng else ""
+            add(f"| {label} | {_num(val)}{extra} |")
+        add("")
+        add("### Candidate themes by hand code")
+        add("")
+        add(contingency_markdown(result.scores))
+        add("")
+        missing = s.get("missing_themes") or []
+        unmatched = s.get("unmatched_themes") or []
+        if missing:
+            add(f"Codebook themes not recovered: {', '.join(map(str, missing))}.")
+        if unmatched:
+            add(
+                "Candidate themes that match no codebook theme (worth a second look): "
+                + ", ".join(map(str, unmatched))
+                + "."
+            )
+        add("")
+
+    # -- provenance ------------------------------------------------------------------------
+    add("## Provenance")
+    add("")
+    add(f"- themekit {m['themekit_version']}, Python {m['python']}, {m['platform']}")
+    add(f"- Created {m['created']}; seed {m['seed']}")
+    add(f"- Embedding model: `{m['model_id']}` (cache key `{m['embedder_id']}`)")
+    for inp in m["inputs"]:
+        add(f"- Input `{inp['path']}` sha256 `{inp['sha256'][:16]}…`")
+    add("- Time per stage (s): " + ", ".join(f"{k} {v:.1f}" for k, v in m["stage_seconds"].items()))
+    versions = ", ".join(f"{k} {v}" for k, v in m["package_versions"].items() if v)
+    add(f"- Package versions: {versions}")
+    add("- The resolved job config is in `config.yaml`; rerun with `themekit run config.yaml`.")
+    add("")
+    return "\n".join(lines)
+
+
+def write_reports(result: RunResult, folder: Path) -> None:
+    (folder / "report.md").write_text(render_markdown(result), encoding="utf-8")
+    if result.config.output.html:
+        try:
+            from themekit.report_html import write_html_report
+        except ImportError:  # pragma: no cover - the HTML report module is optional during development
+            logger.debug("HTML report module not available")
+            return
+        write_html_report(result, folder / "report.html")

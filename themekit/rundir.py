@@ -1,0 +1,92 @@
+"""Write a self-describing run folder, atomically.
+
+Everything is written into a hidden ``.<name>.partial-*`` folder next to the destination and
+renamed into place only when every file is there, so a failed run never leaves a folder that
+looks complete.
+
+Files: ``config.yaml`` (resolved config), ``manifest.json`` (versions, seed, model, input
+hashes, stage timings), ``segments.csv``, ``themes.json``, ``assignments.csv``, ``report.md``,
+``report.html`` (when ``output.html``), ``scores.json`` (when the corpus has hand codes),
+``embeddings_2d.csv`` (the map behind the report), optional ``assignments.parquet`` and
+``project.qdpx``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from themekit.config import dump_config
+from themekit.errors import UserError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from themekit.pipeline import RunResult
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_FILES = ("config.yaml", "manifest.json", "segments.csv", "themes.json", "assignments.csv", "report.md")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def run_name(result: RunResult) -> str:
+    cfg = result.config
+    if cfg.output.name:
+        return cfg.output.name
+    stem = "run"
+    src = result.manifest.get("config_file")
+    if src:
+        stem = Path(src).stem
+    return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def write_run(result: RunResult, out_dir: str | Path | None = None) -> Path:
+    """Write the run folder and return its path."""
+    from themekit.report import write_reports
+
+    cfg = result.config
+    root = Path(out_dir) if out_dir is not None else Path(cfg.output.dir)
+    name = run_name(result)
+    if not re.fullmatch(r"[\w.\-]+", name):
+        raise UserError(f"[output.name] must be a plain folder name (letters, digits, . _ -), got {name!r}")
+    final = root / name
+    if final.exists():
+        if not cfg.output.overwrite:
+            raise UserError(
+                f"run folder {final} already exists; choose another output.name or set output.overwrite: true"
+            )
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=root))
+    try:
+        (tmp / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
+        _write_json(tmp / "manifest.json", result.manifest)
+        result.corpus.to_frame().drop(columns=["meta"]).to_csv(tmp / "segments.csv", index=False)
+        assignments = result.assignments()
+        assignments.to_csv(tmp / "assignments.csv", index=False)
+        if cfg.output.parquet:
+            assignments.to_parquet(tmp / "assignments.parquet", index=False)
+        _write_json(tmp / "themes.json", {"themes": [t.to_dict() for t in result.themes]})
+        if result.scores is not None:
+            _write_json(tmp / "scores.json", result.scores.to_dict())
+        write_reports(result, tmp)
+        if cfg.output.qdpx:
+            from themekit.qda import export_qdpx
+
+            export_qdpx(result, tmp / "project.qdpx")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("run folder written: %s", final)
+    return final
