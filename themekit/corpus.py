@@ -148,6 +148,9 @@ class Corpus:
                     kw.pop(key, None)
             if kw.get("language") is None:
                 kw.pop("language", None)
+            for key in ("char_start", "char_end"):  # a DataFrame column with gaps is float
+                if kw.get(key) is not None:
+                    kw[key] = int(kw[key])
             if kw.get("position") is not None:
                 kw["position"] = int(kw["position"])
             else:
@@ -159,7 +162,9 @@ class Corpus:
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame) -> Corpus:
-        return cls.from_records(df.to_dict(orient="records"))
+        return cls.from_records(
+            {str(k): v for k, v in r.items()} for r in df.to_dict(orient="records")
+        )
 
     def to_dataset(self) -> datasets.Dataset:
         import datasets

@@ -129,7 +129,10 @@ def run(
         files = input_files(cfg)
         corpus = full.analysed()
     if len(corpus) == 0:
-        raise InputError("no segments left to analyse after segmentation", path=cfg.corpus.path)
+        raise InputError(
+            "no segments left to analyse after segmentation (all were dropped or context-only)",
+            path=", ".join(map(str, files)),
+        )
     if cfg.themes.mode == "semi-supervised" and not corpus.has_codes:
         raise ConfigError(
             "semi-supervised mode needs hand codes for the segments (a code column or corpus.hand_codes)",
