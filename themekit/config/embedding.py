@@ -32,5 +32,8 @@ class EmbeddingConfig(Section):
     language_neutral: bool = Field(
         True, description="subtract each language's mean vector before clustering"
     )
+    tfidf_components: int = Field(
+        256, ge=2, le=4096, description="tfidf backend: dimensions kept by the truncated SVD"
+    )
     cache: bool = True
     cache_dir: str | None = Field(None, description="default: $THEMEKIT_CACHE or ~/.cache/themekit")

