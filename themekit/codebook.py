@@ -116,7 +116,7 @@ def load_codebook(path: str | Path, *, other_id: str = "other") -> Codebook:
     path = Path(path)
     if not path.is_file():
         raise InputError("codebook file not found", path=path)
-    if path.suffix.lower() == ".qdc":
+    if path.suffix.lower() in (".qdc", ".qdpx"):
         from themekit.qda import read_qdc  # REFI-QDA codebook
 
         return read_qdc(path)

@@ -20,9 +20,10 @@ from themekit.errors import InputError
 logger = logging.getLogger(__name__)
 
 
-def read_hand_codes(path: Path) -> pd.DataFrame:
+def read_hand_codes(path: Path, segments: pd.DataFrame | None = None) -> pd.DataFrame:
     """A table of hand codes with at least ``segment_id`` and ``code`` (``secondary_code``
-    optional). CSV, TSV, JSONL, Parquet or a REFI-QDA ``.qdpx`` project."""
+    optional). CSV, TSV, JSONL, Parquet or a REFI-QDA ``.qdpx`` project, whose codings are
+    matched to ``segments`` (a run's ``segments.csv``) by character position."""
     if not path.exists():
         raise InputError("hand-codes file not found", path=path)
     suffix = path.suffix.lower()
@@ -30,7 +31,8 @@ def read_hand_codes(path: Path) -> pd.DataFrame:
         if suffix == ".qdpx":
             from themekit.qda import read_qdpx_codes
 
-            df = read_qdpx_codes(path)
+            records = segments.to_dict("records") if segments is not None else None
+            df = read_qdpx_codes(path, records)
         elif suffix in (".csv", ".tsv"):
             df = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
         elif suffix == ".jsonl":
@@ -78,7 +80,10 @@ def evaluate_run(run_dir: str | Path, codes: str | Path, *, name: str | None = N
     base_dir = cfg_data.pop("base_dir", ".")
     cfg = config_from_dict(cfg_data, base_dir=base_dir, source=run_dir / "config.yaml")
     assign = pd.read_csv(assign_path, dtype={"segment_id": str}, keep_default_na=False)
-    hand = read_hand_codes(codes)
+    segments = None
+    if (run_dir / "segments.csv").is_file():
+        segments = pd.read_csv(run_dir / "segments.csv", dtype={"id": str, "session": str, "speaker": str})
+    hand = read_hand_codes(codes, segments)
     merged = assign.merge(hand[["segment_id", "code", "secondary_code"]], on="segment_id", how="left")
     missing = merged["code"].isna().sum()
     if missing == len(merged):

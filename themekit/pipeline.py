@@ -147,13 +147,18 @@ def run(
             cfg.resolve_path(cfg.embedding.cache_dir) if cfg.embedding.cache_dir else default_cache_dir()
         )
     with timer.stage("embed"):
-        X = embed_texts(
-            corpus.texts, embedder, cache_dir=cache_dir, batch_size=cfg.embedding.batch_size, progress=progress
+        # corpus and codebook texts go through one call, so that a corpus-fitted backend
+        # (tfidf) puts both in the same space
+        cb_texts = codebook.descriptions()[0] if codebook is not None else []
+        X_all = embed_texts(
+            corpus.texts + cb_texts,
+            embedder,
+            cache_dir=cache_dir,
+            batch_size=cfg.embedding.batch_size,
+            progress=progress,
         )
-        cb_X = None
-        if codebook is not None:
-            cb_texts, _ = codebook.descriptions()
-            cb_X = embed_texts(cb_texts, embedder, cache_dir=cache_dir, batch_size=cfg.embedding.batch_size)
+        X = np.asarray(X_all[: len(corpus)])
+        cb_X = np.asarray(X_all[len(corpus) :]) if codebook is not None else None
 
     with timer.stage("themes"):
         finder = ThemeFinder.from_config(

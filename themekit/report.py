@@ -116,7 +116,7 @@ def render_markdown(result: RunResult) -> str:
         ]:
             val = s.get(key)
             rng = ci.get(key)
-            extra = f" (95% CI {_num(rng[0])}–{_num(rng[1])})" if rng else ""
+            extra = f" (95% CI {_num(rng.get('low'))}–{_num(rng.get('high'))})" if rng else ""
             add(f"| {label} | {_num(val)}{extra} |")
         add("")
         add("### Candidate themes by hand code")

@@ -1,0 +1,568 @@
+"""The HTML report (``report.html``): one self-contained file that opens offline in a browser.
+
+Sections, each an element with a stable id: ``overview``, ``themes`` (labels, keywords per
+language, quotes with speaker, session and language), ``sizes`` (theme sizes by language,
+speaker and session), ``map`` (a 2-D map of the segments coloured by theme), ``agreement``
+(with hand codes: the theme-by-code heat map, agreement figures with confidence intervals,
+recovered, missing and new themes; a note otherwise) and ``provenance`` (config, model, seed,
+versions). Charts are Plotly figures; plotly.js is inlined once, so nothing is fetched from a
+CDN. Every piece of transcript text is HTML-escaped.
+
+The map is a PCA projection of the embeddings the themes were found in (deterministic: no seed
+needed); its coordinates are also written next to the report as ``embeddings_2d.csv``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from themekit.qda import theme_color
+
+if TYPE_CHECKING:  # pragma: no cover
+    import plotly.graph_objects as go
+
+    from themekit.pipeline import RunResult
+
+logger = logging.getLogger(__name__)
+
+#: The ids of the report's sections, in order.
+SECTION_IDS = ("overview", "themes", "sizes", "map", "agreement", "provenance")
+_LANG_NAMES = {"ms": "Malay", "en": "English", "mixed": "code-switched", "unknown": "unknown"}
+_SYMBOLS = {"ms": "circle", "en": "square", "mixed": "diamond", "unknown": "x"}
+_PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+
+_CSS = """
+:root { --fg:#1f2328; --muted:#57606a; --line:#d0d7de; --bg:#ffffff; --soft:#f6f8fa; --accent:#0969da; }
+* { box-sizing: border-box; }
+body { margin:0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color:var(--fg);
+       background:var(--bg); }
+header.top { position:sticky; top:0; z-index:10; background:var(--soft); border-bottom:1px solid var(--line);
+             padding:.5rem 1.5rem; display:flex; gap:1.5rem; align-items:baseline; flex-wrap:wrap; }
+header.top h1 { font-size:1.15rem; margin:0; }
+header.top nav a { margin-right:1rem; color:var(--accent); text-decoration:none; }
+main { max-width: 1200px; margin: 0 auto; padding: 1rem 1.5rem 4rem; }
+section { margin-top:2rem; scroll-margin-top:3.5rem; }
+h2 { border-bottom:1px solid var(--line); padding-bottom:.25rem; }
+.cards { display:grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap:.75rem; }
+.card { background:var(--soft); border:1px solid var(--line); border-radius:8px; padding:.6rem .8rem; }
+.card .n { font-size:1.6rem; font-weight:600; }
+.card .l { color:var(--muted); font-size:.85rem; }
+.theme { border:1px solid var(--line); border-left:8px solid var(--c); border-radius:8px; padding:.75rem 1rem;
+         margin:1rem 0; }
+.theme h3 { margin:.1rem 0 .4rem; }
+.meta { color:var(--muted); font-size:.9rem; }
+.kw { display:inline-block; background:var(--soft); border:1px solid var(--line); border-radius:999px;
+      padding:0 .55rem; margin:.1rem .15rem; font-size:.88rem; }
+.lang { font-weight:600; margin-right:.3rem; }
+blockquote { margin:.5rem 0; padding:.35rem .8rem; border-left:3px solid var(--line); background:var(--soft); }
+blockquote footer { color:var(--muted); font-size:.85rem; }
+.flag { color:#9a6700; font-weight:600; }
+table { border-collapse:collapse; margin:.5rem 0; }
+th, td { border:1px solid var(--line); padding:.25rem .6rem; text-align:left; vertical-align:top; }
+th { background:var(--soft); }
+td.num { text-align:right; font-variant-numeric: tabular-nums; }
+pre { background:var(--soft); border:1px solid var(--line); padding:.75rem; overflow:auto; font-size:.85rem; }
+.note { background:#fff8c5; border:1px solid #d4a72c; border-radius:6px; padding:.5rem .8rem; }
+.fig { width:100%; }
+"""
+
+
+# ================================================================================== helpers
+def _e(text: object) -> str:
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _num(x: float | None, nd: int = 2) -> str:
+    return "n/a" if x is None else f"{x:.{nd}f}"
+
+
+def _theme_name(tid: int, labels: dict[int, str]) -> str:
+    return "outliers" if tid < 0 else f"T{tid}: {labels.get(tid, '')}"
+
+
+def _short(text: str, n: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _ci(ci: Any) -> tuple[float, float] | None:
+    if not ci:
+        return None
+    if isinstance(ci, dict):
+        lo, hi = ci.get("low"), ci.get("high")
+    else:
+        lo, hi = ci[0], ci[1]
+    return None if lo is None or hi is None else (float(lo), float(hi))
+
+
+class _Figures:
+    """Renders Plotly figures to HTML divs; plotly.js goes inline with the first one only."""
+
+    def __init__(self) -> None:
+        self.first = True
+
+    def div(self, fig: go.Figure, div_id: str) -> str:
+        out = fig.to_html(
+            full_html=False,
+            include_plotlyjs=self.first,
+            div_id=div_id,
+            config=_PLOT_CONFIG,
+            default_width="100%",
+        )
+        self.first = False
+        return f'<div class="fig">{out}</div>'
+
+
+def project_2d(X: np.ndarray) -> np.ndarray:
+    """A deterministic 2-D projection (PCA; the sign of each axis fixed by its largest loading)."""
+    X = np.asarray(X, dtype=float)
+    n = X.shape[0]
+    if n == 0:
+        return np.zeros((0, 2))
+    if X.ndim != 2 or X.shape[1] < 2 or n < 2:
+        out = np.zeros((n, 2))
+        if X.ndim == 2 and X.shape[1] >= 1:
+            out[:, 0] = X[:, 0]
+        return out
+    Xc = X - X.mean(axis=0)
+    _, _, vt = np.linalg.svd(Xc, full_matrices=False)
+    comps = vt[:2]
+    signs = np.sign(comps[np.arange(comps.shape[0]), np.abs(comps).argmax(axis=1)])
+    signs[signs == 0] = 1
+    Y = Xc @ (comps * signs[:, None]).T
+    if Y.shape[1] < 2:
+        Y = np.hstack([Y, np.zeros((n, 2 - Y.shape[1]))])
+    return Y
+
+
+# ================================================================================= sections
+def _overview(result: RunResult) -> str:
+    corpus = result.corpus
+    m = result.manifest
+    labels = np.asarray(result.labels)
+    langs = Counter(corpus.languages)
+    n_out = int((labels == -1).sum())
+    cards: list[tuple[object, str]] = [
+        (len(corpus), "segments"),
+        (len(set(corpus.sessions)), "sessions"),
+        (len(set(corpus.speakers)), "speakers"),
+        (len(result.themes), "candidate themes"),
+        (n_out, f"outliers ({_pct(n_out / len(corpus)) if len(corpus) else 'n/a'})"),
+    ]
+    if result.scores is not None:
+        s = result.scores.to_dict()
+        cards.append((_num(s.get("cohen_kappa")), "Cohen's κ with hand codes"))
+    parts = ['<div class="cards">']
+    parts += [
+        f'<div class="card"><div class="n">{_e(n)}</div><div class="l">{_e(lbl)}</div></div>'
+        for n, lbl in cards
+    ]
+    parts.append("</div>")
+    lang_txt = ", ".join(f"{_LANG_NAMES.get(k, k)} {v}" for k, v in sorted(langs.items()))
+    parts.append(
+        f"<p>Languages of the segments: {_e(lang_txt)}. Mode <code>{_e(result.config.themes.mode)}</code>, "
+        f"embedding model <code>{_e(m.get('model_id', '?'))}</code>, seed {_e(result.config.seed)}.</p>"
+    )
+    if result.codebook is not None:
+        parts.append(
+            f"<p>Codebook: {_e(result.codebook.name)} ({len(result.codebook.themes)} themes).</p>"
+        )
+    flagged = [t for t in result.themes if getattr(t, "flagged", False)]
+    if flagged:
+        parts.append(
+            '<p class="flag">⚠ '
+            + _e(f"{len(flagged)} theme(s) are unstable across reruns: ")
+            + ", ".join(_e(f"T{t.id}") for t in flagged)
+            + ".</p>"
+        )
+    return "\n".join(parts)
+
+
+def _themes(result: RunResult) -> str:
+    parts: list[str] = []
+    if not result.themes:
+        return '<p class="note">No candidate themes were found.</p>'
+    for t in result.themes:
+        color = theme_color(t.id)
+        meta = [f"{t.size} segments", f"{len(t.speakers)} speakers", f"{len(t.sessions)} sessions"]
+        lc = ", ".join(f"{_LANG_NAMES.get(k, k)} {v}" for k, v in sorted(t.languages.items()))
+        if lc:
+            meta.append(lc)
+        if t.codebook_theme:
+            meta.append(f"closest codebook theme: {t.codebook_theme}")
+        if t.stability is not None:
+            meta.append(f"stability {_pct(t.stability)}")
+        flag = (
+            ' <span class="flag" title="unstable across reruns">⚠ unstable</span>'
+            if t.flagged
+            else ""
+        )
+        parts.append(
+            f'<article class="theme" id="theme-{t.id}" style="--c:{color}">'
+            f"<h3>T{t.id}: {_e(t.label)}{flag}</h3>"
+            f'<div class="meta">{_e(" · ".join(meta))}</div>'
+        )
+        kw = t.keywords_by_language or {}
+        rows = [(lang, words) for lang, words in kw.items() if words]
+        if not rows and t.keywords:
+            rows = [("all", list(t.keywords))]
+        for lang, words in rows:
+            chips = "".join(f'<span class="kw">{_e(w)}</span>' for w in words)
+            parts.append(
+                f'<div class="keywords"><span class="lang">{_e(_LANG_NAMES.get(lang, lang))}</span>{chips}</div>'
+            )
+        for q in t.quotes:
+            who = " · ".join(
+                x
+                for x in (
+                    q.speaker or "?",
+                    q.session or "?",
+                    _LANG_NAMES.get(q.language, q.language),
+                )
+                if x
+            )
+            parts.append(
+                f'<blockquote data-segment="{_e(q.segment_id)}">“{_e(q.text)}”'
+                f"<footer>{_e(who)} · {_e(q.segment_id)}</footer></blockquote>"
+            )
+        parts.append("</article>")
+    return "\n".join(parts)
+
+
+def _sizes(result: RunResult, figs: _Figures) -> str:
+    import plotly.graph_objects as go
+
+    labels = [int(x) for x in result.labels]
+    names = {t.id: t.label for t in result.themes}
+    theme_ids = sorted(set(labels), key=lambda x: (x < 0, x))
+    ticks = [_e(_short(_theme_name(t, names), 40)) for t in theme_ids]
+    out: list[str] = []
+    for field, title in (("language", "language"), ("speaker", "speaker"), ("session", "session")):
+        values = [getattr(s, field) or "?" for s in result.corpus]
+        counts = Counter(zip(labels, values, strict=True))
+        cats = sorted(set(values), key=lambda v: (-values.count(v), v))
+        fig = go.Figure()
+        for c in cats:
+            name = _LANG_NAMES.get(c, c) if field == "language" else c
+            fig.add_bar(
+                name=_e(name),
+                y=ticks,
+                x=[counts.get((t, c), 0) for t in theme_ids],
+                orientation="h",
+            )
+        fig.update_layout(
+            barmode="stack",
+            title=f"Segments per theme by {title}",
+            height=max(260, 34 * len(theme_ids) + 120),
+            margin={"l": 10, "r": 10, "t": 40, "b": 30},
+            legend_title_text=title,
+            yaxis={"autorange": "reversed"},
+            template="plotly_white",
+        )
+        out.append(f'<div id="sizes-{field}">{figs.div(fig, f"fig-sizes-{field}")}</div>')
+    return "\n".join(out)
+
+
+def map_frame(result: RunResult) -> Any:
+    """The 2-D map's data: one row per segment with ``segment_id``, ``x``, ``y``, ``theme_id``."""
+    import pandas as pd
+
+    X = result.cluster_embeddings if result.cluster_embeddings is not None else result.embeddings
+    Y = project_2d(np.asarray(X))
+    return pd.DataFrame(
+        {
+            "segment_id": result.corpus.ids,
+            "x": np.round(Y[:, 0], 6),
+            "y": np.round(Y[:, 1], 6),
+            "theme_id": [int(x) for x in result.labels],
+        }
+    )
+
+
+def _map(result: RunResult, figs: _Figures, frame: Any) -> str:
+    import plotly.graph_objects as go
+
+    names = {t.id: t.label for t in result.themes}
+    corpus = result.corpus
+    labels = frame["theme_id"].to_numpy()
+    fig = go.Figure()
+    for tid in sorted(set(labels.tolist()), key=lambda x: (x < 0, x)):
+        idx = [int(i) for i in np.flatnonzero(labels == tid)]
+        hover = [
+            f"<b>{_e(corpus[i].id)}</b> · {_e(corpus[i].speaker or '?')} · {_e(corpus[i].session or '?')} · "
+            f"{_e(corpus[i].language)}<br>{_e(_short(corpus[i].text, 140))}"
+            for i in idx
+        ]
+        fig.add_scatter(
+            x=frame["x"].to_numpy()[idx],
+            y=frame["y"].to_numpy()[idx],
+            mode="markers",
+            name=_e(_short(_theme_name(tid, names), 45)),
+            marker={
+                "color": theme_color(tid),
+                "size": 8,
+                "opacity": 0.85 if tid >= 0 else 0.5,
+                "symbol": [_SYMBOLS.get(corpus[i].language, "circle") for i in idx],
+                "line": {"width": 0.5, "color": "#333"},
+            },
+            hovertext=hover,
+            hoverinfo="text",
+        )
+    fig.update_layout(
+        title="Segments on the first two principal components of their embeddings",
+        height=620,
+        template="plotly_white",
+        margin={"l": 10, "r": 10, "t": 40, "b": 30},
+        xaxis={"title": "PC 1", "zeroline": False},
+        yaxis={"title": "PC 2", "zeroline": False},
+        legend_title_text="theme",
+    )
+    note = (
+        '<p class="meta">Each point is a segment, coloured by candidate theme; the shape is its '
+        "language (circle Malay, square English, diamond code-switched, cross unknown). Points close "
+        "together have similar embeddings; the axes have no meaning of their own.</p>"
+    )
+    return figs.div(fig, "fig-map") + note
+
+
+def _agreement(result: RunResult, figs: _Figures) -> str:
+    import plotly.graph_objects as go
+
+    if result.scores is None:
+        return (
+            '<p class="note" id="agreement-none">No hand codes were given for this run, so there is '
+            "nothing to compare the candidate themes with. Add a <code>code</code> column or "
+            "<code>corpus.hand_codes</code> to score the run, or use <code>themekit evaluate</code>.</p>"
+        )
+    from themekit.compare import methods_paragraph
+
+    s = result.scores.to_dict()
+    names = {t.id: t.label for t in result.themes}
+    parts = [f"<p>{_e(methods_paragraph(result.scores))}</p>"]
+    # -- heat map
+    cont: dict[str, dict[str, int]] = s.get("contingency") or {}
+    codes: list[str] = list(s.get("codes") or sorted({c for row in cont.values() for c in row}))
+    rows = sorted(
+        cont, key=lambda k: (int(k) < 0, int(k)) if k.lstrip("-").isdigit() else (False, 0)
+    )
+    if rows and codes:
+        z = [[int(cont[r].get(c, 0)) for c in codes] for r in rows]
+        ylabels = [
+            _e(_short(_theme_name(int(r), names), 40)) if r.lstrip("-").isdigit() else _e(r)
+            for r in rows
+        ]
+        fig = go.Figure(
+            go.Heatmap(
+                z=z,
+                x=[_e(c) for c in codes],
+                y=ylabels,
+                colorscale="Blues",
+                text=z,
+                texttemplate="%{text}",
+                hovertemplate="theme %{y}<br>hand code %{x}<br>%{z} segments<extra></extra>",
+            )
+        )
+        fig.update_layout(
+            title="Candidate themes (rows) by hand code (columns)",
+            template="plotly_white",
+            height=max(300, 32 * len(rows) + 140),
+            margin={"l": 10, "r": 10, "t": 40, "b": 40},
+            yaxis={"autorange": "reversed"},
+            xaxis={"side": "bottom", "title": "hand code"},
+        )
+        parts.append(f'<div id="agreement-heatmap">{figs.div(fig, "fig-agreement-heatmap")}</div>')
+    # -- figures with intervals
+    ci = s.get("confidence_intervals") or {}
+    level = (s.get("settings") or {}).get("confidence", 0.95)
+    rows_html = []
+    for key, label in [
+        ("cohen_kappa", "Cohen's κ"),
+        ("krippendorff_alpha", "Krippendorff's α (nominal)"),
+        ("percent_agreement", "percent agreement"),
+        ("macro_f1", "macro-F1"),
+        ("theme_recall", "theme recall"),
+        ("theme_precision", "theme precision"),
+        ("ari", "ARI"),
+        ("ami", "AMI"),
+        ("nmi", "NMI"),
+        ("v_measure", "V-measure"),
+        ("outlier_rate", "outlier rate"),
+        ("language_mixing", "segments in bilingual themes"),
+    ]:
+        if key not in s:
+            continue
+        iv = _ci(ci.get(key))
+        iv_txt = f"{_num(iv[0])} – {_num(iv[1])}" if iv else "—"
+        rows_html.append(
+            f'<tr><td>{_e(label)}</td><td class="num">{_num(s.get(key))}</td><td class="num">{iv_txt}</td></tr>'
+        )
+    parts.append(
+        f'<table id="agreement-figures"><thead><tr><th>measure</th><th>value</th><th>{100 * level:.0f}% CI</th>'
+        f"</tr></thead><tbody>{''.join(rows_html)}</tbody></table>"
+    )
+    # -- per code
+    per = s.get("per_theme") or {}
+    if per:
+        prow = []
+        for code, p in per.items():
+            prow.append(
+                f'<tr><td>{_e(code)}</td><td class="num">{_num(p.get("precision"))}</td>'
+                f'<td class="num">{_num(p.get("recall"))}</td><td class="num">{_num(p.get("f1"))}</td>'
+                f'<td class="num">{_e(p.get("support", ""))}</td>'
+                f"<td>{'yes' if p.get('recovered') else 'no'}</td></tr>"
+            )
+        parts.append(
+            '<table id="agreement-per-code"><thead><tr><th>hand code</th><th>precision</th><th>recall</th>'
+            f"<th>F1</th><th>segments</th><th>recovered</th></tr></thead><tbody>{''.join(prow)}</tbody></table>"
+        )
+    # -- recovered / missing / new
+    recovered = s.get("recovered_themes") or []
+    missing = s.get("missing_themes") or []
+    new = s.get("unmatched_themes") or []
+
+    def items(values: Sequence[Any], themes: bool = False) -> str:
+        if not values:
+            return "<li><em>none</em></li>"
+        return "".join(
+            f'<li><a href="#theme-{int(v)}">{_e(_theme_name(int(v), names))}</a></li>'
+            if themes
+            else f"<li>{_e(v)}</li>"
+            for v in values
+        )
+
+    parts.append(
+        '<div class="cards" id="agreement-themes">'
+        f'<div class="card"><div class="l">Codebook themes recovered</div><ul>{items(recovered)}</ul></div>'
+        f'<div class="card"><div class="l">Codebook themes missing</div><ul>{items(missing)}</ul></div>'
+        f'<div class="card"><div class="l">New candidate themes (match no codebook theme)</div>'
+        f"<ul>{items(new, themes=True)}</ul></div></div>"
+    )
+    return "\n".join(parts)
+
+
+def _provenance(result: RunResult) -> str:
+    from themekit.config import dump_config
+
+    m = result.manifest
+    rows = [
+        ("themekit", m.get("themekit_version")),
+        ("created", m.get("created")),
+        ("seed", m.get("seed")),
+        ("embedding model", m.get("model_id")),
+        ("embedder cache key", m.get("embedder_id")),
+        ("mode", m.get("mode", result.config.themes.mode)),
+        ("config file", m.get("config_file")),
+        ("codebook", m.get("codebook")),
+        ("Python", m.get("python")),
+        ("platform", m.get("platform")),
+    ]
+    parts = ['<table id="provenance-run"><tbody>']
+    parts += [f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows if v is not None]
+    parts.append("</tbody></table>")
+    inputs = m.get("inputs") or []
+    if inputs:
+        parts.append(
+            "<h3>Inputs</h3><table><thead><tr><th>file</th><th>sha256</th></tr></thead><tbody>"
+        )
+        parts += [
+            f"<tr><td>{_e(i.get('path'))}</td><td><code>{_e(str(i.get('sha256', ''))[:16])}…</code></td></tr>"
+            for i in inputs
+        ]
+        parts.append("</tbody></table>")
+    timings = m.get("stage_seconds") or {}
+    if timings:
+        parts.append(
+            "<p>Time per stage: "
+            + _e(", ".join(f"{k} {float(v):.1f} s" for k, v in timings.items()))
+            + "</p>"
+        )
+    versions = m.get("package_versions") or {}
+    if versions:
+        parts.append("<h3>Package versions</h3><table><tbody>")
+        parts += [f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in versions.items() if v]
+        parts.append("</tbody></table>")
+    parts.append("<h3>Resolved configuration</h3>")
+    parts.append(f'<pre id="provenance-config">{_e(dump_config(result.config))}</pre>')
+    parts.append(
+        '<p class="meta">Rerun with <code>themekit run config.yaml</code> from the run folder; '
+        "<code>manifest.json</code> holds these details in machine-readable form.</p>"
+    )
+    return "\n".join(parts)
+
+
+# ====================================================================================== API
+def render_html(result: RunResult, *, map_data: Any | None = None) -> str:
+    """The whole report as one HTML document (plotly.js inlined)."""
+    figs = _Figures()
+    frame = map_data if map_data is not None else map_frame(result)
+    titles = {
+        "overview": "Overview",
+        "themes": "Candidate themes",
+        "sizes": "Theme sizes by language, speaker and session",
+        "map": "Map of the segments",
+        "agreement": "Agreement with the hand coding",
+        "provenance": "Provenance",
+    }
+    bodies = {
+        "overview": _overview(result),
+        "themes": _themes(result),
+        "sizes": _sizes(result, figs),
+        "map": _map(result, figs, frame),
+        "agreement": _agreement(result, figs),
+        "provenance": _provenance(result),
+    }
+    short = {
+        "overview": "Overview",
+        "themes": "Themes",
+        "sizes": "Sizes",
+        "map": "Map",
+        "agreement": "Agreement",
+        "provenance": "Provenance",
+    }
+    nav = "".join(f'<a href="#{sid}">{short[sid]}</a>' for sid in SECTION_IDS)
+    sections = "\n".join(
+        f'<section id="{sid}"><h2>{_e(titles[sid])}</h2>\n{bodies[sid]}\n</section>'
+        for sid in SECTION_IDS
+    )
+    meta = json.dumps(
+        {
+            "sections": list(SECTION_IDS),
+            "n_segments": len(result.corpus),
+            "n_themes": len(result.themes),
+        }
+    ).replace("</", "<\\/")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        "<title>themekit run report</title>\n"
+        f"<style>{_CSS}</style>\n</head>\n<body>\n"
+        f'<header class="top"><h1>themekit run report</h1><nav>{nav}</nav></header>\n'
+        f"<main>\n{sections}\n</main>\n"
+        f'<script type="application/json" id="report-meta">{meta}</script>\n'
+        "</body>\n</html>\n"
+    )
+
+
+def write_html_report(result: RunResult, path: str | Path) -> Path:
+    """Write ``report.html`` (and the map's coordinates as ``embeddings_2d.csv`` beside it)."""
+    path = Path(path)
+    frame = map_frame(result)
+    path.write_text(render_html(result, map_data=frame), encoding="utf-8")
+    frame.to_csv(path.with_name("embeddings_2d.csv"), index=False)
+    logger.info("wrote %s", path)
+    return path
+
+
+__all__ = ["SECTION_IDS", "map_frame", "project_2d", "render_html", "write_html_report"]
