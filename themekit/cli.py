@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from themekit.errors import UserError
 
@@ -50,7 +51,9 @@ def _guard(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except UserError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err_console.print("interrupted; nothing was written")
@@ -58,7 +61,7 @@ def _guard(fn: Callable[[], T]) -> T:
     except Exception as exc:
         logging.getLogger("themekit").debug("internal error", exc_info=True)
         err_console.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
             "This is a bug in themekit or its environment, not in your input. "
             "Run again with -v to see the traceback and please report it.",
             highlight=False,
@@ -73,7 +76,13 @@ def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
     if quiet or not err_console.is_terminal:
         yield _log_progress
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(
         TextColumn("{task.description:>10}"),
@@ -105,17 +114,25 @@ def _log_progress(stage: str, done: int, total: int) -> None:
         logging.getLogger("themekit.progress").info("%s: %d/%d", stage, done, total)
 
 
-Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-v: debug).")]
+Verbose = Annotated[
+    int, typer.Option("--verbose", "-v", count=True, help="More log output (-v: debug).")
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
 
 
 @app.command()
 def run(
     config: Annotated[Path, typer.Argument(help="YAML job file.")],
-    out: Annotated[Path | None, typer.Option("--out", help="Folder that receives the run folder (overrides output.dir).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder that receives the run folder (overrides output.dir)."),
+    ] = None,
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Override a config key: dotted.key=value (value parsed as YAML). Repeatable."),
+        typer.Option(
+            "--set",
+            help="Override a config key: dotted.key=value (value parsed as YAML). Repeatable.",
+        ),
     ] = None,
     verbose: Verbose = 0,
     quiet: Quiet = False,
@@ -123,14 +140,13 @@ def run(
     """Run a job and write a self-describing run folder."""
     _setup_logging(verbose, quiet)
 
-    def go() -> Path:
+    def go() -> Path | None:
         from themekit.config import load_config
         from themekit.pipeline import run as run_job
 
         cfg = load_config(config, set_)
         with _progress(quiet) as cb:
             result = run_job(cfg, out_dir=out, progress=cb, config_file=config)
-        assert result.path is not None
         return result.path
 
     path = _guard(go)
@@ -140,7 +156,9 @@ def run(
 @app.command()
 def validate(
     config: Annotated[Path, typer.Argument(help="YAML job file.")],
-    set_: Annotated[list[str] | None, typer.Option("--set", help="dotted.key=value override.")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="dotted.key=value override.")
+    ] = None,
     verbose: Verbose = 0,
 ) -> None:
     """Check a job file (and that its input files and codebook exist) without running anything."""
@@ -160,8 +178,17 @@ def validate(
 @app.command()
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="An existing run folder.")],
-    codes: Annotated[Path, typer.Option("--codes", help="Hand-codes table (segment_id, code[, secondary_code]) or a REFI-QDA .qdpx.")],
-    name: Annotated[str | None, typer.Option("--name", help="Name of this coder/evaluation (default: the file's stem).")] = None,
+    codes: Annotated[
+        Path,
+        typer.Option(
+            "--codes",
+            help="Hand-codes table (segment_id, code[, secondary_code]) or a REFI-QDA .qdpx.",
+        ),
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Name of this coder/evaluation (default: the file's stem)."),
+    ] = None,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -177,9 +204,61 @@ def evaluate(
     out_console.print(str(path), highlight=False, soft_wrap=True)
 
 
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="An existing run folder.")],
+    qdpx: Annotated[
+        Path | None, typer.Option("--qdpx", help="Write the run as a REFI-QDA project (.qdpx).")
+    ] = None,
+    qdc: Annotated[
+        Path | None,
+        typer.Option("--qdc", help="Write the run's codebook as a REFI-QDA codebook (.qdc)."),
+    ] = None,
+    verbose: Verbose = 0,
+) -> None:
+    """Export a run for NVivo, ATLAS.ti, MAXQDA, QDA Miner or QualCoder (REFI-QDA)."""
+    _setup_logging(verbose, False)
+    if qdpx is None and qdc is None:
+        err_console.print("error: nothing to export; give --qdpx FILE and/or --qdc FILE")
+        raise typer.Exit(2)
+
+    def go() -> list[Path]:
+        import yaml
+
+        from themekit.codebook import load_codebook
+        from themekit.config import config_from_dict
+        from themekit.errors import InputError
+        from themekit.qda import export_run_qdpx, write_qdc
+
+        written = []
+        if qdpx is not None:
+            written.append(export_run_qdpx(run_dir, qdpx))
+        if qdc is not None:
+            cfg_path = run_dir / "config.yaml"
+            if not cfg_path.is_file():
+                raise InputError("not a themekit run folder (no config.yaml)", path=run_dir)
+            data = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+            cfg = config_from_dict(data, base_dir=data.pop("base_dir", "."), source=cfg_path)
+            if not cfg.codebook.path:
+                raise InputError(
+                    "this run used no codebook, so there is none to export", path=cfg_path
+                )
+            book = load_codebook(
+                cfg.resolve_path(cfg.codebook.path), other_id=cfg.codebook.other_id
+            )
+            written.append(write_qdc(book, qdc))
+        return written
+
+    for path in _guard(go):
+        out_console.print(str(path), highlight=False, soft_wrap=True)
+
+
 @cache_app.command("show")
 def cache_show(
-    cache_dir: Annotated[Path | None, typer.Option("--dir", help="Cache folder (default: $THEMEKIT_CACHE or ~/.cache/themekit).")] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Cache folder (default: $THEMEKIT_CACHE or ~/.cache/themekit)."),
+    ] = None,
 ) -> None:
     """Show what the embedding cache holds."""
 
@@ -197,7 +276,9 @@ def cache_show(
 @cache_app.command("clear")
 def cache_clear(
     cache_dir: Annotated[Path | None, typer.Option("--dir", help="Cache folder.")] = None,
-    embedder: Annotated[str | None, typer.Option("--embedder", help="Only this embedder id.")] = None,
+    embedder: Annotated[
+        str | None, typer.Option("--embedder", help="Only this embedder id.")
+    ] = None,
 ) -> None:
     """Delete cached embeddings (all, or one embedder's)."""
 

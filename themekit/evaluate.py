@@ -34,14 +34,17 @@ def read_hand_codes(path: Path, segments: pd.DataFrame | None = None) -> pd.Data
             records = segments.to_dict("records") if segments is not None else None
             df = read_qdpx_codes(path, records)
         elif suffix in (".csv", ".tsv"):
-            df = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
+            df = pd.read_csv(
+                path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False
+            )
         elif suffix == ".jsonl":
             df = pd.read_json(path, lines=True, dtype=str)
         elif suffix == ".parquet":
             df = pd.read_parquet(path)
         else:
             raise InputError(
-                f"unknown hand-codes format {suffix!r}; expected .csv, .tsv, .jsonl, .parquet or .qdpx", path=path
+                f"unknown hand-codes format {suffix!r}; expected .csv, .tsv, .jsonl, .parquet or .qdpx",
+                path=path,
             )
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise InputError(f"cannot read hand codes: {exc}", path=path) from None
@@ -60,7 +63,9 @@ def read_hand_codes(path: Path, segments: pd.DataFrame | None = None) -> pd.Data
         raise InputError(f"duplicate segment ids in hand codes: {dup[:5]}", path=path)
     empty = df.index[df["code"].fillna("").astype(str).str.strip() == ""].tolist()
     if empty:
-        raise InputError(f"{len(empty)} row(s) without a code, first at row {empty[0] + 2}", path=path)
+        raise InputError(
+            f"{len(empty)} row(s) without a code, first at row {empty[0] + 2}", path=path
+        )
     return df
 
 
@@ -82,9 +87,13 @@ def evaluate_run(run_dir: str | Path, codes: str | Path, *, name: str | None = N
     assign = pd.read_csv(assign_path, dtype={"segment_id": str}, keep_default_na=False)
     segments = None
     if (run_dir / "segments.csv").is_file():
-        segments = pd.read_csv(run_dir / "segments.csv", dtype={"id": str, "session": str, "speaker": str})
+        segments = pd.read_csv(
+            run_dir / "segments.csv", dtype={"id": str, "session": str, "speaker": str}
+        )
     hand = read_hand_codes(codes, segments)
-    merged = assign.merge(hand[["segment_id", "code", "secondary_code"]], on="segment_id", how="left")
+    merged = assign.merge(
+        hand[["segment_id", "code", "secondary_code"]], on="segment_id", how="left"
+    )
     missing = merged["code"].isna().sum()
     if missing == len(merged):
         raise InputError(
@@ -93,11 +102,18 @@ def evaluate_run(run_dir: str | Path, codes: str | Path, *, name: str | None = N
             path=codes,
         )
     if missing:
-        logger.warning("%d of %d run segments have no hand code in %s; they are not scored", missing, len(merged), codes)
+        logger.warning(
+            "%d of %d run segments have no hand code in %s; they are not scored",
+            missing,
+            len(merged),
+            codes,
+        )
     merged = merged[merged["code"].notna()]
     if "scored" in merged.columns:
         merged = merged[merged["scored"].astype(str).str.lower().isin(("true", "1"))]
-    codebook_theme = merged["codebook_theme"].tolist() if "codebook_theme" in merged.columns else None
+    codebook_theme = (
+        merged["codebook_theme"].tolist() if "codebook_theme" in merged.columns else None
+    )
     scores = compare(
         merged["theme_id"].astype(int).tolist(),
         merged["code"].astype(str).tolist(),
@@ -120,7 +136,9 @@ def evaluate_run(run_dir: str | Path, codes: str | Path, *, name: str | None = N
     try:
         data = scores.to_dict()
         data["hand_codes_file"] = str(codes.resolve())
-        (tmp / "scores.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / "scores.json").write_text(
+            json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         (tmp / "report.md").write_text(
             f"# Evaluation against {codes.name}\n\n{methods_paragraph(scores)}\n\n{contingency_markdown(scores)}\n",
             encoding="utf-8",

@@ -120,7 +120,9 @@ def run(
 
     codebook = None
     if cfg.codebook.path:
-        codebook = load_codebook(cfg.resolve_path(cfg.codebook.path), other_id=cfg.codebook.other_id)
+        codebook = load_codebook(
+            cfg.resolve_path(cfg.codebook.path), other_id=cfg.codebook.other_id
+        )
     if cfg.themes.mode in ("guided",) and codebook is None:
         raise ConfigError("guided mode needs a codebook: set codebook.path", key="themes.mode")
 
@@ -144,7 +146,9 @@ def run(
     cache_dir = None
     if cfg.embedding.cache:
         cache_dir = (
-            cfg.resolve_path(cfg.embedding.cache_dir) if cfg.embedding.cache_dir else default_cache_dir()
+            cfg.resolve_path(cfg.embedding.cache_dir)
+            if cfg.embedding.cache_dir
+            else default_cache_dir()
         )
     with timer.stage("embed"):
         # corpus and codebook texts go through one call, so that a corpus-fitted backend

@@ -62,6 +62,12 @@ def render_markdown(result: RunResult) -> str:
             f"{lc.get('mixed', 0)} | {t.codebook_theme or '—'} | {stab}{flag} |"
         )
     add("")
+    add("### Sizes by session and speaker")
+    add("")
+    add(_size_table(result, "session"))
+    add("")
+    add(_size_table(result, "speaker"))
+    add("")
     for t in result.themes:
         add(f"### Theme {t.id}: {t.label}")
         add("")
@@ -74,7 +80,9 @@ def render_markdown(result: RunResult) -> str:
         if t.quotes:
             add("- Representative quotes:")
             for q in t.quotes:
-                add(f"  - “{_md_escape(q.text)}” — {q.speaker or '?'}, {q.session or '?'}, {q.language}")
+                add(
+                    f"  - “{_md_escape(q.text)}” — {q.speaker or '?'}, {q.session or '?'}, {q.language}"
+                )
         add("")
 
     # -- codebook coding -----------------------------------------------------------------
@@ -123,6 +131,22 @@ def render_markdown(result: RunResult) -> str:
         add("")
         add(contingency_markdown(result.scores))
         add("")
+        per = s.get("per_theme") or {}
+        if per:
+            add("### Per codebook theme")
+            add("")
+            add("| hand code | precision | recall | F1 | segments | recovered |")
+            add("|---|---|---|---|---|---|")
+            for code, d in per.items():
+                add(
+                    f"| {code} | {_num(d.get('precision'))} | {_num(d.get('recall'))} | "
+                    f"{_num(d.get('f1'))} | {d.get('support', '')} | "
+                    f"{'yes' if d.get('recovered') else ('—' if d.get('recovered') is None else 'no')} |"
+                )
+            add("")
+        recovered = s.get("recovered_themes") or []
+        if recovered:
+            add(f"Codebook themes recovered: {', '.join(map(str, recovered))}.")
         missing = s.get("missing_themes") or []
         unmatched = s.get("unmatched_themes") or []
         if missing:
@@ -151,12 +175,27 @@ def render_markdown(result: RunResult) -> str:
     return "\n".join(lines)
 
 
+def _size_table(result: RunResult, field: str) -> str:
+    """Segments per candidate theme and session (or speaker), as a Markdown table."""
+    values = sorted({getattr(seg, field) or "?" for seg in result.corpus})
+    counts: Counter[tuple[int, str]] = Counter(
+        (int(lab), getattr(seg, field) or "?") for lab, seg in zip(result.labels, result.corpus)
+    )
+    theme_ids = sorted({int(x) for x in result.labels})
+    head = f"| theme | {' | '.join(_md_escape(v) for v in values)} |"
+    rule = "|---" * (len(values) + 1) + "|"
+    body = [
+        f"| {tid if tid >= 0 else 'outliers'} | "
+        + " | ".join(str(counts.get((tid, v), 0)) for v in values)
+        + " |"
+        for tid in theme_ids
+    ]
+    return "\n".join([f"Segments per theme and {field}:", "", head, rule, *body])
+
+
 def write_reports(result: RunResult, folder: Path) -> None:
     (folder / "report.md").write_text(render_markdown(result), encoding="utf-8")
     if result.config.output.html:
-        try:
-            from themekit.report_html import write_html_report
-        except ImportError:  # pragma: no cover - the HTML report module is optional during development
-            logger.debug("HTML report module not available")
-            return
+        from themekit.report_html import write_html_report
+
         write_html_report(result, folder / "report.html")

@@ -31,11 +31,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_FILES = ("config.yaml", "manifest.json", "segments.csv", "themes.json", "assignments.csv", "report.md")
+REQUIRED_FILES = (
+    "config.yaml",
+    "manifest.json",
+    "segments.csv",
+    "themes.json",
+    "assignments.csv",
+    "report.md",
+)
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8"
+    )
 
 
 def run_name(result: RunResult) -> str:
@@ -57,7 +66,9 @@ def write_run(result: RunResult, out_dir: str | Path | None = None) -> Path:
     root = Path(out_dir) if out_dir is not None else Path(cfg.output.dir)
     name = run_name(result)
     if not re.fullmatch(r"[\w.\-]+", name):
-        raise UserError(f"[output.name] must be a plain folder name (letters, digits, . _ -), got {name!r}")
+        raise UserError(
+            f"[output.name] must be a plain folder name (letters, digits, . _ -), got {name!r}"
+        )
     final = root / name
     if final.exists():
         if not cfg.output.overwrite:

@@ -26,7 +26,8 @@ class EmbeddingConfig(Section):
     normalize: bool = True
     max_seq_length: int | None = Field(None, ge=8)
     prompt: str | None = Field(
-        None, description="text prefix for every segment; default: the model's own (e5: 'passage: ')"
+        None,
+        description="text prefix for every segment; default: the model's own (e5: 'passage: ')",
     )
     fp16: bool = Field(True, description="half precision on GPU (ignored on CPU)")
     language_neutral: bool = Field(

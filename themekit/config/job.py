@@ -32,7 +32,9 @@ class JobConfig(Section):
     codebook: CodebookConfig = Field(default_factory=CodebookConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
-    base_dir: str = Field(".", description="folder that relative paths resolve against (set on load)")
+    base_dir: str = Field(
+        ".", description="folder that relative paths resolve against (set on load)"
+    )
 
     def resolve_path(self, value: str) -> Path:
         """Resolve a path from the config: ``themekit://`` is the package data, relative is
@@ -42,7 +44,7 @@ class JobConfig(Section):
 
 def resolve_path(value: str, base_dir: Path) -> Path:
     if value.startswith(PACKAGE_SCHEME):
-        rel = value[len(PACKAGE_SCHEME):].strip("/")
+        rel = value[len(PACKAGE_SCHEME) :].strip("/")
         root = Path(str(resources.files("themekit") / "data"))
         return root / rel
     p = Path(value).expanduser()
@@ -62,7 +64,9 @@ def format_validation_error(err: ValidationError, source: str | Path | None = No
         key = ".".join(str(p) for p in e["loc"]) or "<top level>"
         first_key = first_key or key
         if e["type"] == "extra_forbidden":
-            lines.append(f"[{key}] is not a known key here (misspelt?). Got {_describe(e['input'])}.")
+            lines.append(
+                f"[{key}] is not a known key here (misspelt?). Got {_describe(e['input'])}."
+            )
         elif e["type"] == "missing":
             lines.append(f"[{key}] is required but missing.")
         else:
@@ -130,11 +134,17 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> JobConf
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", source=path) from None
+        raise ConfigError(
+            f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", source=path
+        ) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"a job config must be a mapping of sections, got {type(data).__name__}", source=path)
+        raise ConfigError(
+            f"a job config must be a mapping of sections, got {type(data).__name__}", source=path
+        )
     if "base_dir" in data:
-        raise ConfigError("'base_dir' is set by themekit from the config's location", key="base_dir", source=path)
+        raise ConfigError(
+            "'base_dir' is set by themekit from the config's location", key="base_dir", source=path
+        )
     data = apply_overrides(data, overrides)
     return config_from_dict(data, base_dir=path.parent, source=path)
 

