@@ -74,7 +74,7 @@ def test_overrides_parse_yaml_values() -> None:
 
 
 def test_override_without_equals_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="dotted.key=value"):
+    with pytest.raises(ConfigError, match=r"dotted\.key=value"):
         apply_overrides({}, ["seed"])
 
 

@@ -179,7 +179,7 @@ def _size_table(result: RunResult, field: str) -> str:
     """Segments per candidate theme and session (or speaker), as a Markdown table."""
     values = sorted({getattr(seg, field) or "?" for seg in result.corpus})
     counts: Counter[tuple[int, str]] = Counter(
-        (int(lab), getattr(seg, field) or "?") for lab, seg in zip(result.labels, result.corpus)
+        (int(lab), getattr(seg, field) or "?") for lab, seg in zip(result.labels, result.corpus, strict=True)
     )
     theme_ids = sorted({int(x) for x in result.labels})
     head = f"| theme | {' | '.join(_md_escape(v) for v in values)} |"
