@@ -1,0 +1,80 @@
+"""ThemeFinder on 100,000 segments (timing; the issue's budget is 10 minutes on 2 cores once embedded).
+
+    python benchmarks/themes_scale.py [--n 100000] [--sib200 ../shared/benchdata/sib200]
+
+Embedding 100,000 segments with multilingual-e5-small would take ~20 minutes here, and the fit is
+what is timed, so the corpus is built from real vectors: the 2,008 SIB-200 Malay + English
+sentences and the 339 demo segments (e5, cached by benchmarks/themes_choices.py's helper), each
+repeated with small Gaussian noise (sigma 0.01 per dimension, re-normalised) and its text, until
+``--n`` rows. Prints wall time per mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from themes_choices import DEMO, ROOT, embed, load_demo
+
+
+def base_corpus(sib: Path) -> tuple[list[str], list[str], np.ndarray]:
+    texts, langs = [], []
+    for lang, code in (("zsm_Latn", "ms"), ("eng_Latn", "en")):
+        for split in ("train", "dev", "test"):
+            with open(sib / lang / f"{split}.tsv", encoding="utf-8") as fh:
+                for r in list(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]:
+                    texts.append(r[2])
+                    langs.append(code)
+    X = embed(texts)
+    segs = load_demo()
+    demo_texts = [s["text"] for s in segs]
+    return (
+        texts + demo_texts,
+        langs + [s["language"] for s in segs],
+        np.vstack([X, embed(demo_texts)]),
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--sib200", default=str(ROOT.parent / "shared" / "benchdata" / "sib200"))
+    ap.add_argument("--modes", default="discover,guided,hdbscan")
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    from themekit.codebook import load_codebook
+    from themekit.themes import ThemeFinder
+
+    texts0, langs0, X0 = base_corpus(Path(args.sib200))
+    rng = np.random.default_rng(0)
+    idx = np.resize(np.arange(len(texts0)), args.n)
+    X = X0[idx] + rng.normal(0, 0.01, size=(args.n, X0.shape[1])).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    texts = [texts0[i] for i in idx]
+    langs = [langs0[i] for i in idx]
+    cb = load_codebook(DEMO / "codebook.yaml")
+    C = embed(cb.descriptions()[0])
+    print(f"{args.n} segments x {X.shape[1]} dims (from {len(texts0)} real e5 vectors + noise)")
+    for mode in args.modes.split(","):
+        kw: dict[str, object] = (
+            {"mode": "discover", "clustering": "hdbscan"} if mode == "hdbscan" else {"mode": mode}
+        )
+        t0 = time.time()
+        f = ThemeFinder(**kw).fit(X, texts, languages=langs, codebook=cb, codebook_embeddings=C)  # type: ignore[arg-type]
+        k = len(set(f.labels_.tolist()) - {-1})
+        print(
+            f"  {mode:9s} {time.time() - t0:7.1f}s  themes={k} outliers_initial={f.n_outliers_initial_} "
+            f"left_as_outliers={(f.labels_ == -1).sum()}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

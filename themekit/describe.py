@@ -1,0 +1,238 @@
+"""Describe candidate themes: keywords per language, a label, and diverse representative quotes.
+
+Keywords are BERTopic's class-based TF-IDF (:class:`bertopic.vectorizers.ClassTfidfTransformer`)
+over words counted with Malay + English stop words removed (:mod:`themekit.stopwords`). Each word
+is given the language in which it is more frequent (share of ``ms`` vs ``en`` segments using it;
+code-switched segments do not vote), so a theme's keywords can be shown per language.
+
+Quotes are chosen greedily from the segments closest to the theme's centre, preferring a speaker,
+session and language not yet quoted and penalising near-duplicates of quotes already chosen.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from themekit.corpus import Corpus
+from themekit.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+#: A theme that reappears in fewer refits than this share is flagged.
+UNSTABLE_BELOW = 0.5
+#: Languages keywords are shown in.
+KEYWORD_LANGUAGES = ("ms", "en")
+#: Quotes shorter than this many words are only used when nothing longer is left.
+MIN_QUOTE_WORDS = 5
+
+
+@dataclass(frozen=True)
+class Quote:
+    segment_id: str
+    text: str
+    speaker: str
+    session: str
+    language: str
+
+
+@dataclass
+class CandidateTheme:
+    id: int
+    label: str
+    size: int
+    keywords: list[str]
+    keywords_by_language: dict[str, list[str]]
+    quotes: list[Quote]
+    languages: dict[str, int] = field(default_factory=dict)
+    speakers: dict[str, int] = field(default_factory=dict)
+    sessions: dict[str, int] = field(default_factory=dict)
+    codebook_theme: str | None = None
+    stability: float | None = None
+    flagged: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (for ``themes.json``)."""
+        return asdict(self)
+
+
+def describe_themes(
+    corpus: Corpus,
+    labels: Sequence[int] | np.ndarray,
+    embeddings: np.ndarray,
+    *,
+    theme_codebook: Mapping[int, str] | None = None,
+    stability: Mapping[int, float] | None = None,
+    n_keywords: int = 10,
+    n_quotes: int = 5,
+    stop_words: Sequence[str] = (),
+    seed: int = 42,
+) -> list[CandidateTheme]:
+    """One :class:`CandidateTheme` per label (outliers, label -1, last), largest theme first.
+
+    ``embeddings`` are the vectors the themes were found in (``ThemeFinder.embeddings_``).
+    ``seed`` breaks ties only; the result is deterministic.
+    """
+    labels = np.asarray(labels, dtype=int)
+    X = np.asarray(embeddings, dtype=np.float64)
+    n = len(corpus)
+    if len(labels) != n or X.shape[0] != n:
+        raise InputError(f"{len(labels)} labels and {X.shape[0]} embeddings for {n} segments")
+    if n == 0:
+        return []
+    X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    themes = sorted(set(labels.tolist()), key=lambda t: (t == -1, -int((labels == t).sum()), t))
+    keywords = _keywords(corpus, labels, themes, n_keywords, stop_words)
+    out: list[CandidateTheme] = []
+    for t in themes:
+        idx = np.flatnonzero(labels == t)
+        kw, by_lang = keywords[t]
+        stab = None if stability is None else stability.get(int(t))
+        flagged = t == -1 or (stab is not None and stab < UNSTABLE_BELOW)
+        out.append(
+            CandidateTheme(
+                id=int(t),
+                label="outliers" if t == -1 else _label(kw, by_lang),
+                size=len(idx),
+                keywords=kw,
+                keywords_by_language=by_lang,
+                quotes=_quotes(corpus, X, idx, n_quotes, seed),
+                languages=_count(corpus[i].language for i in idx.tolist()),
+                speakers=_count(corpus[i].speaker for i in idx.tolist()),
+                sessions=_count(corpus[i].session for i in idx.tolist()),
+                codebook_theme=None if theme_codebook is None else theme_codebook.get(int(t)),
+                stability=None if stab is None else float(stab),
+                flagged=bool(flagged),
+            )
+        )
+    return out
+
+
+def _count(values: Any) -> dict[str, int]:
+    return dict(sorted(Counter(v for v in values).items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _keywords(
+    corpus: Corpus,
+    labels: np.ndarray,
+    themes: list[int],
+    n_keywords: int,
+    extra_stop: Sequence[str],
+) -> dict[int, tuple[list[str], dict[str, list[str]]]]:
+    from bertopic.vectorizers import ClassTfidfTransformer
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from themekit.stopwords import stop_words
+    from themekit.themes.finder import TOKEN_PATTERN
+
+    texts = corpus.texts
+    empty: dict[int, tuple[list[str], dict[str, list[str]]]] = {
+        t: ([], {lang: [] for lang in KEYWORD_LANGUAGES}) for t in themes
+    }
+    vec = CountVectorizer(
+        stop_words=stop_words(extra_stop), token_pattern=TOKEN_PATTERN, lowercase=True
+    )
+    try:
+        counts = vec.fit_transform(texts)
+    except ValueError:  # nothing but stop words
+        return empty
+    vocab = np.asarray(vec.get_feature_names_out())
+    # one row per theme: the counts of all its segments (BERTopic's "class documents")
+    from scipy.sparse import csr_matrix
+
+    rows = csr_matrix(
+        np.vstack([np.asarray(counts[labels == t].sum(axis=0)).ravel() for t in themes])
+    )
+    ctfidf = ClassTfidfTransformer(reduce_frequent_words=True).fit_transform(rows)
+    weights = np.asarray(ctfidf.todense()) if hasattr(ctfidf, "todense") else np.asarray(ctfidf)
+    word_lang = _word_languages(counts, corpus.languages)
+    out = {}
+    for r, t in enumerate(themes):
+        order = [j for j in np.argsort(-weights[r], kind="stable") if weights[r, j] > 0]
+        kw = [str(vocab[j]) for j in order[:n_keywords]]
+        langs_here = {corpus[i].language for i in np.flatnonzero(labels == t).tolist()}
+        by_lang: dict[str, list[str]] = {}
+        for lang in KEYWORD_LANGUAGES:
+            if lang in langs_here or "mixed" in langs_here:
+                by_lang[lang] = [str(vocab[j]) for j in order if word_lang[j] == lang][:n_keywords]
+            else:
+                by_lang[lang] = []
+        out[t] = (kw, by_lang)
+    return out
+
+
+def _word_languages(counts: Any, languages: Sequence[str]) -> list[str]:
+    """The language of each vocabulary word: where its share of segments is higher."""
+    langs = np.asarray(languages, dtype=object)
+    present = (counts > 0).astype(np.float64)
+    rates = {}
+    for lang in KEYWORD_LANGUAGES:
+        m = langs == lang
+        rates[lang] = np.asarray(present[m].sum(axis=0)).ravel() / max(1, int(m.sum()))
+    out = []
+    for j in range(counts.shape[1]):
+        ms, en = rates["ms"][j], rates["en"][j]
+        out.append("ms" if ms > en else "en" if en > ms else "unknown")
+    return out
+
+
+def _label(keywords: list[str], by_lang: dict[str, list[str]]) -> str:
+    """Two keywords per language where the theme has both ("kumpulan, faham / group, listen")."""
+    parts = [", ".join(by_lang.get(lang, [])[:2]) for lang in KEYWORD_LANGUAGES]
+    parts = [p for p in parts if p]
+    if len(parts) == 2:
+        return " / ".join(parts)
+    return ", ".join(keywords[:4]) if keywords else "(no keywords)"
+
+
+def _quotes(
+    corpus: Corpus, X: np.ndarray, idx: np.ndarray, n_quotes: int, seed: int
+) -> list[Quote]:
+    if len(idx) == 0 or n_quotes <= 0:
+        return []
+    centre = X[idx].mean(axis=0)
+    centre /= max(float(np.linalg.norm(centre)), 1e-12)
+    central = X[idx] @ centre
+    # candidates: the more central half of the theme (at least 3 x n_quotes segments)
+    order = idx[np.lexsort((idx, -central))]
+    pool = list(order[: max(3 * n_quotes, (len(order) + 1) // 2)])
+    cent = dict(zip(idx.tolist(), central.tolist(), strict=True))
+    chosen: list[int] = []
+    seen_spk: set[str] = set()
+    seen_ses: set[str] = set()
+    seen_lang: set[str] = set()
+    while pool and len(chosen) < n_quotes:
+        best, best_score = None, -np.inf
+        for i in pool:
+            seg = corpus[int(i)]
+            score = cent[int(i)]
+            score += 0.15 * (seg.speaker not in seen_spk) + 0.10 * (seg.session not in seen_ses)
+            score += 0.15 * (seg.language in KEYWORD_LANGUAGES and seg.language not in seen_lang)
+            if len(seg.text.split()) < MIN_QUOTE_WORDS:
+                score -= 1.0
+            if chosen:
+                score -= 0.5 * max(0.0, float(np.max(X[chosen] @ X[int(i)])) - 0.5)
+            if score > best_score + 1e-12:
+                best, best_score = int(i), score
+        assert best is not None
+        chosen.append(best)
+        pool.remove(best)
+        seg = corpus[best]
+        seen_spk.add(seg.speaker)
+        seen_ses.add(seg.session)
+        seen_lang.add(seg.language)
+    return [
+        Quote(
+            segment_id=corpus[i].id,
+            text=corpus[i].text,
+            speaker=corpus[i].speaker,
+            session=corpus[i].session,
+            language=corpus[i].language,
+        )
+        for i in chosen
+    ]

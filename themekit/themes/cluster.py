@@ -1,0 +1,193 @@
+"""Clustering back ends for BERTopic's ``umap_model`` / ``hdbscan_model`` slots, sized to the corpus.
+
+Measured on the demo corpus (benchmarks/themes_choices.py): on a few hundred segments k-means on the
+language-neutralised embeddings, without UMAP, recovers the hand-coded themes best; HDBSCAN leaves
+15-60 % outliers there and UMAP adds seed dependence without a gain. HDBSCAN (on UMAP) stays
+available for corpora large enough for density estimates; cuML's versions replace the CPU ones
+when cuML is installed and a GPU is present.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import Any
+
+import numpy as np
+
+from themekit.errors import NotFittedError
+
+logger = logging.getLogger(__name__)
+
+#: Silhouette is computed on at most this many segments per candidate k (it is quadratic).
+SILHOUETTE_SAMPLE = 2000
+#: Parsimony: the smallest k whose silhouette is within this share of the best one is chosen.
+#: On focus-group corpora the silhouette curve is nearly flat (0.05-0.07 for every k on the demo),
+#: so the plain maximum picks k by noise; the smallest near-best k is stable and easier to read.
+SILHOUETTE_TOLERANCE = 0.10
+
+
+def gpu_available() -> bool:
+    """True when cuML is installed and cupy sees a CUDA device."""
+    if importlib.util.find_spec("cuml") is None or importlib.util.find_spec("cupy") is None:
+        return False
+    try:
+        import cupy
+
+        return int(cupy.cuda.runtime.getDeviceCount()) > 0
+    except (ImportError, RuntimeError):  # cupy present but no usable driver
+        return False
+
+
+class AutoKMeans:
+    """k-means whose k is chosen from the data: the smallest k in ``[min_k, max_k]`` whose cosine
+    silhouette (on a sample of at most :data:`SILHOUETTE_SAMPLE` segments) is within
+    :data:`SILHOUETTE_TOLERANCE` of the best.
+
+    scikit-learn style: ``fit(X)`` sets ``labels_``, ``cluster_centers_``, ``n_clusters_``,
+    ``scores_`` ({k: silhouette}); ``predict`` assigns new rows to the nearest centre.
+    """
+
+    def __init__(
+        self, n_clusters: int | str = "auto", min_k: int = 3, max_k: int = 12, seed: int = 42
+    ):
+        self.n_clusters = n_clusters
+        self.min_k = min_k
+        self.max_k = max_k
+        self.seed = seed
+
+    def _candidates(self, n: int) -> list[int]:
+        if self.n_clusters != "auto":
+            return [max(1, min(int(self.n_clusters), n))]
+        hi = min(self.max_k, max(2, n // 5), n - 1)  # at least ~5 segments per theme on average
+        lo = min(self.min_k, hi)
+        return list(range(max(2, lo), max(2, hi) + 1)) if n > 2 else [1]
+
+    def fit(self, X: np.ndarray, y: Any = None) -> AutoKMeans:
+        from sklearn.cluster import KMeans
+        from sklearn.metrics import silhouette_score
+
+        X = np.asarray(X, dtype=np.float64)
+        n = X.shape[0]
+        ks = self._candidates(n)
+        rng = np.random.default_rng(self.seed)
+        sample = (
+            rng.choice(n, size=min(n, SILHOUETTE_SAMPLE), replace=False)
+            if n > SILHOUETTE_SAMPLE
+            else None
+        )
+        self.scores_: dict[int, float] = {}
+        fitted: dict[int, Any] = {}
+        for k in ks:
+            fitted[k] = KMeans(n_clusters=k, n_init=10, random_state=self.seed).fit(X)
+            if len(ks) == 1:
+                break
+            lab = fitted[k].labels_ if sample is None else fitted[k].labels_[sample]
+            pts = X if sample is None else X[sample]
+            multi = len(set(lab.tolist())) > 1
+            self.scores_[k] = float(silhouette_score(pts, lab, metric="cosine")) if multi else -1.0
+        k = _parsimonious_k(self.scores_) if self.scores_ else ks[0]
+        km = fitted[k]
+        self.n_clusters_ = k
+        self.cluster_centers_ = km.cluster_centers_
+        self.labels_ = km.labels_.astype(int)
+        logger.info(
+            "k-means: k=%d chosen (silhouette by k: %s)",
+            k,
+            {kk: round(v, 3) for kk, v in self.scores_.items()},
+        )
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "cluster_centers_"):
+            raise NotFittedError("This AutoKMeans instance is not fitted yet. Call 'fit' first.")
+        X = np.asarray(X, dtype=np.float64)
+        d = (
+            ((X[:, None, :] - self.cluster_centers_[None, :, :]) ** 2).sum(-1)
+            if len(X) < 5000
+            else None
+        )
+        if d is None:
+            from sklearn.metrics import pairwise_distances_argmin
+
+            return pairwise_distances_argmin(X, self.cluster_centers_).astype(int)
+        return d.argmin(1).astype(int)
+
+
+class AutoAgglomerative(AutoKMeans):
+    """Ward agglomerative clustering with k chosen by silhouette, as :class:`AutoKMeans`."""
+
+    def fit(self, X: np.ndarray, y: Any = None) -> AutoAgglomerative:
+        from sklearn.cluster import AgglomerativeClustering
+        from sklearn.metrics import silhouette_score
+
+        X = np.asarray(X, dtype=np.float64)
+        ks = self._candidates(X.shape[0])
+        self.scores_ = {}
+        fitted: dict[int, np.ndarray] = {}
+        for k in ks:
+            fitted[k] = AgglomerativeClustering(n_clusters=k).fit_predict(X)
+            if len(ks) > 1 and k > 1:
+                self.scores_[k] = float(silhouette_score(X, fitted[k], metric="cosine"))
+        k = _parsimonious_k(self.scores_) if self.scores_ else ks[0]
+        lab = fitted[k]
+        self.n_clusters_ = k
+        self.labels_ = lab.astype(int)
+        self.cluster_centers_ = np.stack([X[lab == c].mean(0) for c in range(k)])
+        return self
+
+
+def _parsimonious_k(scores: dict[int, float]) -> int:
+    best = max(scores.values())
+    return min(k for k, v in scores.items() if v >= best - SILHOUETTE_TOLERANCE * abs(best))
+
+
+def umap_params(n: int) -> dict[str, int]:
+    """UMAP neighbours/components kept below what ``n`` segments can support."""
+    return {
+        "n_neighbors": int(max(2, min(15, n // 10))),
+        "n_components": int(max(2, min(5, n // 20))),
+    }
+
+
+def hdbscan_params(n: int) -> dict[str, int]:
+    """HDBSCAN sizes scaled to the corpus: about 2 % of it, between 5 and 500 segments."""
+    mcs = int(min(500, max(5, round(0.02 * n))))
+    return {"min_cluster_size": mcs, "min_samples": int(max(2, min(mcs, 10)))}
+
+
+def make_reducer(kind: str, n: int, seed: int) -> Any:
+    """The ``umap_model`` for BERTopic: ``"none"`` skips reduction, ``"umap"`` sizes UMAP to ``n``."""
+    from bertopic.dimensionality import BaseDimensionalityReduction
+
+    if kind == "none":
+        return BaseDimensionalityReduction()
+    params = umap_params(n)
+    if gpu_available():
+        from cuml.manifold import UMAP as CuUMAP
+
+        logger.info("using cuML UMAP on the GPU")
+        return CuUMAP(min_dist=0.0, random_state=seed, **params)
+    from umap import UMAP
+
+    return UMAP(min_dist=0.0, metric="cosine", random_state=seed, low_memory=True, **params)
+
+
+def make_clusterer(
+    kind: str, n: int, *, n_themes: int | str, min_k: int, max_k: int, seed: int
+) -> Any:
+    """The ``hdbscan_model`` for BERTopic: ``kmeans`` / ``agglomerative`` (k from the data unless
+    ``n_themes`` is set) or ``hdbscan`` sized to ``n``."""
+    if kind == "kmeans":
+        return AutoKMeans(n_themes, min_k, max_k, seed)
+    if kind == "agglomerative":
+        return AutoAgglomerative(n_themes, min_k, max_k, seed)
+    params = hdbscan_params(n)
+    if gpu_available():
+        from cuml.cluster import HDBSCAN as CuHDBSCAN
+
+        logger.info("using cuML HDBSCAN on the GPU")
+        return CuHDBSCAN(prediction_data=True, **params)
+    from hdbscan import HDBSCAN
+
+    return HDBSCAN(prediction_data=True, core_dist_n_jobs=1, **params)
