@@ -80,9 +80,8 @@ def nhs(root: Path, n: int, seed: int) -> tuple[Corpus, list[tuple[int, int]]]:
     df = pd.read_csv(root / "text_data.csv")
     df = df.dropna(subset=["feedback", "label"])
     df = df[df["feedback"].str.split().str.len() >= 4]
-    df = df.groupby("label", group_keys=False).apply(
-        lambda g: g.sample(min(len(g), max(1, n * len(g) // len(df))), random_state=seed)
-    )
+    # stratified sample: every staff-coded theme keeps its share
+    df = df.groupby("label").sample(frac=min(1.0, n / len(df)), random_state=seed)
     segs = [
         Segment(
             id=f"nhs-{i}",

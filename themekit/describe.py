@@ -127,8 +127,7 @@ def _keywords(
     from bertopic.vectorizers import ClassTfidfTransformer
     from sklearn.feature_extraction.text import CountVectorizer
 
-    from themekit.stopwords import stop_words
-    from themekit.themes.finder import TOKEN_PATTERN
+    from themekit.stopwords import TOKEN_PATTERN, stop_words
 
     texts = corpus.texts
     empty: dict[int, tuple[list[str], dict[str, list[str]]]] = {

@@ -6,11 +6,7 @@ The same run can be checked against several coders: each evaluation is written t
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -127,26 +123,17 @@ def evaluate_run(run_dir: str | Path, codes: str | Path, *, name: str | None = N
         seed=cfg.seed,
     )
     from themekit.compare import contingency_markdown, methods_paragraph
+    from themekit.rundir import atomic_folder, write_json
 
     name = name or codes.stem
-    dest_root = run_dir / "evaluations"
-    dest_root.mkdir(exist_ok=True)
-    final = dest_root / name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=dest_root))
-    try:
+    final = run_dir / "evaluations" / name
+    with atomic_folder(final, replace=True) as tmp:
         data = scores.to_dict()
         data["hand_codes_file"] = str(codes.resolve())
-        (tmp / "scores.json").write_text(
-            json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        write_json(tmp / "scores.json", data)
         (tmp / "report.md").write_text(
-            f"# Evaluation against {codes.name}\n\n{methods_paragraph(scores)}\n\n{contingency_markdown(scores)}\n",
+            f"# Evaluation against {codes.name}\n\n{methods_paragraph(scores)}\n\n"
+            f"{contingency_markdown(scores)}\n",
             encoding="utf-8",
         )
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final

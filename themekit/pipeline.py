@@ -115,6 +115,10 @@ def run(
     elif overrides:
         raise ConfigError("overrides are only applied when run() reads the config file itself")
     cfg = config
+    if write and cfg.output.name:  # fail before the work, not after it
+        from themekit.rundir import check_target
+
+        check_target(Path(out_dir or cfg.output.dir) / cfg.output.name, cfg.output.overwrite)
     _seed_everything(cfg.seed)
     timer = StageTimer()
 

@@ -98,7 +98,7 @@ def render_markdown(result: RunResult) -> str:
 
     # -- agreement -------------------------------------------------------------------------
     if result.scores is not None:
-        from themekit.compare import contingency_markdown, methods_paragraph
+        from themekit.compare import MEASURES, contingency_markdown, methods_paragraph
 
         s = result.scores.to_dict()
         add("## Agreement with the hand coding")
@@ -108,20 +108,7 @@ def render_markdown(result: RunResult) -> str:
         add("| measure | value |")
         add("|---|---|")
         ci = s.get("confidence_intervals", {})
-        for key, label in [
-            ("cohen_kappa", "Cohen's κ"),
-            ("krippendorff_alpha", "Krippendorff's α (nominal)"),
-            ("percent_agreement", "percent agreement"),
-            ("macro_f1", "macro-F1"),
-            ("theme_recall", "theme recall"),
-            ("theme_precision", "theme precision"),
-            ("ari", "ARI"),
-            ("ami", "AMI"),
-            ("nmi", "NMI"),
-            ("v_measure", "V-measure"),
-            ("outlier_rate", "outlier rate"),
-            ("language_mixing", "segments in bilingual themes"),
-        ]:
+        for key, label in MEASURES:
             val = s.get(key)
             rng = ci.get(key)
             extra = f" (95% CI {_num(rng.get('low'))}–{_num(rng.get('high'))})" if rng else ""
@@ -179,7 +166,8 @@ def _size_table(result: RunResult, field: str) -> str:
     """Segments per candidate theme and session (or speaker), as a Markdown table."""
     values = sorted({getattr(seg, field) or "?" for seg in result.corpus})
     counts: Counter[tuple[int, str]] = Counter(
-        (int(lab), getattr(seg, field) or "?") for lab, seg in zip(result.labels, result.corpus, strict=True)
+        (int(lab), getattr(seg, field) or "?")
+        for lab, seg in zip(result.labels, result.corpus, strict=True)
     )
     theme_ids = sorted({int(x) for x in result.labels})
     head = f"| theme | {' | '.join(_md_escape(v) for v in values)} |"

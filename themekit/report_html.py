@@ -346,7 +346,7 @@ def _agreement(result: RunResult, figs: _Figures) -> str:
             "nothing to compare the candidate themes with. Add a <code>code</code> column or "
             "<code>corpus.hand_codes</code> to score the run, or use <code>themekit evaluate</code>.</p>"
         )
-    from themekit.compare import methods_paragraph
+    from themekit.compare import MEASURES, methods_paragraph
 
     s = result.scores.to_dict()
     names = {t.id: t.label for t in result.themes}
@@ -387,20 +387,7 @@ def _agreement(result: RunResult, figs: _Figures) -> str:
     ci = s.get("confidence_intervals") or {}
     level = (s.get("settings") or {}).get("confidence", 0.95)
     rows_html = []
-    for key, label in [
-        ("cohen_kappa", "Cohen's κ"),
-        ("krippendorff_alpha", "Krippendorff's α (nominal)"),
-        ("percent_agreement", "percent agreement"),
-        ("macro_f1", "macro-F1"),
-        ("theme_recall", "theme recall"),
-        ("theme_precision", "theme precision"),
-        ("ari", "ARI"),
-        ("ami", "AMI"),
-        ("nmi", "NMI"),
-        ("v_measure", "V-measure"),
-        ("outlier_rate", "outlier rate"),
-        ("language_mixing", "segments in bilingual themes"),
-    ]:
+    for key, label in MEASURES:
         if key not in s:
             continue
         iv = _ci(ci.get(key))

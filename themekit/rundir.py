@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,10 +42,36 @@ REQUIRED_FILES = (
 )
 
 
-def _write_json(path: Path, data: Any) -> None:
+@contextmanager
+def atomic_folder(final: Path, *, replace: bool = False) -> Iterator[Path]:
+    """Yield a hidden temporary folder next to ``final``; rename it to ``final`` when the block
+    succeeds, delete it when it fails. ``replace`` allows an existing ``final`` to be replaced."""
+    if final.exists() and not replace:
+        raise UserError(f"{final} already exists")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    try:
+        yield tmp
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
     path.write_text(
         json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8"
     )
+
+
+def check_target(final: Path, overwrite: bool) -> None:
+    if final.exists() and not overwrite:
+        raise UserError(
+            f"run folder {final} already exists; choose another output.name or set "
+            "output.overwrite: true"
+        )
 
 
 def run_name(result: RunResult) -> str:
@@ -65,39 +92,23 @@ def write_run(result: RunResult, out_dir: str | Path | None = None) -> Path:
     cfg = result.config
     root = Path(out_dir) if out_dir is not None else Path(cfg.output.dir)
     name = run_name(result)
-    if not re.fullmatch(r"[\w.\-]+", name):
-        raise UserError(
-            f"[output.name] must be a plain folder name (letters, digits, . _ -), got {name!r}"
-        )
     final = root / name
-    if final.exists():
-        if not cfg.output.overwrite:
-            raise UserError(
-                f"run folder {final} already exists; choose another output.name or set output.overwrite: true"
-            )
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=root))
-    try:
+    check_target(final, cfg.output.overwrite)
+    with atomic_folder(final, replace=cfg.output.overwrite) as tmp:
         (tmp / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
-        _write_json(tmp / "manifest.json", result.manifest)
+        write_json(tmp / "manifest.json", result.manifest)
         result.corpus.to_frame().drop(columns=["meta"]).to_csv(tmp / "segments.csv", index=False)
         assignments = result.assignments()
         assignments.to_csv(tmp / "assignments.csv", index=False)
         if cfg.output.parquet:
             assignments.to_parquet(tmp / "assignments.parquet", index=False)
-        _write_json(tmp / "themes.json", {"themes": [t.to_dict() for t in result.themes]})
+        write_json(tmp / "themes.json", {"themes": [t.to_dict() for t in result.themes]})
         if result.scores is not None:
-            _write_json(tmp / "scores.json", result.scores.to_dict())
+            write_json(tmp / "scores.json", result.scores.to_dict())
         write_reports(result, tmp)
         if cfg.output.qdpx:
             from themekit.qda import export_qdpx
 
             export_qdpx(result, tmp / "project.qdpx")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("run folder written: %s", final)
     return final

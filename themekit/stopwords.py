@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import lru_cache
+
+#: Words of two or more characters starting with a letter; keeps "kawan-kawan" and "don't" whole.
+TOKEN_PATTERN = r"(?u)\b[^\W\d_][\w\-']+\b"
 
 #: Colloquial Malay / Manglish particles and fillers that carry no theme ("lah", "kan", "tu" ...),
 #: pronouns of everyday speech, and transcription noise.
@@ -31,4 +35,8 @@ def _base() -> frozenset[str]:
 def stop_words(extra: Iterable[str] = ()) -> list[str]:
     """Sorted Malay + English stop words, colloquial fillers and ``extra`` (lower-cased)."""
     words = set(_base()) | COLLOQUIAL | {w.strip().lower() for w in extra if w.strip()}
+    # also the tokens the vectoriser makes of each stop word ("herself" -> "herse" + "lf"
+    # would otherwise slip through; scikit-learn warns about exactly that)
+    pattern = re.compile(TOKEN_PATTERN)
+    words |= {tok for w in list(words) for tok in pattern.findall(w)}
     return sorted(words)

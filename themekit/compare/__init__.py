@@ -17,6 +17,13 @@ from __future__ import annotations
 
 from themekit.compare.compute import compare
 from themekit.compare.scores import Scores, definitions
-from themekit.compare.text import contingency_markdown, methods_paragraph
+from themekit.compare.text import MEASURES, contingency_markdown, methods_paragraph
 
-__all__ = ["Scores", "compare", "contingency_markdown", "definitions", "methods_paragraph"]
+__all__ = [
+    "MEASURES",
+    "Scores",
+    "compare",
+    "contingency_markdown",
+    "definitions",
+    "methods_paragraph",
+]

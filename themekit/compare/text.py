@@ -6,6 +6,22 @@ from typing import Any
 
 from themekit.compare.scores import Scores, _share
 
+#: The headline measures of ``scores.json`` and how reports label them, in reporting order.
+MEASURES: tuple[tuple[str, str], ...] = (
+    ("cohen_kappa", "Cohen's κ"),
+    ("krippendorff_alpha", "Krippendorff's α (nominal)"),
+    ("percent_agreement", "percent agreement"),
+    ("macro_f1", "macro-F1"),
+    ("theme_recall", "theme recall"),
+    ("theme_precision", "theme precision"),
+    ("ari", "ARI"),
+    ("ami", "AMI"),
+    ("nmi", "NMI"),
+    ("v_measure", "V-measure"),
+    ("outlier_rate", "outlier rate"),
+    ("language_mixing", "segments in bilingual themes"),
+)
+
 
 def _as_dict(scores: Scores | dict[str, Any]) -> dict[str, Any]:
     return scores.to_dict() if isinstance(scores, Scores) else scores

@@ -24,7 +24,9 @@ class OutputConfig(Section):
         "runs", description="folder that receives run folders (relative to the working directory)"
     )
     name: str | None = Field(
-        None, description="run folder name; default '<config stem>-<timestamp>'"
+        None,
+        pattern=r"^[\w.\-]+$",
+        description="run folder name (letters, digits, . _ -); default '<config stem>-<timestamp>'",
     )
     html: bool = True
     qdpx: bool = False
