@@ -487,3 +487,11 @@ def test_scores_stay_in_range(
     if s.krippendorff_alpha is not None:
         assert s.krippendorff_alpha <= 1.0 + 1e-12
     json.dumps(s.to_dict(), allow_nan=False)
+
+
+def test_language_mixing_is_undefined_for_a_monolingual_corpus() -> None:
+    s = compare([0, 0, 1, 1], ["a", "a", "b", "b"], languages=["en"] * 4, bootstrap=0)
+    assert s.to_dict()["language_mixing"] is None
+    s = compare([0, 0, 1, 1], ["a", "a", "b", "b"], languages=["en", "ms", "en", "en"], bootstrap=0)
+    # theme 0 holds both languages (2 segments), theme 1 only English (2 segments)
+    assert s.to_dict()["language_mixing"] == pytest.approx(0.5)

@@ -44,7 +44,8 @@ def language_mixing(
     A theme holds both languages when it has at least one Malay and at least one English
     segment, a ``mixed`` (code-switched) segment counting as both. Outliers and segments of
     unknown language are left out of the share (numerator and denominator); the share is None
-    when no segment is left.
+    when no segment is left, or when the corpus itself does not hold both languages (then
+    mixing is not a property of the themes).
     """
     per_theme: dict[str, dict[str, Any]] = {}
     counts: dict[int, dict[str, int]] = {}
@@ -53,6 +54,8 @@ def language_mixing(
             continue
         c = counts.setdefault(t, {"ms": 0, "en": 0, "mixed": 0, "unknown": 0})
         c[lang] += 1
+    corpus_ms = any(c[lang] for c in counts.values() for lang in _MALAY)
+    corpus_en = any(c[lang] for c in counts.values() for lang in _ENGLISH)
     numerator = denominator = 0
     for t in sorted(counts):
         c = counts[t]
@@ -63,7 +66,8 @@ def language_mixing(
         denominator += known
         numerator += known if both else 0
         per_theme[str(t)] = {**c, "both_languages": both}
-    share = numerator / denominator if denominator else None
+    bilingual = corpus_ms and corpus_en
+    share = numerator / denominator if denominator and bilingual else None
     return share, per_theme
 
 
