@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from themekit.errors import UserError
+from themekit.progress import ProgressCallback
 
 app = typer.Typer(
     help="Candidate themes from Malay, English and code-switched transcripts, checked against hand coding.",
@@ -72,7 +73,7 @@ def _guard(fn: Callable[[], T]) -> T:
 
 
 @contextmanager
-def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+def _progress(quiet: bool) -> Iterator[ProgressCallback]:
     if quiet or not err_console.is_terminal:
         yield _log_progress
         return

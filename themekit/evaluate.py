@@ -17,52 +17,34 @@ logger = logging.getLogger(__name__)
 
 
 def read_hand_codes(path: Path, segments: pd.DataFrame | None = None) -> pd.DataFrame:
-    """A table of hand codes with at least ``segment_id`` and ``code`` (``secondary_code``
-    optional). CSV, TSV, JSONL, Parquet or a REFI-QDA ``.qdpx`` project, whose codings are
-    matched to ``segments`` (a run's ``segments.csv``) by character position."""
+    """Hand codes as a table with ``segment_id``, ``code`` and ``secondary_code``.
+
+    Tables (CSV, TSV, JSONL, Parquet) are read by the same reader as ``corpus.hand_codes``
+    (:func:`themekit.load.read_hand_codes`); a REFI-QDA ``.qdpx`` project's codings are matched
+    to ``segments`` (a run's ``segments.csv``) by character position.
+    """
     if not path.exists():
         raise InputError("hand-codes file not found", path=path)
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".qdpx":
-            from themekit.qda import read_qdpx_codes
+    if path.suffix.lower() == ".qdpx":
+        from themekit.qda import read_qdpx_codes
 
-            records = segments.to_dict("records") if segments is not None else None
-            df = read_qdpx_codes(path, records)
-        elif suffix in (".csv", ".tsv"):
-            df = pd.read_csv(
-                path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False
-            )
-        elif suffix == ".jsonl":
-            df = pd.read_json(path, lines=True, dtype=str)
-        elif suffix == ".parquet":
-            df = pd.read_parquet(path)
-        else:
-            raise InputError(
-                f"unknown hand-codes format {suffix!r}; expected .csv, .tsv, .jsonl, .parquet or .qdpx",
-                path=path,
-            )
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise InputError(f"cannot read hand codes: {exc}", path=path) from None
-    missing = [c for c in ("segment_id", "code") if c not in df.columns]
-    if missing:
+        records = segments.to_dict("records") if segments is not None else None
+        return read_qdpx_codes(path, records)
+    from themekit.load import read_hand_codes as read_code_tables
+
+    codes = read_code_tables([path])
+    uncoded = [seg_id for seg_id, hc in codes.items() if not hc.code]
+    if uncoded:
         raise InputError(
-            f"hand-codes table lacks column(s) {missing}; found {list(df.columns)}", path=path
+            f"{len(uncoded)} segment(s) without a code, first {uncoded[0]!r}", path=path
         )
-    df = df.copy()
-    df["segment_id"] = df["segment_id"].astype(str)
-    if "secondary_code" not in df.columns:
-        df["secondary_code"] = ""
-    df["secondary_code"] = df["secondary_code"].fillna("").astype(str)
-    dup = df["segment_id"][df["segment_id"].duplicated()].tolist()
-    if dup:
-        raise InputError(f"duplicate segment ids in hand codes: {dup[:5]}", path=path)
-    empty = df.index[df["code"].fillna("").astype(str).str.strip() == ""].tolist()
-    if empty:
-        raise InputError(
-            f"{len(empty)} row(s) without a code, first at row {empty[0] + 2}", path=path
-        )
-    return df
+    return pd.DataFrame(
+        [
+            {"segment_id": seg_id, "code": hc.code, "secondary_code": hc.secondary_code or ""}
+            for seg_id, hc in codes.items()
+        ],
+        columns=["segment_id", "code", "secondary_code"],
+    )
 
 
 def evaluate_run(run_dir: str | Path, codes: str | Path, *, name: str | None = None) -> Path:
