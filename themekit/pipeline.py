@@ -216,7 +216,8 @@ def run(
 
     manifest = build_manifest(
         seed=cfg.seed,
-        inputs=[Path(p) for p in files],
+        inputs=[Path(p) for p in files]
+        + ([cfg.resolve_path(cfg.codebook.path)] if cfg.codebook.path else []),
         model_id=embedder.model_id,
         embedder_id=embedder.id,
         timings=timer.seconds,
