@@ -1,0 +1,327 @@
+"""Import of a REFI-QDA ``.qdpx`` project (:func:`read_qdpx`) and of its codings as hand codes
+per segment (:func:`read_qdpx_codes`).
+
+Sources, codes and coded text selections of a project are mapped to segments by source and
+character position. A ``.qdpx`` that is not a zip, has no ``project.qde``, points at a source it
+does not contain, or has a coding outside its source raises :class:`~themekit.errors.InputError`
+naming the item; nothing is returned in part."""
+
+from __future__ import annotations
+
+import logging
+import re
+import zipfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree as ET
+
+from themekit.errors import InputError
+from themekit.qda.model import QdaCode, QdaProject, QdaSelection, QdaSource
+from themekit.qda.spans import MIN_COVER, coded_segments, spans_from_segments, transcript_spans
+from themekit.qda.xml import (
+    NS_PROJECT,
+    _child,
+    _children,
+    _find_qde,
+    _guid,
+    _local,
+    _norm_guid,
+    _open_zip,
+    _parse_xml,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from themekit.codebook import Codebook
+
+logger = logging.getLogger(__name__)
+
+
+def _read_codes(
+    parent: ET.Element, parent_guid: str | None, out: list[QdaCode], path: Path
+) -> None:
+    for el in _children(parent, "Code"):
+        guid, name = el.get("guid"), el.get("name")
+        if not guid or name is None:
+            raise InputError(
+                f"a <Code> lacks its guid or name (name={name!r}, guid={guid!r})", path=path
+            )
+        desc_el = _child(el, "Description")
+        codable = (el.get("isCodable") or "true").strip().lower() in ("true", "1")
+        out.append(
+            QdaCode(
+                _norm_guid(guid),
+                name,
+                (desc_el.text or "") if desc_el is not None else "",
+                parent_guid,
+                codable,
+                el.get("color"),
+            )
+        )
+        _read_codes(el, _norm_guid(guid), out, path)
+
+
+def _member(zf: zipfile.ZipFile, ref: str) -> str | None:
+    """The archive member an ``internal://`` path names (folder and case as tools write them)."""
+    wanted = ref[len("internal://") :].lstrip("/").lower()
+    for n in zf.namelist():
+        p = PurePosixPath(n)
+        if p.name.lower() == wanted and (len(p.parts) == 1 or p.parts[-2].lower() == "sources"):
+            return n
+    return None
+
+
+def _normalise_newlines(raw: str) -> tuple[str, list[int] | None]:
+    """``raw`` with CRLF/CR turned into LF, and the new position of each old position (None when
+    nothing changed)."""
+    if "\r" not in raw:
+        return raw, None
+    out: list[str] = []
+    mapping: list[int] = []
+    i = 0
+    while i < len(raw):
+        ch = raw[i]
+        mapping.append(len(out))
+        if ch == "\r":
+            if i + 1 < len(raw) and raw[i + 1] == "\n":
+                mapping.append(len(out))
+                i += 1
+            out.append("\n")
+        else:
+            out.append(ch)
+        i += 1
+    mapping.append(len(out))
+    return "".join(out), mapping
+
+
+def read_qdpx(path: str | Path) -> QdaProject:
+    """Read the codes, text sources and coded text selections of a REFI-QDA ``.qdpx`` project.
+
+    Text is returned with line ends normalised to ``\\n`` and selections moved accordingly (as
+    themekit counts positions). Codings on picture, PDF, audio and video sources are skipped
+    with a warning. Raises :class:`InputError` for anything that would make the import partial."""
+    path = Path(path)
+    with _open_zip(path) as zf:
+        qde = _find_qde(zf, path)
+        root = _parse_xml(zf.read(qde), path, qde)
+        if _local(root.tag) != "Project":
+            raise InputError(
+                f"{qde}: the root element is <{_local(root.tag)}>, not <Project>", path=path
+            )
+        codes: list[QdaCode] = []
+        cb = _child(root, "CodeBook")
+        codes_el = _child(cb, "Codes") if cb is not None else None
+        if codes_el is not None:
+            _read_codes(codes_el, None, codes, path)
+        code_guids = {c.guid for c in codes}
+        sources: list[QdaSource] = []
+        selections: list[QdaSelection] = []
+        sources_el = _child(root, "Sources")
+        skipped = 0
+        for src_el in list(sources_el) if sources_el is not None else []:
+            kind = _local(src_el.tag)
+            name = src_el.get("name") or src_el.get("guid") or "?"
+            if kind != "TextSource":
+                skipped += len(list(src_el.iter(f"{{{NS_PROJECT}}}Coding"))) + len(
+                    list(src_el.iter("Coding"))
+                )
+                continue
+            guid = src_el.get("guid")
+            if not guid:
+                raise InputError(f"text source {name!r} has no guid", path=path)
+            content = _child(src_el, "PlainTextContent")
+            ref = src_el.get("plainTextPath")
+            if content is not None and content.text is not None:
+                raw = content.text
+            elif ref:
+                if not ref.startswith("internal://"):
+                    raise InputError(
+                        f"text source {name!r} points at {ref!r}, outside the .qdpx; export the project "
+                        "with its sources embedded",
+                        path=path,
+                    )
+                member = _member(zf, ref)
+                if member is None:
+                    raise InputError(
+                        f"text source {name!r} points at {ref!r}, which the .qdpx does not contain",
+                        path=path,
+                    )
+                try:
+                    raw = zf.read(member).decode("utf-8-sig")
+                except UnicodeDecodeError as exc:
+                    raise InputError(
+                        f"text source {name!r} ({member}) is not UTF-8: {exc.reason}", path=path
+                    ) from None
+            else:
+                raise InputError(
+                    f"text source {name!r} has neither plain text content nor a plainTextPath; "
+                    "its codings cannot be placed",
+                    path=path,
+                )
+            text, mapping = _normalise_newlines(raw)
+            sources.append(QdaSource(_norm_guid(guid), name, text))
+            for sel_el in _children(src_el, "PlainTextSelection"):
+                sel_name = sel_el.get("name") or sel_el.get("guid") or "?"
+                try:
+                    start, end = (
+                        int(sel_el.get("startPosition", "")),
+                        int(sel_el.get("endPosition", "")),
+                    )
+                except ValueError:
+                    raise InputError(
+                        f"selection {sel_name!r} in source {name!r} has no valid startPosition/endPosition",
+                        path=path,
+                    ) from None
+                codings = _children(sel_el, "Coding")
+                if not codings:
+                    continue
+                if not (0 <= start <= end <= len(raw)):
+                    names = ", ".join(_coded_names(codings, codes))
+                    raise InputError(
+                        f"coding of {names or '?'} in source {name!r} at {start}–{end} falls outside "
+                        f"the source ({len(raw)} characters)",
+                        path=path,
+                    )
+                refs = _code_refs(codings, code_guids, name, path)
+                if mapping is not None:
+                    start, end = mapping[start], mapping[end]
+                selections.append(
+                    QdaSelection(
+                        _norm_guid(sel_el.get("guid") or _guid("sel", name, start, end)),
+                        _norm_guid(guid),
+                        start,
+                        end,
+                        refs,
+                        sel_el.get("name") or "",
+                    )
+                )
+            direct = _children(src_el, "Coding")  # codings of the whole source
+            if direct:
+                refs = _code_refs(direct, code_guids, name, path)
+                selections.append(
+                    QdaSelection(_guid("whole", guid), _norm_guid(guid), 0, len(text), refs)
+                )
+        if skipped:
+            logger.warning(
+                "%s: %d coding(s) on picture, PDF, audio or video sources were skipped",
+                path,
+                skipped,
+            )
+        desc = _child(root, "Description")
+    return QdaProject(
+        name=root.get("name") or path.stem,
+        codes=codes,
+        sources=sources,
+        selections=selections,
+        origin=root.get("origin") or "",
+        description=(desc.text or "") if desc is not None else "",
+    )
+
+
+def _code_refs(
+    codings: Iterable[ET.Element], code_guids: set[str], source: str, path: Path
+) -> tuple[str, ...]:
+    refs: list[str] = []
+    for c in codings:
+        ref = _child(c, "CodeRef")
+        target = _norm_guid(ref.get("targetGUID") or "") if ref is not None else ""
+        if target not in code_guids:
+            raise InputError(
+                f"a coding in source {source!r} refers to code {target or '(none)'!r}, which the project's code book lacks",
+                path=path,
+            )
+        if target not in refs:
+            refs.append(target)
+    return tuple(refs)
+
+
+def _coded_names(codings: Iterable[ET.Element], codes: Sequence[QdaCode]) -> list[str]:
+    by_guid = {c.guid: c.name for c in codes}
+    out = []
+    for c in codings:
+        ref = _child(c, "CodeRef")
+        if ref is not None:
+            out.append(
+                repr(by_guid.get(_norm_guid(ref.get("targetGUID") or ""), ref.get("targetGUID")))
+            )
+    return out
+
+
+# ============================================================================ hand codes
+def _code_name(project: QdaProject, guid: str, codebook: Codebook | None) -> str:
+    name = project.code(guid).name.strip()
+    if codebook is None:
+        return name
+    ids = {i.lower(): i for i in codebook.ids}
+    names = {t.name.strip().lower(): t.id for t in codebook.themes}
+    key = name.lower()
+    if key in ids:
+        return ids[key]
+    if key in names:
+        return names[key]
+    head = re.split(r"[:\s]", key, maxsplit=1)[0]
+    return ids.get(head, name)
+
+
+def read_qdpx_codes(
+    path: str | Path,
+    segments: Iterable[Any] | None = None,
+    *,
+    codebook: Codebook | None = None,
+    folder: str | None = None,
+    min_cover: float = MIN_COVER,
+) -> pd.DataFrame:
+    """Hand codes from a REFI-QDA project: one row per coded segment with ``segment_id``,
+    ``code`` and ``secondary_code`` (the second code on the segment, or "").
+
+    ``segments`` are the run's segments (``Segment`` objects or ``segments.csv`` rows) whose
+    spans the codings are matched to; without them each source is read as a transcript of
+    speaker turns (:func:`transcript_spans`). Code names are used as codes, or mapped to the
+    ids of ``codebook`` (by id, by name, or an ``id: ...`` prefix). ``folder`` keeps only the
+    codes under the top-level code of that name (e.g. a themekit export's ``Candidate themes``).
+    A segment with more than two codes keeps the first two (a warning lists them)."""
+    import pandas as pd
+
+    path = Path(path)
+    project = read_qdpx(path)
+    if not project.selections:
+        raise InputError("the project has no coded text selections", path=path)
+    spans = spans_from_segments(segments) if segments is not None else transcript_spans(project)
+    coded = coded_segments(project, spans, min_cover=min_cover)
+    rows = []
+    crowded: list[str] = []
+    order = {sp.segment_id: i for i, sp in enumerate(spans)}
+    for seg_id in sorted(coded, key=lambda s: order.get(s, len(order))):
+        guids = coded[seg_id]
+        if folder is not None:
+            guids = [g for g in guids if project.code_path(g)[:1] == [folder]]
+        names: list[str] = []
+        for g in guids:
+            n = _code_name(project, g, codebook)
+            if n not in names:
+                names.append(n)
+        if not names:
+            continue
+        if len(names) > 2:
+            crowded.append(seg_id)
+        rows.append(
+            {
+                "segment_id": seg_id,
+                "code": names[0],
+                "secondary_code": names[1] if len(names) > 1 else "",
+            }
+        )
+    if crowded:
+        logger.warning(
+            "%d segment(s) carry more than two codes; the first two are kept: %s",
+            len(crowded),
+            crowded[:10],
+        )
+    if not rows:
+        raise InputError(
+            "no coding of the project falls on a segment of the transcripts", path=path
+        )
+    logger.info("%s: hand codes for %d segment(s)", path, len(rows))
+    return pd.DataFrame(rows, columns=["segment_id", "code", "secondary_code"])
