@@ -1,0 +1,182 @@
+"""Subtitles (``.vtt`` WebVTT, ``.srt`` SubRip) from Zoom, Teams or transcription services.
+
+Speakers come from ``<v Name>`` tags or a ``Name:`` prefix; consecutive cues of one speaker
+(or, without speakers, up to the end of a sentence) are merged back into turns.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from themekit.errors import InputError
+from themekit.readers.text import read_text
+from themekit.readers.transcript import _TurnBuilder, looks_like_speaker, parse_timestamp
+from themekit.segment import Turn
+
+
+@dataclass
+class _Cue:
+    start: float | None
+    end: float | None
+    speaker: str
+    text: str
+    offsets: list[int] | None
+
+
+_VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+([^>]*)>")
+_TAG = re.compile(r"</?[a-zA-Z][^>]*>|<\d{1,2}:\d{2}[^>]*>")
+_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
+_PREFIX_SPEAKER = re.compile(r"^\s*(?:-\s*)?(?P<name>[^\W\d_][^:\n]{0,48}?)\s*:\s+")
+
+
+def _clean_with_offsets(raw: str, base: int) -> tuple[str, list[int]]:
+    """Remove tags and unescape entities, keeping each output character's source offset."""
+    out: list[str] = []
+    offs: list[int] = []
+    i = 0
+    while i < len(raw):
+        m = _TAG.match(raw, i)
+        if m:
+            i = m.end()
+            continue
+        m = _ENTITY.match(raw, i) if raw[i] == "&" else None
+        if m:
+            for ch in html.unescape(m.group(0)):
+                out.append(ch)
+                offs.append(base + i)
+            i = m.end()
+            continue
+        out.append(raw[i])
+        offs.append(base + i)
+        i += 1
+    return "".join(out), offs
+
+
+def _cue_from_block(
+    block: str, block_offset: int, start: float | None, end: float | None, voice: str | None
+) -> _Cue:
+    text, offs = _clean_with_offsets(block, block_offset)
+    speaker = (voice or "").strip()
+    if not speaker:
+        m = _PREFIX_SPEAKER.match(text)
+        if m and looks_like_speaker(m.group("name")):
+            speaker = m.group("name").strip()
+            text, offs = text[m.end() :], offs[m.end() :]
+    lead = len(text) - len(text.lstrip())
+    text, offs = text[lead:], offs[lead:]
+    trail = len(text.rstrip())
+    return _Cue(start, end, speaker, text[:trail], offs[:trail])
+
+
+def _locate(source: str, block: str, cursor: int) -> int:
+    return source.find(block, cursor) if block else -1
+
+
+def _cues_to_turns(cues: list[_Cue], path: Path, session: str) -> list[Turn]:
+    has_speakers = any(c.speaker for c in cues)
+    groups: list[list[_Cue]] = []
+    for cue in cues:
+        if not cue.text.strip():
+            continue
+        if not groups:
+            groups.append([cue])
+            continue
+        last = groups[-1][-1]
+        if has_speakers:
+            same = not cue.speaker or cue.speaker == groups[-1][0].speaker
+        else:
+            same = not re.search(r"[.!?…。]['\"”’)]*\s*$", last.text)
+        if same:
+            groups[-1].append(cue)
+        else:
+            groups.append([cue])
+    turns: list[Turn] = []
+    for number, group in enumerate(groups, start=1):
+        b = _TurnBuilder(group[0].speaker, number, group[0].start)
+        offsets_known = all(c.offsets is not None for c in group)
+        for c in group:
+            b.add(c.text, c.offsets if c.offsets is not None else 0)
+        turns.append(
+            Turn(
+                id=f"{session}-{number:04d}",
+                text=b.body,
+                session=session,
+                source=str(path),
+                speaker=group[0].speaker,
+                number=number,
+                offsets=b.offsets if offsets_known else None,
+                start=group[0].start,
+                end=group[-1].end,
+                meta={"cues": len(group)},
+            )
+        )
+    if not turns:
+        raise InputError("contains no speech: the subtitle file has no cue with text", path=path)
+    return turns
+
+
+def read_vtt(path: Path, session: str, encoding: str = "auto") -> list[Turn]:
+    import webvtt
+    from webvtt.errors import MalformedCaptionError, MalformedFileError
+
+    text = read_text(path, encoding)
+    try:
+        captions = list(webvtt.from_string(text).captions)
+    except (MalformedFileError, MalformedCaptionError) as exc:
+        raise InputError(
+            f"is not a valid WebVTT file ({exc}); it must start with 'WEBVTT' and hold cues like "
+            "'00:00:01.000 --> 00:00:04.000' followed by their text",
+            path=path,
+        ) from None
+    cues: list[_Cue] = []
+    cursor = 0
+    for cap in captions:
+        raw = cap.raw_text
+        at = _locate(text, raw, cursor)
+        cue = _cue_from_block(
+            raw, max(at, 0), parse_timestamp(cap.start), parse_timestamp(cap.end), cap.voice
+        )
+        if at < 0:
+            cue.offsets = None
+        else:
+            cursor = at + len(raw)
+        cues.append(cue)
+    return _cues_to_turns(cues, path, session)
+
+
+def read_srt(path: Path, session: str, encoding: str = "auto") -> list[Turn]:
+    import srt
+
+    text = read_text(path, encoding)
+    try:
+        subs = list(srt.parse(text))
+    except (srt.SRTParseError, ValueError) as exc:
+        line = text[: getattr(exc, "actual_start", 0)].count("\n") + 1
+        raise InputError(
+            "is not a valid SRT file: expected numbered blocks of a time line "
+            "'00:00:01,000 --> 00:00:04,000' followed by the text",
+            path=path,
+            line=line,
+        ) from None
+    cues: list[_Cue] = []
+    cursor = 0
+    for sub in subs:
+        raw = sub.content
+        voice_m = _VOICE.search(raw)
+        at = _locate(text, raw, cursor)
+        cue = _cue_from_block(
+            raw,
+            max(at, 0),
+            sub.start.total_seconds(),
+            sub.end.total_seconds(),
+            voice_m.group(1) if voice_m else None,
+        )
+        if at < 0:
+            cue.offsets = None
+        else:
+            cursor = at + len(raw)
+        cues.append(cue)
+    return _cues_to_turns(cues, path, session)

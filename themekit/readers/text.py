@@ -1,0 +1,120 @@
+"""Decoding text files: charset detection, line ends, :func:`read_text`.
+
+Encodings: UTF-8 (with or without BOM) and UTF-16/32 with a BOM are read as such. Other files
+are decoded as Windows-1252 (cp1252, which covers the printable Latin-1 range, so Latin-1
+files read the same), then by charset-normalizer's best guess; a warning names the encoding
+used, and ``corpus.encoding`` sets it explicitly. Text that still contains control
+characters (a binary file, a renamed ``.doc``) is refused.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import re
+from pathlib import Path
+
+from themekit.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+
+
+def _check_codec(encoding: str) -> str:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise ConfigError(f"unknown text encoding {encoding!r}", key="corpus.encoding") from None
+
+
+def _line_of(data: bytes, index: int) -> int:
+    return data[:index].count(b"\n") + 1
+
+
+def decode_bytes(data: bytes, path: Path, encoding: str = "auto") -> str:
+    """Decode a file's bytes (see the module docstring for the rules) and normalise line ends."""
+    if encoding != "auto":
+        codec = _check_codec(encoding)
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"cannot be decoded as {encoding} (corpus.encoding): byte {exc.start} is not "
+                f"valid ({exc.reason}). Set corpus.encoding to the file's encoding, or 'auto'.",
+                path=path,
+                line=_line_of(data, exc.start),
+            ) from None
+        return _newlines(text.removeprefix("\ufeff"))
+    for bom, codec in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if data.startswith(bom):
+            try:
+                return _newlines(data.decode(codec))
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"starts with a {codec} byte-order mark but is not valid {codec} "
+                    f"({exc.reason} at byte {exc.start})",
+                    path=path,
+                ) from None
+    if b"\x00" not in data:
+        try:
+            return _newlines(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            first_bad = exc.start
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            text = ""
+        if text and not _CONTROL.search(text):
+            log.warning(
+                "%s is not UTF-8; read it as Windows-1252 (cp1252). Set corpus.encoding if that is wrong.",
+                path,
+            )
+            return _newlines(text)
+    else:
+        first_bad = data.index(b"\x00")
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is not None:
+        text = str(best)
+        if not _CONTROL.search(text):
+            log.warning(
+                "%s is not UTF-8; read it as %s (a guess). Set corpus.encoding if that is wrong.",
+                path,
+                best.encoding,
+            )
+            return _newlines(text)
+    raise InputError(
+        "is not a text file themekit can decode: it is not UTF-8 (first bad byte at offset "
+        f"{first_bad}) and no other text encoding fits (it may be a binary or a renamed Word "
+        ".doc file). Save it as UTF-8 text, or set corpus.encoding.",
+        path=path,
+        line=_line_of(data, first_bad),
+    )
+
+
+def _newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_text(path: Path, encoding: str = "auto") -> str:
+    """A text file's decoded content; InputError when it is missing, empty or undecodable."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("file not found", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot be read ({exc.strerror})", path=path) from None
+    if not data.strip():
+        raise InputError("the file is empty", path=path)
+    text = decode_bytes(data, path, encoding)
+    if not text.strip():
+        raise InputError("the file is empty (only white space)", path=path)
+    return text
