@@ -47,7 +47,7 @@ def assert_offsets(corpus: Corpus, exact: bool = True) -> None:
 def test_plain_transcript_turns_timestamps_marks_and_header(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="themekit.load"):
+    with caplog.at_level(logging.INFO, logger="themekit"):
         corpus = load("focus_group.txt")
     assert corpus.ids == [f"focus_group-{i:04d}" for i in range(1, 6)]
     assert corpus.speakers == ["MODERATOR", "Mr. K", "P1", "P2", "Mr. K"]
