@@ -12,6 +12,18 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = REPO / "configs" / "demo.yaml"
+DEMO = REPO / "themekit" / "data" / "demo"
+#: The demo job made quick: TF-IDF vectors and k-means, no codebook (for tests of what comes
+#: after the themes; the slow browser test runs the real demo job).
+FAST_DEMO = [
+    "output.name=demo",
+    "embedding.backend=tfidf",
+    "codebook.path=null",
+    "themes.n_themes=5",
+    "themes.clustering=kmeans",
+    "themes.reduction=none",
+    "evaluation.bootstrap=100",
+]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -65,7 +65,9 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 def test_overrides_parse_yaml_values() -> None:
     data = {"corpus": {"path": "a.csv"}, "seed": 1}
-    out = apply_overrides(data, ["seed=7", "themes.n_themes=4", "embedding.allow_remote=true", "corpus.path=b c.csv"])
+    out = apply_overrides(
+        data, ["seed=7", "themes.n_themes=4", "embedding.allow_remote=true", "corpus.path=b c.csv"]
+    )
     assert out["seed"] == 7
     assert out["themes"]["n_themes"] == 4
     assert out["embedding"]["allow_remote"] is True

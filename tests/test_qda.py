@@ -18,20 +18,9 @@ from themekit.config import load_config
 from themekit.errors import InputError
 from themekit.load import load_corpus, source_text
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO_CONFIG = REPO / "configs" / "demo.yaml"
-# the demo job made quick: TF-IDF vectors and k-means, no codebook (the browser test runs the
-# real demo job)
-FAST = [
-    "output.name=demo",
-    "embedding.backend=tfidf",
-    "codebook.path=null",
-    "themes.n_themes=5",
-    "themes.clustering=kmeans",
-    "themes.reduction=none",
-    "evaluation.bootstrap=100",
-]
-DEMO = REPO / "themekit" / "data" / "demo"
+from .conftest import DEMO, DEMO_CONFIG
+from .conftest import FAST_DEMO as FAST
+
 NS = qda.NS_PROJECT
 
 

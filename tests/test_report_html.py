@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,19 +12,8 @@ import pytest
 from themekit.corpus import Corpus
 from themekit.report_html import SECTION_IDS, project_2d, render_html
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO_CONFIG = REPO / "configs" / "demo.yaml"
-# the demo job made quick: TF-IDF vectors and k-means, no codebook (the browser test runs the
-# real demo job)
-FAST = [
-    "output.name=demo",
-    "embedding.backend=tfidf",
-    "codebook.path=null",
-    "themes.n_themes=5",
-    "themes.clustering=kmeans",
-    "themes.reduction=none",
-    "evaluation.bootstrap=100",
-]
+from .conftest import DEMO_CONFIG
+from .conftest import FAST_DEMO as FAST
 
 
 class _Scan(HTMLParser):
