@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from themekit.config import config_from_dict
 from themekit.corpus import Corpus
 from themekit.errors import ConfigError, InputError, UserError
-from themekit.load import input_files, load_corpus, source_text
+from themekit.load import input_files, load_corpus
 from themekit.normalize import normalize_text
+from themekit.readers import source_text
 
 DATA = Path(__file__).parent / "data" / "ingest"
 DEMO = Path(__file__).resolve().parent.parent / "themekit" / "data" / "demo"

@@ -16,7 +16,8 @@ from themekit.codebook import load_codebook
 from themekit.compare import compare
 from themekit.config import load_config
 from themekit.errors import InputError
-from themekit.load import load_corpus, source_text
+from themekit.load import load_corpus
+from themekit.readers import source_text
 
 from .conftest import DEMO, DEMO_CONFIG
 from .conftest import FAST_DEMO as FAST

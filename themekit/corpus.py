@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,19 +113,6 @@ class Corpus:
         """The segments that are clustered (context-only segments removed)."""
         return Corpus([s for s in self.segments if not s.is_context])
 
-    def with_codes(self, codes: dict[str, tuple[str | None, str | None]]) -> Corpus:
-        """Return a copy whose segments carry the given ``{id: (code, secondary)}``."""
-        out = []
-        for s in self.segments:
-            if s.id in codes:
-                code, sec = codes[s.id]
-                s = replace(s, code=code, secondary_code=sec)
-            out.append(s)
-        return Corpus(out)
-
-    def map(self, fn: Any) -> Corpus:
-        return Corpus([fn(s) for s in self.segments])
-
     # -- conversion ----------------------------------------------------------------------
     def to_records(self) -> list[dict[str, Any]]:
         return [asdict(s) for s in self.segments]
@@ -189,8 +176,3 @@ def _none_if_nan(v: Any) -> Any:
     if isinstance(v, float) and v != v:
         return None
     return v
-
-
-def subset(corpus: Corpus, ids: Sequence[str]) -> Corpus:
-    keep = set(ids)
-    return Corpus([s for s in corpus if s.id in keep])

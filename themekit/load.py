@@ -39,25 +39,7 @@ from typing import TYPE_CHECKING, Any
 from themekit.corpus import Corpus, Segment
 from themekit.errors import ConfigError, InputError
 from themekit.language import fill_languages, normalize_language_label
-from themekit.readers import (
-    EXTENSIONS,
-    HEADER_KEYS,
-    TABLE_FORMATS,
-    decode_bytes,
-    file_format,
-    looks_like_speaker,
-    parse_timestamp,
-    parse_transcript,
-    read_docx,
-    read_file,
-    read_srt,
-    read_table,
-    read_table_frame,
-    read_text,
-    read_transcript,
-    read_vtt,
-    source_text,
-)
+from themekit.readers import EXTENSIONS, TABLE_FORMATS, file_format, read_file, read_table_frame
 from themekit.readers.formats import _fmt_list
 from themekit.readers.table import _cell
 from themekit.readers.text import _check_codec
@@ -68,31 +50,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from themekit.progress import ProgressCallback
 
 __all__ = [
-    "EXTENSIONS",
     "HAND_CODES_PREFIX",
-    "HEADER_KEYS",
-    "TABLE_FORMATS",
     "HandCode",
     "attach_hand_codes",
     "corpus_files",
-    "decode_bytes",
-    "file_format",
     "hand_code_files",
     "input_files",
     "load_corpus",
-    "looks_like_speaker",
-    "parse_timestamp",
-    "parse_transcript",
-    "read_docx",
-    "read_file",
     "read_hand_codes",
-    "read_srt",
-    "read_table",
-    "read_table_frame",
-    "read_text",
-    "read_transcript",
-    "read_vtt",
-    "source_text",
 ]
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +48,6 @@ class RunResult:
     stability: dict[int, float] | None = None
     eval_mask: np.ndarray | None = None
     path: Path | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def assignments(self) -> pd.DataFrame:
         """One row per analysed segment: ``segment_id``, ``theme_id``, ``theme_label``,
@@ -246,7 +245,6 @@ def run(
         manifest=manifest,
         stability=finder.stability_,
         eval_mask=np.asarray(finder.eval_mask_) if finder.eval_mask_ is not None else None,
-        extras={"context_segments": [s for s in full if s.is_context]},
     )
     if write:
         from themekit.rundir import write_run

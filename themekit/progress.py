@@ -12,7 +12,3 @@ from typing import Protocol
 class ProgressCallback(Protocol):
     def __call__(self, stage: str, done: int, total: int) -> None:  # pragma: no cover
         """``done`` of ``total`` items of ``stage`` are finished."""
-
-
-def noop_progress(stage: str, done: int, total: int) -> None:
-    return None

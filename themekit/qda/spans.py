@@ -33,7 +33,7 @@ def _segment_sources(
     Segments with a character span point into their file's text (re-read with
     :func:`themekit.load.source_text`); the others (tables, or files that cannot be read or no
     longer match) get one built source per session."""
-    from themekit.load import source_text
+    from themekit.readers import source_text
 
     texts: dict[str, str] = {}
     spans: dict[str, SegmentSpan] = {}
@@ -92,7 +92,7 @@ def transcript_spans(project: QdaProject) -> list[SegmentSpan]:
     plain transcript (``Speaker: text`` turns, :func:`themekit.load.parse_transcript`) and its
     session is the source name without extension, so the ids are those ``segmentation.strategy:
     turn`` gives (``week1-0007``)."""
-    from themekit.load import parse_transcript
+    from themekit.readers import parse_transcript
 
     spans: list[SegmentSpan] = []
     for src in project.sources:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +119,24 @@ def _cues_to_turns(cues: list[_Cue], path: Path, session: str) -> list[Turn]:
     return turns
 
 
+def _located_cues(
+    text: str, blocks: Sequence[tuple[str, float | None, float | None, str | None]]
+) -> list[_Cue]:
+    """Cues from (raw text, start, end, voice) blocks, each located in ``text`` after the
+    previous one; a block that cannot be found keeps no character offsets."""
+    cues: list[_Cue] = []
+    cursor = 0
+    for raw, start, end, voice in blocks:
+        at = _locate(text, raw, cursor)
+        cue = _cue_from_block(raw, max(at, 0), start, end, voice)
+        if at < 0:
+            cue.offsets = None
+        else:
+            cursor = at + len(raw)
+        cues.append(cue)
+    return cues
+
+
 def read_vtt(path: Path, session: str, encoding: str = "auto") -> list[Turn]:
     import webvtt
     from webvtt.errors import MalformedCaptionError, MalformedFileError
@@ -131,20 +150,11 @@ def read_vtt(path: Path, session: str, encoding: str = "auto") -> list[Turn]:
             "'00:00:01.000 --> 00:00:04.000' followed by their text",
             path=path,
         ) from None
-    cues: list[_Cue] = []
-    cursor = 0
-    for cap in captions:
-        raw = cap.raw_text
-        at = _locate(text, raw, cursor)
-        cue = _cue_from_block(
-            raw, max(at, 0), parse_timestamp(cap.start), parse_timestamp(cap.end), cap.voice
-        )
-        if at < 0:
-            cue.offsets = None
-        else:
-            cursor = at + len(raw)
-        cues.append(cue)
-    return _cues_to_turns(cues, path, session)
+    blocks = [
+        (cap.raw_text, parse_timestamp(cap.start), parse_timestamp(cap.end), cap.voice)
+        for cap in captions
+    ]
+    return _cues_to_turns(_located_cues(text, blocks), path, session)
 
 
 def read_srt(path: Path, session: str, encoding: str = "auto") -> list[Turn]:
@@ -161,22 +171,15 @@ def read_srt(path: Path, session: str, encoding: str = "auto") -> list[Turn]:
             path=path,
             line=line,
         ) from None
-    cues: list[_Cue] = []
-    cursor = 0
+    blocks = []
     for sub in subs:
-        raw = sub.content
-        voice_m = _VOICE.search(raw)
-        at = _locate(text, raw, cursor)
-        cue = _cue_from_block(
-            raw,
-            max(at, 0),
-            sub.start.total_seconds(),
-            sub.end.total_seconds(),
-            voice_m.group(1) if voice_m else None,
+        voice_m = _VOICE.search(sub.content)
+        blocks.append(
+            (
+                sub.content,
+                sub.start.total_seconds(),
+                sub.end.total_seconds(),
+                voice_m.group(1) if voice_m else None,
+            )
         )
-        if at < 0:
-            cue.offsets = None
-        else:
-            cursor = at + len(raw)
-        cues.append(cue)
-    return _cues_to_turns(cues, path, session)
+    return _cues_to_turns(_located_cues(text, blocks), path, session)
