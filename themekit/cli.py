@@ -224,25 +224,19 @@ def export(
         raise typer.Exit(2)
 
     def go() -> list[Path]:
-        import yaml
-
         from themekit.codebook import load_codebook
-        from themekit.config import config_from_dict
         from themekit.errors import InputError
         from themekit.qda import export_run_qdpx, write_qdc
+        from themekit.rundir import load_run_config
 
         written = []
         if qdpx is not None:
             written.append(export_run_qdpx(run_dir, qdpx))
         if qdc is not None:
-            cfg_path = run_dir / "config.yaml"
-            if not cfg_path.is_file():
-                raise InputError("not a themekit run folder (no config.yaml)", path=run_dir)
-            data = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
-            cfg = config_from_dict(data, base_dir=data.pop("base_dir", "."), source=cfg_path)
+            cfg = load_run_config(run_dir)
             if not cfg.codebook.path:
                 raise InputError(
-                    "this run used no codebook, so there is none to export", path=cfg_path
+                    "this run used no codebook, so there is none to export", path=run_dir
                 )
             book = load_codebook(
                 cfg.resolve_path(cfg.codebook.path), other_id=cfg.codebook.other_id

@@ -49,19 +49,15 @@ def read_hand_codes(path: Path, segments: pd.DataFrame | None = None) -> pd.Data
 
 def evaluate_run(run_dir: str | Path, codes: str | Path, *, name: str | None = None) -> Path:
     """Compare a run's assignments with a hand-codes file; return the evaluation folder."""
-    import yaml
-
     from themekit.compare import compare
-    from themekit.config import config_from_dict
+    from themekit.rundir import load_run_config
 
     run_dir = Path(run_dir)
     codes = Path(codes)
     assign_path = run_dir / "assignments.csv"
     if not assign_path.is_file():
         raise InputError("not a themekit run folder (no assignments.csv)", path=run_dir)
-    cfg_data = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    base_dir = cfg_data.pop("base_dir", ".")
-    cfg = config_from_dict(cfg_data, base_dir=base_dir, source=run_dir / "config.yaml")
+    cfg = load_run_config(run_dir)
     assign = pd.read_csv(assign_path, dtype={"segment_id": str}, keep_default_na=False)
     segments = None
     if (run_dir / "segments.csv").is_file():

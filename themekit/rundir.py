@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from themekit.config import dump_config
+from themekit.config import JobConfig, dump_config
 from themekit.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,6 +64,25 @@ def write_json(path: Path, data: Any) -> None:
     path.write_text(
         json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8"
     )
+
+
+def load_run_config(run_dir: Path) -> JobConfig:
+    """The resolved config a run folder recorded (``config.yaml``), with its original base folder."""
+    import yaml
+
+    from themekit.config import config_from_dict
+    from themekit.errors import InputError
+
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise InputError("not a themekit run folder (no config.yaml)", path=run_dir)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InputError(f"config.yaml is not readable YAML: {exc}", path=path) from None
+    if not isinstance(data, dict):
+        raise InputError("config.yaml is not a job config", path=path)
+    return config_from_dict(data, base_dir=data.pop("base_dir", "."), source=path)
 
 
 def check_target(final: Path, overwrite: bool) -> None:
