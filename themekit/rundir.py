@@ -116,7 +116,8 @@ def write_run(result: RunResult, out_dir: str | Path | None = None) -> Path:
     with atomic_folder(final, replace=cfg.output.overwrite) as tmp:
         (tmp / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
         write_json(tmp / "manifest.json", result.manifest)
-        result.corpus.to_frame().drop(columns=["meta"]).to_csv(tmp / "segments.csv", index=False)
+        segments = result.full_corpus or result.corpus  # moderator turns too (is_context)
+        segments.to_frame().drop(columns=["meta"]).to_csv(tmp / "segments.csv", index=False)
         assignments = result.assignments()
         assignments.to_csv(tmp / "assignments.csv", index=False)
         if cfg.output.parquet:

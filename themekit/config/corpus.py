@@ -52,10 +52,15 @@ class SegmentationConfig(Section):
     window_tokens: int = Field(80, ge=8, le=2048, description="window size for 'window'")
     window_stride: int = Field(40, ge=1, le=2048, description="stride for 'window'")
     moderator: Literal["keep", "drop", "context"] = Field(
-        "keep", description="what to do with moderator/interviewer turns"
+        "context",
+        description=(
+            "moderator/interviewer turns: 'context' (not analysed; read with the answers that "
+            "follow them), 'keep' (analysed like any turn) or 'drop'"
+        ),
     )
     moderator_pattern: str = Field(
-        r"(?i)^(moderator|mod|fasilitator|facilitator|interviewer|penemuramah|pewawancara)\b",
+        r"(?i)(^|[(\[]\s*)(moderator|mod|fasilitator|facilitator|fasi|pemudah ?cara|interviewer|"
+        r"penemu ?ramah|pewawancara|researcher|penyelidik)\b",
         description="regular expression matched against the speaker name",
     )
     min_chars: int = Field(1, ge=0, description="segments shorter than this are dropped")

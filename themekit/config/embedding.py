@@ -31,6 +31,15 @@ class EmbeddingConfig(Section):
     language_neutral: bool = Field(
         True, description="subtract each language's mean vector before clustering"
     )
+    context_weight: float = Field(
+        0.3,
+        ge=0.0,
+        le=2.0,
+        description=(
+            "with segmentation.moderator: context, the weight of the moderator prompt a segment "
+            "answers, added to the segment's vector before themes are found (0 = off)"
+        ),
+    )
     tfidf_components: int = Field(
         256, ge=2, le=4096, description="tfidf backend: dimensions kept by the truncated SVD"
     )

@@ -140,8 +140,12 @@ def build_project(
     encoding: str = "auto",
     fmt: str = "auto",
 ) -> tuple[QdaProject, dict[str, SegmentSpan]]:
-    """A REFI-QDA project of a run: sources, theme codes and one coded selection per segment."""
+    """A REFI-QDA project of a run: sources, theme codes and one coded selection per segment.
+
+    ``segments`` may include context segments (the moderator's turns): they are part of the
+    sources but not coded; ``theme_ids`` and ``codebook_theme`` follow the other segments."""
     texts, spans = _segment_sources(segments, encoding=encoding, fmt=fmt)
+    coded = [s for s in segments if not s.is_context]
     run_key = name
     source_guid = {n: _guid("source", run_key, n) for n in texts}
     sources = [QdaSource(source_guid[n], n, t) for n, t in texts.items()]
@@ -177,7 +181,7 @@ def build_project(
                 cb_guid[cb] = _guid("codebook", run_key, cb)
                 codes.append(QdaCode(cb_guid[cb], cb, parent=cb_root.guid))
     selections: list[QdaSelection] = []
-    for i, seg in enumerate(segments):
+    for i, seg in enumerate(coded):
         span = spans[seg.id]
         refs = [theme_guid[int(theme_ids[i])]]
         if codebook_theme is not None and codebook_theme[i]:
@@ -215,7 +219,7 @@ def export_qdpx(result: RunResult, path: str | Path) -> Path:
     cfg = result.config
     m = result.manifest
     project, _ = build_project(
-        list(result.corpus),
+        list(result.full_corpus or result.corpus),
         [int(x) for x in result.labels],
         {t.id: t.label for t in result.themes},
         codebook_theme=result.codebook_theme,
@@ -262,7 +266,7 @@ def export_run_qdpx(run_dir: str | Path, out: str | Path) -> Path:
         run_dir / "assignments.csv", dtype={"segment_id": str}, keep_default_na=False
     )
     by_id = {str(r["segment_id"]): r for r in assign.to_dict(orient="records")}
-    missing = [s.id for s in corpus if s.id not in by_id]
+    missing = [s.id for s in corpus if s.id not in by_id and not s.is_context]
     if missing:
         raise InputError(
             f"{len(missing)} segment(s) have no row in assignments.csv, e.g. {missing[0]!r}",
@@ -292,7 +296,7 @@ def export_run_qdpx(run_dir: str | Path, out: str | Path) -> Path:
         if cb_path and cb_theme is not None:
             codebook = _try_codebook(cfg, cb_path)
     project, _ = build_project(
-        segments,
+        list(corpus),
         labels,
         theme_labels,
         codebook_theme=cb_theme,
