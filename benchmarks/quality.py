@@ -35,6 +35,7 @@ from themekit.compare import compare
 from themekit.config import EmbeddingConfig, load_config
 from themekit.corpus import Corpus, Segment
 from themekit.embed import build_embedder, default_cache_dir, embed_texts
+from themekit.embed.context import DEFAULT_CONTEXT_WEIGHT, add_prompt_context, link_prompts
 
 REPO = Path(__file__).resolve().parent.parent
 log = logging.getLogger("benchmarks.quality")
@@ -45,7 +46,7 @@ def demo_corpus() -> tuple[Corpus, list[tuple[int, int]]]:
     from themekit.load import load_corpus
 
     cfg = load_config(REPO / "configs" / "demo.yaml")
-    return load_corpus(cfg).analysed(), []
+    return load_corpus(cfg), []  # the moderator's turns are context (see run_one)
 
 
 def sib200(root: Path) -> tuple[Corpus, list[tuple[int, int]]]:
@@ -173,20 +174,29 @@ def score(
 def run_one(
     name: str, load: Callable[[], tuple[Corpus, list[tuple[int, int]]]], backend: str, seed: int
 ) -> dict[str, object]:
-    corpus, pairs = load()
+    full, pairs = load()
+    corpus = full.analysed()
+    links, prompts = link_prompts(full)
     embedder = build_embedder(EmbeddingConfig(backend=backend))
     t0 = time.perf_counter()
     X = embed_texts(corpus.texts, embedder, cache_dir=default_cache_dir())
+    # themekit reads each answer with the moderator's question before it (as `themekit run`
+    # does); plain BERTopic gets the plain vectors of the same segments
+    X_tk = X
+    if prompts:
+        P = embed_texts([p.text for p in prompts], embedder, cache_dir=default_cache_dir())
+        X_tk = add_prompt_context(X, P, links, DEFAULT_CONTEXT_WEIGHT)
     t_embed = time.perf_counter() - t0
     row: dict[str, object] = {
         "dataset": name,
         "n_segments": len(corpus),
+        "n_context_segments": len(full) - len(corpus),
         "n_codes": len(set(corpus.codes)),
         "embedder": embedder.model_id,
         "embed_seconds": round(t_embed, 1),
     }
     for system, fn in (
-        ("themekit", lambda: themekit_discover(X, corpus.texts, corpus.languages, seed)),
+        ("themekit", lambda: themekit_discover(X_tk, corpus.texts, corpus.languages, seed)),
         ("plain_bertopic", lambda: plain_bertopic(X, corpus.texts, seed)),
     ):
         t0 = time.perf_counter()

@@ -82,6 +82,9 @@ def test_demo_run_writes_every_file(demo_runs: tuple[Path, Path]) -> None:
     assert all(t["quotes"] and t["keywords"] for t in themes)
     report = (run_dir / "report.md").read_text()
     assert "Cohen" in report and "Provenance" in report
+    assert "56 moderator turn(s) were read as context" in report
+    segments = pd.read_csv(run_dir / "segments.csv")
+    assert len(segments) == 339 and int(segments["is_context"].sum()) == 56
     # no leftover partial folders
     assert not [p for p in run_dir.parent.iterdir() if p.name.startswith(".")]
 

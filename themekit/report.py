@@ -40,6 +40,18 @@ def render_markdown(result: RunResult) -> str:
         + ", ".join(f"{k} {v}" for k, v in sorted(langs.items()))
         + "."
     )
+    n_ctx = int(m.get("n_context_segments", 0))
+    if n_ctx:
+        with_prompt = int(m.get("n_segments_with_prompt_context", 0))
+        add(
+            f"{n_ctx} moderator turn(s) were read as context, not analysed"
+            + (
+                f"; {with_prompt} segment(s) were embedded with the question they follow "
+                f"(weight {cfg.embedding.context_weight})."
+                if with_prompt
+                else "."
+            )
+        )
     n_out = int((result.labels == -1).sum())
     add(
         f"Mode `{cfg.themes.mode}`, embedding model `{m['model_id']}`, seed {cfg.seed}. "

@@ -158,6 +158,10 @@ def _overview(result: RunResult) -> str:
         (len(corpus), "segments"),
         (len(set(corpus.sessions)), "sessions"),
         (len(set(corpus.speakers)), "speakers"),
+    ]
+    if int(m.get("n_context_segments", 0)):
+        cards.append((int(m["n_context_segments"]), "moderator turns read as context"))
+    cards += [
         (len(result.themes), "candidate themes"),
         (n_out, f"outliers ({_pct(n_out / len(corpus)) if len(corpus) else 'n/a'})"),
     ]
