@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.conftest import DEMO as REPO_DEMO
 from themekit.config.corpus import SegmentationConfig
 from themekit.corpus import Corpus, Segment
 from themekit.embed.context import add_prompt_context, link_prompts
@@ -95,3 +96,25 @@ def test_default_segmentation_reads_moderator_turns_as_context(
     )
     (seg,) = segment_turns([turn], SegmentationConfig())
     assert seg.is_context is moderator
+
+
+def test_a_run_warns_when_no_speaker_is_recognised_as_moderator(
+    tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import themekit
+    from tests.conftest import DEMO_CONFIG, FAST_DEMO
+
+    lines = (REPO_DEMO / "week1.txt").read_text(encoding="utf-8")
+    (tmp_path / "week1.txt").write_text(lines.replace("Moderator:", "Siti:"), encoding="utf-8")
+    with caplog.at_level("WARNING", logger="themekit"):
+        result = themekit.run(
+            DEMO_CONFIG,
+            overrides=[
+                *FAST_DEMO,
+                f"corpus.path={tmp_path / 'week1.txt'}",
+                "corpus.hand_codes=null",
+            ],
+            write=False,
+        )
+    assert result.manifest["n_context_segments"] == 0
+    assert "no speaker matched segmentation.moderator_pattern" in caplog.text
