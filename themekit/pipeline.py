@@ -49,7 +49,6 @@ class RunResult:
     manifest: dict[str, Any]
     stability: dict[int, float] | None = None
     eval_mask: np.ndarray | None = None
-    prompts: list[str | None] | None = None
     full_corpus: Corpus | None = None
     path: Path | None = None
 
@@ -59,6 +58,9 @@ class RunResult:
         said, its text and (with moderator turns as context) the ``prompt`` it answers."""
         import pandas as pd
 
+        from themekit.embed.context import link_prompts
+
+        links, prompts = link_prompts(self.full_corpus) if self.full_corpus else ([], [])
         labels_by_theme = {t.id: t.label for t in self.themes}
         rows = []
         for i, seg in enumerate(self.corpus):
@@ -81,8 +83,9 @@ class RunResult:
                 position=seg.position,
                 text=seg.text,
             )
-            if self.prompts is not None:
-                row["prompt"] = self.prompts[i] or ""
+            if prompts:
+                j = links[i]
+                row["prompt"] = prompts[j].text if j is not None else ""
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -153,7 +156,6 @@ def run(
         )
     logger.info("loaded %d segments from %d file(s)", len(corpus), len(files))
     links, prompts = link_prompts(full)
-    prompt_texts = [p.text for p in prompts]
     n_linked = sum(j is not None for j in links)
     if cfg.segmentation.moderator == "context":
         if len(full) == len(corpus) and any(s.speaker for s in corpus):
@@ -168,8 +170,7 @@ def run(
                 n_linked,
             )
     use_context = cfg.embedding.context_weight > 0 and n_linked > 0
-    if not use_context:
-        prompt_texts = []
+    prompt_texts = [p.text for p in prompts] if use_context else []
 
     embedder = build_embedder(cfg.embedding)
     cache_dir = None
@@ -280,7 +281,6 @@ def run(
         manifest=manifest,
         stability=finder.stability_,
         eval_mask=np.asarray(finder.eval_mask_) if finder.eval_mask_ is not None else None,
-        prompts=[prompts[j].text if j is not None else None for j in links] if prompts else None,
         full_corpus=full,
     )
     if write:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from themekit.corpus import Corpus, Segment
+from themekit.embed.base import l2_normalize
 
 #: Default ``embedding.context_weight``.
 DEFAULT_CONTEXT_WEIGHT = 0.3
@@ -64,16 +65,11 @@ def add_prompt_context(
         raise ValueError(f"{len(links)} prompt links for {len(X)} segment vectors")
     if weight < 0:
         raise ValueError(f"weight must be >= 0, got {weight}")
-    out = _unit(np.asarray(X, dtype=np.float32))
+    out = l2_normalize(X)
     rows = np.asarray([i for i, j in enumerate(links) if j is not None], dtype=int)
     if weight == 0 or len(rows) == 0:
         return out
-    P = _unit(np.asarray(prompts, dtype=np.float32))
+    P = l2_normalize(prompts)
     cols = np.asarray([links[i] for i in rows], dtype=int)
     out[rows] = out[rows] + np.float32(weight) * P[cols]
-    return _unit(out)
-
-
-def _unit(X: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.maximum(norms, 1e-12)
+    return l2_normalize(out)

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from themekit.codebook import Codebook
+from themekit.embed.base import l2_normalize
 from themekit.errors import ConfigError, InputError, NotFittedError
 from themekit.progress import ProgressCallback
 from themekit.themes import guided
@@ -233,8 +234,8 @@ class ThemeFinder:
         codebook: Codebook | None,
         C_raw: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        Xn = _unit(X)
-        Cn = _unit(np.asarray(C_raw, dtype=np.float32)) if C_raw is not None else None
+        Xn = l2_normalize(X)
+        Cn = l2_normalize(C_raw) if C_raw is not None else None
         if not self.language_neutral or languages is None:
             if self.language_neutral:
                 logger.info("no segment languages given: language means not removed")
@@ -482,14 +483,9 @@ class ThemeFinder:
 
 
 # ----------------------------------------------------------------------------------------------
-def _unit(X: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return (X / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
 def _centroids(Y: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:
     return {
-        int(c): _unit(Y[labels == c].mean(axis=0, keepdims=True))[0]
+        int(c): l2_normalize(Y[labels == c].mean(axis=0, keepdims=True))[0]
         for c in sorted(set(labels.tolist()) - {-1})
     }
 
