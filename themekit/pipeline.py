@@ -113,7 +113,12 @@ def run(
     from themekit.codebook import load_codebook
     from themekit.compare import compare
     from themekit.describe import describe_themes
-    from themekit.embed import build_embedder, default_cache_dir, embed_texts
+    from themekit.embed import (
+        build_embedder,
+        build_query_embedder,
+        default_cache_dir,
+        embed_texts,
+    )
     from themekit.embed.context import add_prompt_context, link_prompts
     from themekit.load import input_files, load_corpus
     from themekit.themes import ThemeFinder
@@ -180,12 +185,15 @@ def run(
             if cfg.embedding.cache_dir
             else default_cache_dir()
         )
+    q_embedder = build_query_embedder(cfg.embedding, embedder) if codebook is not None else embedder
     with timer.stage("embed"):
-        # corpus and codebook texts go through one call, so that a corpus-fitted backend
+        # codebook descriptions are matched against segments: the model's query prompt where it
+        # has one (e5), else they go through the segments' call, so that a corpus-fitted backend
         # (tfidf) puts both in the same space
         cb_texts = codebook.descriptions()[0] if codebook is not None else []
+        together = q_embedder is embedder
         X_all = embed_texts(
-            corpus.texts + prompt_texts + cb_texts,
+            corpus.texts + prompt_texts + (cb_texts if together else []),
             embedder,
             cache_dir=cache_dir,
             batch_size=cfg.embedding.batch_size,
@@ -193,7 +201,15 @@ def run(
         )
         n, n_p = len(corpus), len(prompt_texts)
         X = np.asarray(X_all[:n])
-        cb_X = np.asarray(X_all[n + n_p :]) if codebook is not None else None
+        cb_X = None
+        if codebook is not None:
+            cb_X = np.asarray(
+                X_all[n + n_p :]
+                if together
+                else embed_texts(
+                    cb_texts, q_embedder, cache_dir=cache_dir, batch_size=cfg.embedding.batch_size
+                )
+            )
         X_fit = (
             add_prompt_context(
                 X, np.asarray(X_all[n : n + n_p]), links, cfg.embedding.context_weight
@@ -266,6 +282,8 @@ def run(
             "mode": cfg.themes.mode,
             "config_file": config_file,
             "codebook": str(cfg.resolve_path(cfg.codebook.path)) if cfg.codebook.path else None,
+            # the codebook's descriptions are embedded as queries (e5: "query: ")
+            "codebook_embedder_id": q_embedder.id if codebook is not None else None,
         },
     )
     result = RunResult(

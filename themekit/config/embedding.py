@@ -27,6 +27,13 @@ class EmbeddingConfig(Section):
         None,
         description="text prefix for every segment; default: the model's own (e5: 'passage: ')",
     )
+    query_prompt: str | None = Field(
+        None,
+        description=(
+            "text prefix for codebook descriptions, which segments are matched against; "
+            "default: the model's own query prompt (e5: 'query: '), else the segment prompt"
+        ),
+    )
     fp16: bool = Field(True, description="half precision on GPU (ignored on CPU)")
     language_neutral: bool = Field(
         True, description="subtract each language's mean vector before clustering"

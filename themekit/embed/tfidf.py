@@ -128,6 +128,12 @@ def _from_config(cfg: EmbeddingConfig) -> TfidfEmbedder:
             f"the tfidf backend has no model; leave embedding.model unset. Got {cfg.model!r} instead.",
             key="embedding.model",
         )
+    if cfg.query_prompt is not None:
+        raise ConfigError(
+            "the tfidf backend has no prompts; leave embedding.query_prompt unset. "
+            f"Got {cfg.query_prompt!r} instead.",
+            key="embedding.query_prompt",
+        )
     return TfidfEmbedder(
         n_components=cfg.tfidf_components, normalize=cfg.normalize, batch_size=cfg.batch_size
     )
