@@ -201,7 +201,12 @@ def test_codebook_texts_get_the_query_prompt_and_share_the_model(minilm: Embedde
     assert getattr(emb, "_model", None) is not None and getattr(q, "_model", None) is None
     # a model without a query prompt (MiniLM) embeds descriptions like segments ...
     assert build_query_embedder(st_cfg(), minilm) is minilm
-    # ... unless one is set
+    # ... unless one is set; the segments' own prompt set again changes nothing
+    e5 = st_cfg(allow_remote=True, query_prompt="passage: ").model_copy(
+        update={"model": "intfloat/multilingual-e5-small"}
+    )
+    e5_st = build_embedder(e5)  # builds without downloading
+    assert build_query_embedder(e5, e5_st) is e5_st
     set_q = build_query_embedder(st_cfg(query_prompt="query: "), minilm)
     assert set_q is not minilm and set_q.id != minilm.id
     expected = minilm._model.encode(["query: " + text[0]])  # type: ignore[attr-defined]

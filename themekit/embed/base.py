@@ -86,7 +86,8 @@ def build_query_embedder(cfg: EmbeddingConfig, embedder: Embedder) -> Embedder:
     prompt = cfg.query_prompt
     if prompt is None:
         prompt = getattr(embedder, "query_prompt", None)
-    if prompt is None or prompt == getattr(embedder, "prompt", None):
+    current = getattr(embedder, "effective_prompt", getattr(embedder, "prompt", None))
+    if prompt is None or prompt == current:
         return embedder
     twin = copy.copy(embedder)
     twin.prompt = prompt  # type: ignore[attr-defined]
