@@ -207,7 +207,11 @@ def run(
                 X_all[n + n_p :]
                 if together
                 else embed_texts(
-                    cb_texts, q_embedder, cache_dir=cache_dir, batch_size=cfg.embedding.batch_size
+                    cb_texts,
+                    q_embedder,
+                    cache_dir=cache_dir,
+                    batch_size=cfg.embedding.batch_size,
+                    progress=(lambda _s, d, t: progress("codebook", d, t)) if progress else None,
                 )
             )
         X_fit = (
