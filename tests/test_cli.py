@@ -83,8 +83,14 @@ def test_demo_run_writes_every_file(demo_runs: tuple[Path, Path]) -> None:
     themes = json.loads((run_dir / "themes.json").read_text())["themes"]
     assert len(themes) >= 3
     assert all(t["quotes"] and t["keywords"] for t in themes)
+    # each theme names the moderator's questions its segments answer, with counts it can hold
+    prompts = set(assign["prompt"])
+    for t in themes:
+        assert t["prompts"] and set(t["prompts"]) <= prompts
+        assert sum(t["prompts"].values()) <= t["size"]
     report = (run_dir / "report.md").read_text()
     assert "Cohen" in report and "Provenance" in report
+    assert report.count("Answers to the moderator's questions") == len(themes)
     assert "56 moderator turn(s) were read as context" in report
     segments = pd.read_csv(run_dir / "segments.csv")
     assert len(segments) == 339 and int(segments["is_context"].sum()) == 56

@@ -101,3 +101,24 @@ def test_deterministic_and_validates_lengths(data) -> None:
 
     with pytest.raises(InputError, match="labels"):
         describe_themes(corpus, labels[:-1], X)
+
+
+def test_each_theme_lists_the_questions_its_segments_answer(data) -> None:
+    corpus, labels, X = data
+    q_food, q_ball, q_late = "What do you cook?", "Who watches football?", "Anything else?"
+    prompts: list[str | None] = [q_food] * 5 + [q_late, None] + [q_ball] * 3 + [q_late, None]
+    themes = describe_themes(corpus, labels, X, prompts=prompts)
+    food, football, outliers = themes
+    assert list(food.prompts.items()) == [(q_food, 5), (q_late, 1)]  # most answered first
+    assert list(football.prompts.items()) == [(q_ball, 3), (q_late, 1)]
+    assert outliers.prompts == {}  # the one outlier follows no question
+    assert json.loads(json.dumps(food.to_dict()))["prompts"] == {q_food: 5, q_late: 1}
+    # ties: in the order asked; at most N_PROMPTS
+    many = [f"q{i % 4}" for i in range(len(corpus))]
+    food = describe_themes(corpus, labels, X, prompts=many)[0]
+    assert list(food.prompts) == ["q0", "q1", "q2"]
+    assert describe_themes(corpus, labels, X)[0].prompts == {}  # no moderator, no list
+    from themekit.errors import InputError
+
+    with pytest.raises(InputError, match="prompts"):
+        describe_themes(corpus, labels, X, prompts=prompts[:-1])

@@ -55,6 +55,9 @@ class CandidateTheme:
     codebook_theme: str | None = None
     stability: float | None = None
     flagged: bool = False
+    #: the moderator's questions this theme's segments answer, most frequent first (at most
+    #: :data:`N_PROMPTS`), with how many of its segments follow each; empty without a moderator
+    prompts: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (for ``themes.json``)."""
@@ -72,10 +75,13 @@ def describe_themes(
     n_quotes: int = 5,
     stop_words: Sequence[str] = (),
     seed: int = 42,
+    prompts: Sequence[str | None] | None = None,
 ) -> list[CandidateTheme]:
     """One :class:`CandidateTheme` per label (outliers, label -1, last), largest theme first.
 
     ``embeddings`` are the vectors the themes were found in (``ThemeFinder.embeddings_``).
+    ``prompts``: for each segment the moderator's question it answers (None where none), from
+    :func:`themekit.embed.context.link_prompts`; each theme lists the questions it answers most.
     ``seed`` breaks ties only; the result is deterministic.
     """
     labels = np.asarray(labels, dtype=int)
@@ -83,6 +89,8 @@ def describe_themes(
     n = len(corpus)
     if len(labels) != n or X.shape[0] != n:
         raise InputError(f"{len(labels)} labels and {X.shape[0]} embeddings for {n} segments")
+    if prompts is not None and len(prompts) != n:
+        raise InputError(f"{len(prompts)} prompts for {n} segments")
     if n == 0:
         return []
     X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
@@ -108,9 +116,24 @@ def describe_themes(
                 codebook_theme=None if theme_codebook is None else theme_codebook.get(int(t)),
                 stability=None if stab is None else float(stab),
                 flagged=bool(flagged),
+                prompts=_top_prompts(prompts, idx),
             )
         )
     return out
+
+
+#: How many of the moderator's questions each theme lists.
+N_PROMPTS = 3
+
+
+def _top_prompts(prompts: Sequence[str | None] | None, idx: np.ndarray) -> dict[str, int]:
+    if prompts is None:
+        return {}
+    counts = Counter(p for i in idx.tolist() if (p := prompts[i]))
+    # most frequent first; ties in the order the questions were asked (first segment answering)
+    first = {p: i for i in reversed(idx.tolist()) if (p := prompts[i])}
+    ranked = sorted(counts, key=lambda p: (-counts[p], first[p]))
+    return {p: counts[p] for p in ranked[:N_PROMPTS]}
 
 
 def _count(values: Any) -> dict[str, int]:

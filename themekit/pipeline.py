@@ -248,6 +248,7 @@ def run(
             n_quotes=cfg.themes.n_quotes,
             stop_words=cfg.themes.stop_words,
             seed=cfg.seed,
+            prompts=[prompts[j].text if j is not None else None for j in links],
         )
 
     scores = None

@@ -89,6 +89,9 @@ def render_markdown(result: RunResult) -> str:
         for lang, words in t.keywords_by_language.items():
             if words:
                 add(f"- Keywords ({lang}): {', '.join(words)}")
+        if t.prompts:
+            asked = "; ".join(f"“{_md_escape(q)}” ({k})" for q, k in t.prompts.items())
+            add(f"- Answers to the moderator's questions: {asked}")
         if t.quotes:
             add("- Representative quotes:")
             for q in t.quotes:

@@ -64,6 +64,8 @@ h2 { border-bottom:1px solid var(--line); padding-bottom:.25rem; }
 .lang { font-weight:600; margin-right:.3rem; }
 blockquote { margin:.5rem 0; padding:.35rem .8rem; border-left:3px solid var(--line); background:var(--soft); }
 blockquote footer { color:var(--muted); font-size:.85rem; }
+.prompts { margin:.4rem 0; font-size:.9rem; } .prompts ul { margin:.3rem 0; }
+.prompts .n { color:var(--muted); }
 .flag { color:#9a6700; font-weight:600; }
 table { border-collapse:collapse; margin:.5rem 0; }
 th, td { border:1px solid var(--line); padding:.25rem .6rem; text-align:left; vertical-align:top; }
@@ -226,6 +228,14 @@ def _themes(result: RunResult) -> str:
             chips = "".join(f'<span class="kw">{_e(w)}</span>' for w in words)
             parts.append(
                 f'<div class="keywords"><span class="lang">{_e(_LANG_NAMES.get(lang, lang))}</span>{chips}</div>'
+            )
+        if t.prompts:
+            asked = "".join(
+                f'<li>“{_e(q)}” <span class="n">{k}</span></li>' for q, k in t.prompts.items()
+            )
+            parts.append(
+                f'<details class="prompts"><summary>Answers to the moderator\'s questions</summary>'
+                f"<ul>{asked}</ul></details>"
             )
         for q in t.quotes:
             who = " · ".join(
