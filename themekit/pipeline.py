@@ -187,9 +187,8 @@ def run(
         )
     q_embedder = build_query_embedder(cfg.embedding, embedder) if codebook is not None else embedder
     with timer.stage("embed"):
-        # codebook descriptions are matched against segments: the model's query prompt where it
-        # has one (e5), else they go through the segments' call, so that a corpus-fitted backend
-        # (tfidf) puts both in the same space
+        # codebook descriptions go through the segments' call (so that a corpus-fitted backend,
+        # tfidf, puts both in the same space) unless embedding.query_prompt gives them their own
         cb_texts = codebook.descriptions()[0] if codebook is not None else []
         together = q_embedder is embedder
         X_all = embed_texts(
@@ -233,6 +232,7 @@ def run(
             codebook=codebook,
             codebook_embeddings=cb_X,
             hand_codes=corpus.codes if corpus.has_codes else None,
+            questions=links,
             progress=progress,
         )
     labels = np.asarray(finder.labels_, dtype=int)
@@ -287,7 +287,7 @@ def run(
             "mode": cfg.themes.mode,
             "config_file": config_file,
             "codebook": str(cfg.resolve_path(cfg.codebook.path)) if cfg.codebook.path else None,
-            # the codebook's descriptions are embedded as queries (e5: "query: ")
+            # how the codebook's descriptions were embedded (embedding.query_prompt)
             "codebook_embedder_id": q_embedder.id if codebook is not None else None,
         },
     )

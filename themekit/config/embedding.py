@@ -31,7 +31,7 @@ class EmbeddingConfig(Section):
         None,
         description=(
             "text prefix for codebook descriptions, which segments are matched against; "
-            "default: the model's own query prompt (e5: 'query: '), else the segment prompt"
+            "default: the segments' prompt (e5 'query: ' measured: no better overall)"
         ),
     )
     fp16: bool = Field(True, description="half precision on GPU (ignored on CPU)")

@@ -26,6 +26,15 @@ class ThemesConfig(Section):
     min_similarity: float = Field(
         0.0, ge=-1.0, le=1.0, description="guided: below this similarity a segment is a new theme"
     )
+    question_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "codebook coding: mix each segment's theme probabilities with the mean over the "
+            "answers to the same moderator question by this weight (0 = off)"
+        ),
+    )
     sample_size: int = Field(
         20000, ge=100, description="fit on a sample of this size for large corpora"
     )

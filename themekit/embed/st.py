@@ -69,14 +69,6 @@ def default_prompt(model: str, folder: Path | None) -> str:
     return own.get("document") or own.get("passage") or ""
 
 
-def default_query_prompt(model: str, folder: Path | None) -> str | None:
-    """The query prompt a model expects: e5 -> ``query: ``, else its own ``query`` prompt, else
-    None (the model makes no query/document distinction)."""
-    if _is_e5(model, folder):
-        return "query: "
-    return _own_prompts(folder).get("query")
-
-
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded on first ``encode``."""
 
@@ -120,11 +112,6 @@ class SentenceTransformerEmbedder:
         if self.prompt is not None:
             return self.prompt
         return default_prompt(self.model, self._local_folder())
-
-    @property
-    def query_prompt(self) -> str | None:
-        """The model's own prompt for texts matched against documents (None: no distinction)."""
-        return default_query_prompt(self.model, self._local_folder())
 
     @property
     def resolved_device(self) -> str:

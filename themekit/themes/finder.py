@@ -7,7 +7,9 @@ The steps, each measured in ``benchmarks/themes_choices.py``:
    the same thing land together; the codebook descriptions get the same treatment;
 2. ``discover``: BERTopic with a reducer and a cluster model sized to the corpus (see
    :mod:`themekit.themes.cluster`); ``guided``: every segment is coded with the codebook theme it
-   is closest to (:mod:`themekit.themes.guided`), the rest (``other``) are clustered into new
+   is closest to (:mod:`themekit.themes.guided`; with ``questions`` given, pooled over the
+   answers to the same moderator question by ``question_weight``, measured in
+   ``benchmarks/question_pooling.py``), the rest (``other``) are clustered into new
    candidate themes, and BERTopic describes the result (its manual/supervised mode: ``y`` with
    ``BaseCluster``); ``semi-supervised``: as guided, with a share of the hand codes as training
    labels; the segments given are left out of ``eval_mask_``;
@@ -78,6 +80,7 @@ class ThemeFinder:
         language_neutral: bool = True,
         seed: int = 42,
         stop_words: Sequence[str] = (),
+        question_weight: float = guided.QUESTION_WEIGHT,
     ):
         self.mode = mode
         self.n_themes = n_themes
@@ -93,6 +96,7 @@ class ThemeFinder:
         self.language_neutral = language_neutral
         self.seed = seed
         self.stop_words = stop_words
+        self.question_weight = question_weight
 
     @classmethod
     def from_config(cls, cfg: Any, seed: int = 42, language_neutral: bool = True) -> ThemeFinder:
@@ -112,6 +116,7 @@ class ThemeFinder:
             language_neutral=language_neutral,
             seed=seed,
             stop_words=tuple(cfg.stop_words),
+            question_weight=cfg.question_weight,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -124,9 +129,15 @@ class ThemeFinder:
         codebook: Codebook | None = None,
         codebook_embeddings: np.ndarray | None = None,
         hand_codes: Sequence[str | None] | None = None,
+        questions: Sequence[int | None] | None = None,
         progress: ProgressCallback | None = None,
     ) -> ThemeFinder:
-        """Fit on RAW embeddings (one row per text); see the module doc for the steps."""
+        """Fit on RAW embeddings (one row per text); see the module doc for the steps.
+
+        ``questions``: for each segment the moderator question it answers (any id, None where
+        none; e.g. the links of :func:`themekit.embed.context.link_prompts`). Answers to the
+        same question are pooled when segments are coded with the codebook
+        (``question_weight``)."""
         self._validate_params()
         X = np.asarray(embeddings, dtype=np.float32)
         texts = [str(t) for t in texts]
@@ -139,6 +150,8 @@ class ThemeFinder:
             raise InputError(f"need at least 3 segments to find themes, got {n}")
         if languages is not None and len(languages) != n:
             raise InputError(f"{len(languages)} language labels for {n} segments")
+        if questions is not None and len(questions) != n:
+            raise InputError(f"{len(questions)} question links for {n} segments")
         if self.mode == "guided" and (codebook is None or codebook_embeddings is None):
             raise ConfigError("guided mode needs a codebook and its embeddings", key="themes.mode")
         if codebook is not None and codebook_embeddings is not None:
@@ -160,6 +173,7 @@ class ThemeFinder:
         Y, C = self._prepare(X, languages, codebook, codebook_embeddings)
         self.embeddings_ = Y
         self._codebook = codebook
+        self._questions = guided.group_ids(questions, n)
         self._C = C
 
         given = np.zeros(n, dtype=bool)
@@ -171,7 +185,9 @@ class ThemeFinder:
         if self.mode == "discover":
             topic_model, labels, n_out = self._discover_bertopic(Y, texts)
             seg_codes = (
-                self._code(Y, None, given) if codebook is not None and C is not None else None
+                self._code(Y, None, given, self._questions)
+                if codebook is not None and C is not None
+                else None
             )
         else:
             labels, seg_codes, n_out = self._assign(
@@ -282,7 +298,7 @@ class ThemeFinder:
         if self.mode == "discover":  # stability refits: the coding is not needed
             labels, n_out = self._discover(Y, texts, seed)
             return labels, None, n_out
-        codes = self._code(Y, hand_codes, given)
+        codes = self._code(Y, hand_codes, given, self._questions[index])
         other = self._other_id()
         ids = sorted({c for c in codes if c != other}, key=lambda c: (self._theme_order(c), c))
         labels = np.full(len(Y), -1, dtype=int)
@@ -397,7 +413,11 @@ class ThemeFinder:
         return tm, np.asarray(topics, dtype=int), n_out
 
     def _code(
-        self, Y: np.ndarray, hand_codes: Sequence[str | None] | None, given: np.ndarray
+        self,
+        Y: np.ndarray,
+        hand_codes: Sequence[str | None] | None,
+        given: np.ndarray,
+        questions: np.ndarray,
     ) -> list[str]:
         """Code each segment with a codebook theme (or the hand-code set in semi-supervised mode)."""
         cb = self._codebook
@@ -424,6 +444,7 @@ class ThemeFinder:
                 ]
             )
         proba = guided.self_train(Y, scores, self._C, desc_labels, extra_X=extra_X, extra_y=extra_y)
+        proba = guided.pool_by_question(proba, questions, self.question_weight)
         pick = proba.argmax(axis=1)
         codes = [ids[j] for j in pick]
         # Without an "other" theme in the codebook, a segment whose best theme is less similar than

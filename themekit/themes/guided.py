@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 #: Share of each theme's segments (highest margin first) used to train the self-training classifier.
 SELF_TRAIN_SHARE = 0.5
 
+#: Default ``themes.question_weight``: how much of the mean theme probabilities of the answers to
+#: the same moderator question each answer takes (benchmarks/question_pooling.py).
+QUESTION_WEIGHT = 0.5
+
 
 def description_languages(codebook: Codebook) -> list[str]:
     """The language of each text of ``codebook.descriptions()[0]`` ("unknown" where not recorded).
@@ -91,3 +95,31 @@ def self_train(
     proba = np.zeros((len(segments), T))
     proba[:, clf.classes_] = clf.predict_proba(segments)
     return proba
+
+
+def group_ids(groups: Sequence[object | None] | None, n: int) -> np.ndarray:
+    """Integer ids (-1 = no group) for ``n`` segments from any hashable group labels."""
+    if groups is None:
+        return np.full(n, -1, dtype=int)
+    seen: dict[object, int] = {}
+    return np.asarray(
+        [-1 if g is None else seen.setdefault(g, len(seen)) for g in groups], dtype=int
+    )
+
+
+def pool_by_question(proba: np.ndarray, questions: np.ndarray, weight: float) -> np.ndarray:
+    """Mix each segment's theme probabilities with the mean over the answers to its question.
+
+    ``(1 - weight) * p_i + weight * mean(p_j for j answering the same question)``; segments
+    that answer no question (-1) or are the only answer keep their own. Answers to one question
+    in a focus group mostly share a theme, so this pulls a segment whose own wording is
+    ambiguous towards what its neighbours in the discussion talk about.
+    """
+    if weight <= 0 or len(proba) == 0:
+        return proba
+    out = proba.copy()
+    for g in np.unique(questions[questions >= 0]):
+        m = questions == g
+        if m.sum() > 1:
+            out[m] = (1.0 - weight) * proba[m] + weight * proba[m].mean(axis=0)
+    return out
