@@ -60,7 +60,7 @@ class SegmentationConfig(Section):
     )
     moderator_pattern: str = Field(
         r"(?i)(^|[(\[]\s*)(moderator|mod|fasilitator|facilitator|fasi|pemudah ?cara|interviewer|"
-        r"penemu ?ramah|pewawancara|researcher|penyelidik)\b",
+        r"int|penemu ?ramah|penemu ?bual|pewawancara|researcher|penyelidik|host|pengacara)\b",
         description="regular expression matched against the speaker name",
     )
     min_chars: int = Field(1, ge=0, description="segments shorter than this are dropped")
