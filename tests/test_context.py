@@ -102,7 +102,7 @@ def test_default_segmentation_reads_moderator_turns_as_context(
     assert seg.is_context is moderator
 
 
-def test_a_run_warns_when_no_speaker_is_recognised_as_moderator(
+def test_a_run_finds_or_warns_about_a_moderator_with_another_label(
     tmp_path, caplog: pytest.LogCaptureFixture
 ) -> None:
     import themekit
@@ -110,15 +110,69 @@ def test_a_run_warns_when_no_speaker_is_recognised_as_moderator(
 
     lines = (REPO_DEMO / "week1.txt").read_text(encoding="utf-8")
     (tmp_path / "week1.txt").write_text(lines.replace("Moderator:", "Siti:"), encoding="utf-8")
-    with caplog.at_level("WARNING", logger="themekit"):
-        result = themekit.run(
-            DEMO_CONFIG,
-            overrides=[
-                *FAST_DEMO,
-                f"corpus.path={tmp_path / 'week1.txt'}",
-                "corpus.hand_codes=null",
-            ],
-            write=False,
-        )
-    assert result.manifest["n_context_segments"] == 0
+
+    def run(detect: bool) -> dict:
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="themekit"):
+            result = themekit.run(
+                DEMO_CONFIG,
+                overrides=[
+                    *FAST_DEMO,
+                    f"corpus.path={tmp_path / 'week1.txt'}",
+                    "corpus.hand_codes=null",
+                    f"segmentation.moderator_detect={str(detect).lower()}",
+                ],
+                write=False,
+            )
+        return result.manifest
+
+    # Siti ends 17 of her 20 turns with "?": read as the moderator, with a warning saying so
+    assert run(True)["n_context_segments"] == 20
+    assert "'Siti' ends 17 of 20 turns with a question mark" in caplog.text
+    # without detection every turn is analysed, and the run says so
+    assert run(False)["n_context_segments"] == 0
     assert "no speaker matched segmentation.moderator_pattern" in caplog.text
+
+
+def _session(moderator: str, session: str = "s") -> list[Turn]:
+    lines = [
+        (moderator, "Apa yang membuatkan tuan-tuan terus datang?"),
+        ("Hafiz", "Sebab kawan-kawan kat sini faham."),
+        ("Daud", "Same for me. Betul tak?"),
+        (moderator, "How does the group help with your family?"),
+        ("Hafiz", "They helped me talk to my father again."),
+        (moderator, "Ada apa-apa lagi?"),
+        ("Daud", "Tak ada, terima kasih."),
+        (moderator, "Terima kasih semua."),
+    ]
+    return [
+        Turn(id=f"{session}-{i:04d}", text=t, session=session, source="x.txt", speaker=spk)
+        for i, (spk, t) in enumerate(lines, 1)
+    ]
+
+
+def test_a_moderator_with_an_unknown_label_is_found_by_their_questions(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    turns = _session("Dr Aisyah") + _session("Moderator", session="t")
+    with caplog.at_level("WARNING", logger="themekit.segment"):
+        segs = segment_turns(turns, SegmentationConfig())
+    context = {(s.session, s.speaker) for s in segs if s.is_context}
+    # 3 of her 4 turns end with "?"; Daud's 1 of 2 is below the 3-turn minimum
+    assert context == {("s", "Dr Aisyah"), ("t", "Moderator")}
+    assert "'Dr Aisyah' ends 3 of 4 turns with a question mark" in caplog.text
+    assert "t: no speaker" not in caplog.text  # the named moderator needs no guess
+    off = segment_turns(turns, SegmentationConfig(moderator_detect=False))
+    assert {(s.session, s.speaker) for s in off if s.is_context} == {("t", "Moderator")}
+    kept = segment_turns(turns, SegmentationConfig(moderator="keep"))
+    assert not any(s.is_context for s in kept)
+
+
+def test_no_speaker_is_guessed_when_nobody_mostly_asks() -> None:
+    turns = [
+        Turn(id=f"s-{i}", text=t, session="s", source="x.txt", speaker=spk)
+        for i, (spk, t) in enumerate(
+            [("Ali", "Saya setuju?"), ("Ali", "Ya."), ("Ali", "Betul."), ("Abu", "Okay?")], 1
+        )
+    ]
+    assert not any(s.is_context for s in segment_turns(turns, SegmentationConfig()))

@@ -166,7 +166,8 @@ def run(
         if len(full) == len(corpus) and any(s.speaker for s in corpus):
             logger.warning(
                 "segmentation.moderator is 'context' but no speaker matched "
-                "segmentation.moderator_pattern: every turn is analysed, none is read as a prompt"
+                "segmentation.moderator_pattern and none ends most of their turns with a question "
+                "mark: every turn is analysed, none is read as a prompt"
             )
         else:
             logger.info(

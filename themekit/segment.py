@@ -26,7 +26,9 @@ name the turn reach every piece through ``meta["turn_id"]``.
 
 Moderator turns (speaker matching ``moderator_pattern``) are kept, dropped, or kept as
 context only (``Segment.is_context``: shown next to the talk they prompt, never clustered),
-as ``segmentation.moderator`` says.
+as ``segmentation.moderator`` says. In a session where no speaker matches the pattern,
+``moderator_detect`` reads as the moderator the speaker who ends most of their turns with a
+question mark (:func:`detect_moderators`; logged as a warning).
 
 Every segment's text is normalised by :func:`themekit.normalize.normalize_text`; the
 transcription marks taken out of it are kept in ``meta["marks"]``. ``char_start`` /
@@ -218,13 +220,57 @@ def segment_turn(turn: Turn, cfg: SegmentationConfig, *, is_context: bool = Fals
     return out
 
 
+#: :func:`detect_moderators`: the share of a speaker's turns that must end with "?" ...
+QUESTION_SHARE = 0.5
+#: ... and how many turns they must have in the session.
+MIN_MODERATOR_TURNS = 3
+
+
+def detect_moderators(turns: Sequence[Turn], cfg: SegmentationConfig) -> set[tuple[str, str]]:
+    """(session, speaker) pairs read as the moderator in sessions where no speaker matches
+    ``moderator_pattern``: the speaker who ends the largest share of their turns with a question
+    mark, if that share is at least :data:`QUESTION_SHARE` over at least
+    :data:`MIN_MODERATOR_TURNS` turns. On the demo the moderators end 85-88 % of their turns with
+    "?" and no participant more than 5 %."""
+    regex = _moderator_regex(cfg)
+    named = {t.session for t in turns if t.speaker and regex.search(t.speaker)}
+    counts: dict[tuple[str, str], list[int]] = {}
+    for t in turns:
+        if t.speaker and t.session not in named:
+            c = counts.setdefault((t.session, t.speaker), [0, 0])
+            c[0] += 1
+            c[1] += t.text.rstrip().endswith("?")
+    best: dict[str, tuple[float, str, int, int]] = {}
+    for (session, speaker), (n, q) in counts.items():
+        share = q / n
+        if n >= MIN_MODERATOR_TURNS and share >= QUESTION_SHARE:
+            if session not in best or share > best[session][0]:
+                best[session] = (share, speaker, q, n)
+    for session, (_, speaker, q, n) in sorted(best.items()):
+        log.warning(
+            "%s: no speaker matched segmentation.moderator_pattern; %r ends %d of %d turns with "
+            "a question mark and is read as the moderator (set moderator_pattern, or "
+            "moderator_detect: false, to change this)",
+            session,
+            speaker,
+            q,
+            n,
+        )
+    return {(session, speaker) for session, (_, speaker, _, _) in best.items()}
+
+
 def segment_turns(turns: Sequence[Turn], cfg: SegmentationConfig) -> list[Segment]:
     """Segment every turn; ``position`` is the 0-based order of a segment within its session."""
     regex = _moderator_regex(cfg)
+    detected = (
+        detect_moderators(turns, cfg) if cfg.moderator_detect and cfg.moderator != "keep" else set()
+    )
     segments: list[Segment] = []
     dropped = 0
     for turn in turns:
-        moderator = bool(turn.speaker) and bool(regex.search(turn.speaker))
+        moderator = bool(turn.speaker) and (
+            bool(regex.search(turn.speaker)) or (turn.session, turn.speaker) in detected
+        )
         if moderator and cfg.moderator == "drop":
             dropped += 1
             continue

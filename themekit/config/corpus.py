@@ -63,6 +63,13 @@ class SegmentationConfig(Section):
         r"int|penemu ?ramah|penemu ?bual|pewawancara|researcher|penyelidik|host|pengacara)\b",
         description="regular expression matched against the speaker name",
     )
+    moderator_detect: bool = Field(
+        True,
+        description=(
+            "in a session where no speaker matches moderator_pattern, read as the moderator the "
+            "speaker who ends at least half of their turns (3 or more) with a question mark"
+        ),
+    )
     min_chars: int = Field(1, ge=0, description="segments shorter than this are dropped")
 
     @field_validator("moderator_pattern")
