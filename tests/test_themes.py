@@ -286,6 +286,8 @@ def test_answers_to_one_question_are_coded_together(corpus300) -> None:
         assert len({together[i] for i, qq in enumerate(questions) if qq == q}) == 1
     assert [together[i] for i in food_at] == ["food", "food"]
     assert (together == np.asarray(topics)).mean() >= (plain == np.asarray(topics)).mean()
+    with pytest.raises(ConfigError, match=r"themes\.question_weight"):
+        coded(1.5, questions)
     with pytest.raises(InputError, match="question links"):
         ThemeFinder(mode="guided").fit(
             X, texts, languages=langs, codebook=cb, codebook_embeddings=C, questions=questions[:-1]

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -129,7 +129,7 @@ class ThemeFinder:
         codebook: Codebook | None = None,
         codebook_embeddings: np.ndarray | None = None,
         hand_codes: Sequence[str | None] | None = None,
-        questions: Sequence[int | None] | None = None,
+        questions: Sequence[Hashable | None] | None = None,
         progress: ProgressCallback | None = None,
     ) -> ThemeFinder:
         """Fit on RAW embeddings (one row per text); see the module doc for the steps.
@@ -241,6 +241,11 @@ class ThemeFinder:
             raise ConfigError(
                 f"min_themes ({self.min_themes}) is larger than max_themes ({self.max_themes})",
                 key="themes.min_themes",
+            )
+        if not 0.0 <= self.question_weight <= 1.0:
+            raise ConfigError(
+                f"must be between 0 and 1; got {self.question_weight!r}",
+                key="themes.question_weight",
             )
 
     def _prepare(

@@ -10,7 +10,7 @@ relabelling, gave the highest Cohen's kappa; max/top-3 cosine and prototype cent
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
@@ -97,11 +97,11 @@ def self_train(
     return proba
 
 
-def group_ids(groups: Sequence[object | None] | None, n: int) -> np.ndarray:
+def group_ids(groups: Sequence[Hashable | None] | None, n: int) -> np.ndarray:
     """Integer ids (-1 = no group) for ``n`` segments from any hashable group labels."""
     if groups is None:
         return np.full(n, -1, dtype=int)
-    seen: dict[object, int] = {}
+    seen: dict[Hashable, int] = {}
     return np.asarray(
         [-1 if g is None else seen.setdefault(g, len(seen)) for g in groups], dtype=int
     )
