@@ -31,7 +31,8 @@ class EmbeddingConfig(Section):
         None,
         description=(
             "text prefix for codebook descriptions, which segments are matched against; "
-            "default: the segments' prompt (e5 'query: ' measured: no better overall)"
+            "default: the segments' prompt (e5's 'query: ' is measured in "
+            "benchmarks/guided_codebook.py)"
         ),
     )
     fp16: bool = Field(True, description="half precision on GPU (ignored on CPU)")
