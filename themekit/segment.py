@@ -157,10 +157,6 @@ def _moderator_regex(cfg: SegmentationConfig) -> re.Pattern[str]:
         ) from None
 
 
-def is_moderator(speaker: str, cfg: SegmentationConfig) -> bool:
-    return bool(speaker) and bool(_moderator_regex(cfg).search(speaker))
-
-
 def spans_for(text: str, cfg: SegmentationConfig) -> list[tuple[int, int]]:
     if cfg.strategy == "turn":
         return turn_spans(text)
