@@ -117,9 +117,13 @@ def pool_by_question(proba: np.ndarray, questions: np.ndarray, weight: float) ->
     """
     if weight <= 0 or len(proba) == 0:
         return proba
+    rows = np.flatnonzero(questions >= 0)
+    g = questions[rows]
+    counts = np.bincount(g)
+    sums = np.zeros((len(counts), proba.shape[1]))
+    np.add.at(sums, g, proba[rows])
+    shared = counts[g] > 1
+    rows, g = rows[shared], g[shared]
     out = proba.copy()
-    for g in np.unique(questions[questions >= 0]):
-        m = questions == g
-        if m.sum() > 1:
-            out[m] = (1.0 - weight) * proba[m] + weight * proba[m].mean(axis=0)
+    out[rows] = (1.0 - weight) * proba[rows] + weight * sums[g] / counts[g][:, None]
     return out
