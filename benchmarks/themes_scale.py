@@ -67,7 +67,15 @@ def main() -> None:
             else {"mode": mode}
         )
         t0 = time.time()
-        f = ThemeFinder(**kw).fit(X, texts, languages=langs, codebook=cb, codebook_embeddings=C)  # type: ignore[arg-type]
+        # one moderator question per 8 answers, so that the codebook coding pools as in a run
+        f = ThemeFinder(**kw).fit(  # type: ignore[arg-type]
+            X,
+            texts,
+            languages=langs,
+            codebook=cb,
+            codebook_embeddings=C,
+            questions=[i // 8 for i in range(args.n)],
+        )
         k = len(set(f.labels_.tolist()) - {-1})
         print(
             f"  {mode:9s} {time.time() - t0:7.1f}s  themes={k} outliers_initial={f.n_outliers_initial_} "
