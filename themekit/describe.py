@@ -99,13 +99,13 @@ def describe_themes(
     out: list[CandidateTheme] = []
     for t in themes:
         idx = np.flatnonzero(labels == t)
-        kw, by_lang = keywords[t]
+        kw, by_lang, names = keywords[t]
         stab = None if stability is None else stability.get(int(t))
         flagged = t == -1 or (stab is not None and stab < UNSTABLE_BELOW)
         out.append(
             CandidateTheme(
                 id=int(t),
-                label="outliers" if t == -1 else _label(kw, by_lang),
+                label="outliers" if t == -1 else _label(kw, by_lang, names),
                 size=len(idx),
                 keywords=kw,
                 keywords_by_language=by_lang,
@@ -146,15 +146,15 @@ def _keywords(
     themes: list[int],
     n_keywords: int,
     extra_stop: Sequence[str],
-) -> dict[int, tuple[list[str], dict[str, list[str]]]]:
+) -> dict[int, tuple[list[str], dict[str, list[str]], frozenset[str]]]:
     from bertopic.vectorizers import ClassTfidfTransformer
     from sklearn.feature_extraction.text import CountVectorizer
 
     from themekit.stopwords import TOKEN_PATTERN, stop_words
 
     texts = corpus.texts
-    empty: dict[int, tuple[list[str], dict[str, list[str]]]] = {
-        t: ([], {lang: [] for lang in KEYWORD_LANGUAGES}) for t in themes
+    empty: dict[int, tuple[list[str], dict[str, list[str]], frozenset[str]]] = {
+        t: ([], {lang: [] for lang in KEYWORD_LANGUAGES}, frozenset()) for t in themes
     }
     vec = CountVectorizer(
         stop_words=stop_words(extra_stop), token_pattern=TOKEN_PATTERN, lowercase=True
@@ -173,6 +173,7 @@ def _keywords(
     ctfidf = ClassTfidfTransformer(reduce_frequent_words=True).fit_transform(rows)
     weights = np.asarray(ctfidf.todense()) if hasattr(ctfidf, "todense") else np.asarray(ctfidf)
     word_lang = _word_languages(counts, corpus.languages)
+    names = _proper_nouns(texts, TOKEN_PATTERN)
     out = {}
     for r, t in enumerate(themes):
         order = [j for j in np.argsort(-weights[r], kind="stable") if weights[r, j] > 0]
@@ -184,7 +185,7 @@ def _keywords(
                 by_lang[lang] = [str(vocab[j]) for j in order if word_lang[j] == lang][:n_keywords]
             else:
                 by_lang[lang] = []
-        out[t] = (kw, by_lang)
+        out[t] = (kw, by_lang, names)
     return out
 
 
@@ -203,13 +204,48 @@ def _word_languages(counts: Any, languages: Sequence[str]) -> list[str]:
     return out
 
 
-def _label(keywords: list[str], by_lang: dict[str, list[str]]) -> str:
-    """Two keywords per language where the theme has both ("kumpulan, faham / group, listen")."""
-    parts = [", ".join(by_lang.get(lang, [])[:2]) for lang in KEYWORD_LANGUAGES]
+def _label(
+    keywords: list[str], by_lang: dict[str, list[str]], names: frozenset[str] = frozenset()
+) -> str:
+    """Two keywords per language where the theme has both ("kumpulan, faham / group, listen").
+
+    Names of people and places (``names``) stay in the keyword lists but are skipped here: a
+    label such as "temerloh / kuantan" says where people talk, not what about; they are used only
+    when nothing else is left."""
+
+    def pick(words: list[str], k: int) -> list[str]:
+        common = [w for w in words if w not in names]
+        return (common or words)[:k]
+
+    parts = [", ".join(pick(by_lang.get(lang, []), 2)) for lang in KEYWORD_LANGUAGES]
     parts = [p for p in parts if p]
     if len(parts) == 2:
         return " / ".join(parts)
-    return ", ".join(keywords[:4]) if keywords else "(no keywords)"
+    return ", ".join(pick(keywords, 4)) if keywords else "(no keywords)"
+
+
+def _proper_nouns(texts: Sequence[str], token_pattern: str) -> frozenset[str]:
+    """Lower-cased words written with a capital letter inside sentences and (almost) never in
+    lower case: names of people and places ("Kuantan", "Budin"). A word that opens a sentence,
+    and an acronym in capitals ("HIV"), count neither way."""
+    import re
+
+    token = re.compile(token_pattern)
+    capital: Counter[str] = Counter()
+    lower: Counter[str] = Counter()
+    for text in texts:
+        for m in token.finditer(text):
+            word = m.group()
+            before = text[: m.start()].rstrip()
+            if not before or before[-1] in ".!?:;\"'“‘(":
+                continue  # sentence-initial: capitalised anyway
+            if word.isupper() and len(word) > 1:
+                continue  # an acronym, not a name
+            if word[0].isupper():
+                capital[word.lower()] += 1
+            elif word[0].islower():
+                lower[word.lower()] += 1
+    return frozenset(w for w, n in capital.items() if lower[w] <= 0.1 * (n + lower[w]))
 
 
 def _quotes(
