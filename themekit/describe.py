@@ -236,8 +236,10 @@ def _proper_nouns(texts: Sequence[str], token_pattern: str) -> frozenset[str]:
     for text in texts:
         for m in token.finditer(text):
             word = m.group()
-            before = text[: m.start()].rstrip()
-            if not before or before[-1] in ".!?:;\"'“‘(":
+            j = m.start() - 1
+            while j >= 0 and text[j].isspace():
+                j -= 1
+            if j < 0 or text[j] in ".!?:;\"'“‘(":
                 continue  # sentence-initial: capitalised anyway
             if word.isupper() and len(word) > 1:
                 continue  # an acronym, not a name

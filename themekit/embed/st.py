@@ -45,28 +45,21 @@ logger = logging.getLogger(__name__)
 _E5 = re.compile(r"(^|[/_-])(multilingual-)?e5-", re.IGNORECASE)
 
 
-def _is_e5(model: str, folder: Path | None) -> bool:
-    return bool(_E5.search(model) or (folder is not None and _E5.search(folder.name)))
-
-
-def _own_prompts(folder: Path | None) -> dict[str, str]:
-    """The ``prompts`` a model folder's config_sentence_transformers.json declares."""
-    cfg_file = folder / "config_sentence_transformers.json" if folder is not None else None
-    if cfg_file is None or not cfg_file.is_file():
-        return {}
-    try:
-        prompts = json.loads(cfg_file.read_text(encoding="utf-8")).get("prompts") or {}
-    except (OSError, ValueError):
-        return {}
-    return {str(k): str(v) for k, v in prompts.items() if v}
-
-
 def default_prompt(model: str, folder: Path | None) -> str:
     """The document prompt a model expects: e5 -> ``passage: ``, else its own, else ``""``."""
-    if _is_e5(model, folder):
+    if _E5.search(model) or (folder is not None and _E5.search(folder.name)):
         return "passage: "
-    own = _own_prompts(folder)
-    return own.get("document") or own.get("passage") or ""
+    if folder is not None:
+        cfg_file = folder / "config_sentence_transformers.json"
+        if cfg_file.is_file():
+            try:
+                prompts = json.loads(cfg_file.read_text(encoding="utf-8")).get("prompts") or {}
+            except (OSError, ValueError):
+                prompts = {}
+            for name in ("document", "passage"):
+                if prompts.get(name):
+                    return str(prompts[name])
+    return ""
 
 
 class SentenceTransformerEmbedder:

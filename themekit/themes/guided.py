@@ -101,10 +101,10 @@ def group_ids(groups: Sequence[Hashable | None] | None, n: int) -> np.ndarray:
     """Integer ids (-1 = no group) for ``n`` segments from any hashable group labels."""
     if groups is None:
         return np.full(n, -1, dtype=int)
-    seen: dict[Hashable, int] = {}
-    return np.asarray(
-        [-1 if g is None else seen.setdefault(g, len(seen)) for g in groups], dtype=int
-    )
+    import pandas as pd
+
+    codes, _ = pd.factorize(pd.Series(list(groups), dtype=object), use_na_sentinel=True)
+    return np.asarray(codes, dtype=int)
 
 
 def pool_by_question(proba: np.ndarray, questions: np.ndarray, weight: float) -> np.ndarray:
