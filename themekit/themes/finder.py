@@ -481,7 +481,8 @@ class ThemeFinder:
 
     def _bertopic(self, reducer: Any, cluster_model: Any) -> Any:
         """A BERTopic that never loads a model (``embedding_model=None``; embeddings passed in),
-        with Malay + English stop words removed from its c-TF-IDF keywords."""
+        with Malay + English stop words removed from its c-TF-IDF keywords and each word counted
+        once per segment, as in :func:`themekit.describe.describe_themes`."""
         from bertopic import BERTopic
         from bertopic.vectorizers import ClassTfidfTransformer
         from sklearn.feature_extraction.text import CountVectorizer
@@ -489,7 +490,7 @@ class ThemeFinder:
         from themekit.stopwords import TOKEN_PATTERN, stop_words
 
         vectorizer = CountVectorizer(
-            stop_words=stop_words(self.stop_words), token_pattern=TOKEN_PATTERN
+            stop_words=stop_words(self.stop_words), token_pattern=TOKEN_PATTERN, binary=True
         )
         return BERTopic(
             embedding_model=None,
