@@ -60,6 +60,10 @@ def main() -> None:
     demo = demo_set()
     cb, C = demo.codebook, demo.C
     print(f"{args.n} segments x {X.shape[1]} dims (from {len(texts0)} real e5 vectors + noise)")
+    # one moderator question per 8 answers (a real e5 vector each), so that the codebook coding
+    # pools and discovery uses the question directions as in a run
+    questions = [i // 8 for i in range(args.n)]
+    Q = X0[rng.integers(len(X0), size=questions[-1] + 1)][questions]
     for mode in args.modes.split(","):
         kw: dict[str, object] = (
             {"mode": "discover", "clustering": mode}
@@ -67,14 +71,14 @@ def main() -> None:
             else {"mode": mode}
         )
         t0 = time.time()
-        # one moderator question per 8 answers, so that the codebook coding pools as in a run
         f = ThemeFinder(**kw).fit(  # type: ignore[arg-type]
             X,
             texts,
             languages=langs,
             codebook=cb,
             codebook_embeddings=C,
-            questions=[i // 8 for i in range(args.n)],
+            questions=questions,
+            question_embeddings=Q,
         )
         k = len(set(f.labels_.tolist()) - {-1})
         print(

@@ -8,7 +8,8 @@ import pytest
 from tests.conftest import DEMO as REPO_DEMO
 from themekit.config.corpus import SegmentationConfig
 from themekit.corpus import Corpus, Segment
-from themekit.embed.context import add_prompt_context, link_prompts
+from themekit.embed.context import QuestionSubspace, add_prompt_context, link_prompts
+from themekit.errors import NotFittedError
 from themekit.segment import Turn, segment_turns
 
 
@@ -72,6 +73,66 @@ def test_bad_arguments_are_refused() -> None:
         add_prompt_context(X, X, [None], 0.3)
     with pytest.raises(ValueError, match=">= 0"):
         add_prompt_context(X, X, [None, 0], -0.1)
+
+
+def _story_corpus(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """90 answers to 9 questions on 3 subjects. Each answer = its subject (weak, shared with its
+    question) + how it is told (strong, one of 3 story styles that cut across the subjects)."""
+    rng = np.random.default_rng(seed)
+    d = 32
+    subject_dirs = rng.normal(size=(3, d))
+    style_dirs = rng.normal(size=(3, d)) * 1.5
+    questions = np.repeat(np.arange(9), 10)  # questions 0-2 on subject 0, 3-5 on 1, 6-8 on 2
+    subject = questions // 3
+    style = rng.integers(0, 3, size=90)
+    Y = subject_dirs[subject] + style_dirs[style] + rng.normal(scale=0.5, size=(90, d))
+    Q = subject_dirs[subject] + rng.normal(scale=0.3, size=(9, d))[questions]
+    return Y.astype(np.float32), Q.astype(np.float32), questions, subject
+
+
+def test_question_directions_keep_what_answers_are_about_not_how_they_are_told() -> None:
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    Y, Q, questions, subject = _story_corpus()
+    full = KMeans(3, n_init=10, random_state=0).fit_predict(Y / np.linalg.norm(Y, axis=1)[:, None])
+    sub = QuestionSubspace(n_components=3)
+    Z = sub.fit_transform(Y, Q, questions)
+    found = KMeans(3, n_init=10, random_state=0).fit_predict(Z)
+    assert adjusted_rand_score(subject, full) < 0.2  # the full vectors split by story style
+    assert adjusted_rand_score(subject, found) > 0.9  # the question directions by subject
+    assert sub.n_components_ == 3 and sub.n_questions_ == 9
+    # the third pair of directions follows the questions hardly at all (3 subjects span 2): it
+    # is weighted down instead of counting as much as the others, so asking for more is harmless
+    assert sub.covariances_[2] < 0.1 * sub.covariances_[0]
+    more = QuestionSubspace(n_components=6).fit_transform(Y, Q, questions)
+    assert (
+        adjusted_rand_score(subject, KMeans(3, n_init=10, random_state=0).fit_predict(more)) > 0.9
+    )
+    assert Z.shape == (90, 3 + Y.shape[1])
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(QuestionSubspace(3).fit_transform(Y, Q, questions), Z)
+
+
+def test_question_directions_fit_on_answers_only_and_need_three_questions() -> None:
+    Y, Q, questions, _ = _story_corpus()
+    unlinked = questions.copy()
+    unlinked[:5] = -1  # five answers before the first question: their Q rows are ignored
+    Q_noise = Q.copy()
+    Q_noise[:5] = 1e3
+    a = QuestionSubspace(3).fit(Y, Q, unlinked)
+    b = QuestionSubspace(3).fit(Y, Q_noise, unlinked)
+    np.testing.assert_allclose(a.transform(Y), b.transform(Y), atol=1e-5)
+    # at most one direction fewer than the distinct questions; fewer than 2 directions: unchanged
+    assert QuestionSubspace(8).fit(Y[:30], Q[:30], questions[:30]).n_components_ == 2
+    two = QuestionSubspace(3).fit(Y[:20], Q[:20], questions[:20])
+    assert two.n_components_ == 0
+    unit = Y[:20] / np.linalg.norm(Y[:20], axis=1)[:, None]
+    np.testing.assert_allclose(two.transform(Y[:20]), unit, rtol=1e-5)
+    with pytest.raises(ValueError, match="do not match"):
+        QuestionSubspace().fit(Y, Q[:-1], questions)
+    with pytest.raises(NotFittedError):
+        QuestionSubspace().transform(Y)
 
 
 @pytest.mark.parametrize(

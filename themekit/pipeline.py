@@ -176,7 +176,10 @@ def run(
                 n_linked,
             )
     use_context = cfg.embedding.context_weight > 0 and n_linked > 0
-    prompt_texts = [p.text for p in prompts] if use_context else []
+    use_questions = (
+        cfg.themes.mode == "discover" and cfg.themes.question_components > 0 and n_linked > 0
+    )
+    prompt_texts = [p.text for p in prompts] if use_context or use_questions else []
 
     embedder = build_embedder(cfg.embedding)
     cache_dir = None
@@ -214,13 +217,13 @@ def run(
                     progress=(lambda _s, d, t: progress("codebook", d, t)) if progress else None,
                 )
             )
-        X_fit = (
-            add_prompt_context(
-                X, np.asarray(X_all[n : n + n_p]), links, cfg.embedding.context_weight
-            )
-            if use_context
-            else X
-        )
+        P = np.asarray(X_all[n : n + n_p])
+        X_fit = add_prompt_context(X, P, links, cfg.embedding.context_weight) if use_context else X
+        Q = None
+        if use_questions:  # each segment's question vector (zeros where it follows none)
+            Q = np.zeros((n, P.shape[1]), dtype=np.float32)
+            linked = [(i, j) for i, j in enumerate(links) if j is not None]
+            Q[[i for i, _ in linked]] = P[[j for _, j in linked]]
 
     with timer.stage("themes"):
         finder = ThemeFinder.from_config(
@@ -234,6 +237,7 @@ def run(
             codebook_embeddings=cb_X,
             hand_codes=corpus.codes if corpus.has_codes else None,
             questions=links,
+            question_embeddings=Q,
             progress=progress,
         )
     labels = np.asarray(finder.labels_, dtype=int)
@@ -282,6 +286,10 @@ def run(
             "n_segments": len(corpus),
             "n_context_segments": len(full) - len(corpus),
             "n_segments_with_prompt_context": n_linked if use_context else 0,
+            # discover: directions along which answers vary with the questions (0 = not used)
+            "question_components": (
+                finder.question_subspace_.n_components_ if finder.question_subspace_ else 0
+            ),
             "n_themes": len(themes),
             "n_outliers_initial": int(getattr(finder, "n_outliers_initial_", 0)),
             "n_outliers": int((labels == -1).sum()),

@@ -52,6 +52,13 @@ def render_markdown(result: RunResult) -> str:
                 else "."
             )
         )
+    n_dirs = int(m.get("question_components", 0))
+    if n_dirs:
+        add(
+            f"Candidate themes were found in the {n_dirs} directions along which the answers vary "
+            "with the moderator's questions, beside their full vectors "
+            "(`themes.question_components`; 0 turns this off)."
+        )
     n_out = int((result.labels == -1).sum())
     add(
         f"Mode `{cfg.themes.mode}`, embedding model `{m['model_id']}`, seed {cfg.seed}. "

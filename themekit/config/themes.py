@@ -35,6 +35,16 @@ class ThemesConfig(Section):
             "answers to the same moderator question by this weight (0 = off)"
         ),
     )
+    question_components: int = Field(
+        4,
+        ge=0,
+        le=50,
+        description=(
+            "discover: cluster the answers in this many directions along which they vary with "
+            "the moderator's questions, beside their full vectors (0 = off; needs moderator "
+            "turns as context)"
+        ),
+    )
     sample_size: int = Field(
         20000, ge=100, description="fit on a sample of this size for large corpora"
     )

@@ -5,8 +5,12 @@ The steps, each measured in ``benchmarks/themes_choices.py``:
 1. unit-normalise the raw embeddings and (``language_neutral``) remove each language's mean
    (:func:`themekit.embed.neutral.LanguageMeanRemover`), so that Malay and English segments about
    the same thing land together; the codebook descriptions get the same treatment;
-2. ``discover``: BERTopic with a reducer and a cluster model sized to the corpus (see
-   :mod:`themekit.themes.cluster`); ``guided``: every segment is coded with the codebook theme it
+2. ``discover``: with the moderator's questions given (``questions`` and
+   ``question_embeddings``), the vectors are first projected onto the ``question_components``
+   directions along which the answers vary with the questions, beside their full vectors
+   (:class:`themekit.embed.context.QuestionSubspace`; measured in
+   ``benchmarks/question_subspace.py``); then BERTopic with a reducer and a cluster model sized
+   to the corpus (see :mod:`themekit.themes.cluster`); ``guided``: every segment is coded with the codebook theme it
    is closest to (:mod:`themekit.themes.guided`; with ``questions`` given, pooled over the
    answers to the same moderator question by ``question_weight``, measured in
    ``benchmarks/question_pooling.py``), the rest (``other``) are clustered into new
@@ -34,6 +38,7 @@ import numpy as np
 
 from themekit.codebook import Codebook
 from themekit.embed.base import l2_normalize
+from themekit.embed.context import DEFAULT_QUESTION_COMPONENTS, QuestionSubspace
 from themekit.errors import ConfigError, InputError, NotFittedError
 from themekit.progress import ProgressCallback
 from themekit.themes import guided
@@ -61,7 +66,8 @@ class ThemeFinder:
 
     Parameters mirror :class:`themekit.config.themes.ThemesConfig`; ``seed`` drives every
     random component. After :meth:`fit`: ``labels_``, ``codebook_theme_``, ``theme_codebook_``,
-    ``stability_``, ``eval_mask_``, ``n_outliers_initial_``, ``topic_model_``, ``embeddings_``.
+    ``stability_``, ``eval_mask_``, ``n_outliers_initial_``, ``topic_model_``, ``embeddings_``
+    (the vectors the themes were found in), ``question_subspace_`` (None unless used).
     """
 
     def __init__(
@@ -81,6 +87,7 @@ class ThemeFinder:
         seed: int = 42,
         stop_words: Sequence[str] = (),
         question_weight: float = guided.QUESTION_WEIGHT,
+        question_components: int = DEFAULT_QUESTION_COMPONENTS,
     ):
         self.mode = mode
         self.n_themes = n_themes
@@ -97,6 +104,7 @@ class ThemeFinder:
         self.seed = seed
         self.stop_words = stop_words
         self.question_weight = question_weight
+        self.question_components = question_components
 
     @classmethod
     def from_config(cls, cfg: Any, seed: int = 42, language_neutral: bool = True) -> ThemeFinder:
@@ -117,6 +125,7 @@ class ThemeFinder:
             seed=seed,
             stop_words=tuple(cfg.stop_words),
             question_weight=cfg.question_weight,
+            question_components=cfg.question_components,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -130,6 +139,7 @@ class ThemeFinder:
         codebook_embeddings: np.ndarray | None = None,
         hand_codes: Sequence[str | None] | None = None,
         questions: Sequence[Hashable | None] | None = None,
+        question_embeddings: np.ndarray | None = None,
         progress: ProgressCallback | None = None,
     ) -> ThemeFinder:
         """Fit on RAW embeddings (one row per text); see the module doc for the steps.
@@ -137,7 +147,9 @@ class ThemeFinder:
         ``questions``: for each segment the moderator question it answers (any id, None where
         none; e.g. the links of :func:`themekit.embed.context.link_prompts`). Answers to the
         same question are pooled when segments are coded with the codebook
-        (``question_weight``)."""
+        (``question_weight``). ``question_embeddings``: for each segment the RAW embedding of the
+        question it answers (any row where ``questions`` is None); in ``discover`` mode the
+        themes are then found in the question directions (``question_components``)."""
         self._validate_params()
         X = np.asarray(embeddings, dtype=np.float32)
         texts = [str(t) for t in texts]
@@ -152,6 +164,14 @@ class ThemeFinder:
             raise InputError(f"{len(languages)} language labels for {n} segments")
         if questions is not None and len(questions) != n:
             raise InputError(f"{len(questions)} question links for {n} segments")
+        if question_embeddings is not None:
+            if questions is None:
+                raise InputError("question_embeddings need questions (which rows answer which)")
+            if np.ndim(question_embeddings) != 2 or len(question_embeddings) != n:
+                raise InputError(
+                    f"expected one question embedding row per segment: got shape "
+                    f"{np.shape(question_embeddings)} for {n} segments"
+                )
         if self.mode == "guided" and (codebook is None or codebook_embeddings is None):
             raise ConfigError("guided mode needs a codebook and its embeddings", key="themes.mode")
         if codebook is not None and codebook_embeddings is not None:
@@ -171,10 +191,31 @@ class ThemeFinder:
         report("themes", 0, total_steps)
 
         Y, C = self._prepare(X, languages, codebook, codebook_embeddings)
-        self.embeddings_ = Y
         self._codebook = codebook
         self._questions = guided.group_ids(questions, n)
         self._C = C
+        # the space themes are found in: Y, or in discover mode Y in the question directions
+        space = Y
+        self.question_subspace_: QuestionSubspace | None = None
+        if (
+            self.mode == "discover"
+            and self.question_components > 0
+            and question_embeddings is not None
+        ):
+            sub = QuestionSubspace(self.question_components).fit(
+                Y, question_embeddings, self._questions
+            )
+            if sub.n_components_:
+                space = sub.transform(Y)
+                self.question_subspace_ = sub
+                logger.info(
+                    "themes found in %d directions along which %d answers vary with %d "
+                    "moderator questions, beside their full vectors",
+                    sub.n_components_,
+                    int((self._questions >= 0).sum()),
+                    sub.n_questions_,
+                )
+        self.embeddings_ = space
 
         given = np.zeros(n, dtype=bool)
         if self.mode == "semi-supervised":
@@ -183,7 +224,7 @@ class ThemeFinder:
         self.eval_mask_ = ~given
 
         if self.mode == "discover":
-            topic_model, labels, n_out = self._discover_bertopic(Y, texts)
+            topic_model, labels, n_out = self._discover_bertopic(space, texts)
             seg_codes = (
                 self._code(Y, None, given, self._questions)
                 if codebook is not None and C is not None
@@ -207,7 +248,12 @@ class ThemeFinder:
             def refit(subset: np.ndarray, seed: int) -> np.ndarray:
                 sub_codes = [hand_codes[i] for i in subset] if hand_codes is not None else None
                 lab, _, _ = self._assign(
-                    Y[subset], subset, seed, [texts[i] for i in subset], sub_codes, given[subset]
+                    space[subset],
+                    subset,
+                    seed,
+                    [texts[i] for i in subset],
+                    sub_codes,
+                    given[subset],
                 )
                 return lab
 
@@ -241,6 +287,11 @@ class ThemeFinder:
             raise ConfigError(
                 f"min_themes ({self.min_themes}) is larger than max_themes ({self.max_themes})",
                 key="themes.min_themes",
+            )
+        if not isinstance(self.question_components, int) or self.question_components < 0:
+            raise ConfigError(
+                f"must be an integer >= 0; got {self.question_components!r}",
+                key="themes.question_components",
             )
         if not 0.0 <= self.question_weight <= 1.0:
             raise ConfigError(
