@@ -35,7 +35,12 @@ from themekit.compare import compare
 from themekit.config import EmbeddingConfig, load_config
 from themekit.corpus import Corpus, Segment
 from themekit.embed import build_embedder, default_cache_dir, embed_texts
-from themekit.embed.context import DEFAULT_CONTEXT_WEIGHT, add_prompt_context, link_prompts
+from themekit.embed.context import (
+    DEFAULT_CONTEXT_WEIGHT,
+    add_prompt_context,
+    link_prompts,
+    question_vectors,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 log = logging.getLogger("benchmarks.quality")
@@ -135,11 +140,18 @@ def plain_bertopic(X: np.ndarray, texts: list[str], seed: int) -> np.ndarray:
 
 
 def themekit_discover(
-    X: np.ndarray, texts: list[str], languages: list[str], seed: int
+    X: np.ndarray,
+    texts: list[str],
+    languages: list[str],
+    seed: int,
+    questions: list[int | None] | None = None,
+    Q: np.ndarray | None = None,
 ) -> np.ndarray:
     from themekit.themes import ThemeFinder
 
-    finder = ThemeFinder(seed=seed).fit(X, texts, languages=languages)
+    finder = ThemeFinder(seed=seed).fit(
+        X, texts, languages=languages, questions=questions, question_embeddings=Q
+    )
     return np.asarray(finder.labels_, dtype=int)
 
 
@@ -186,10 +198,12 @@ def run_one(
     X = embed_texts(corpus.texts, embedder, cache_dir=default_cache_dir())
     # themekit reads each answer with the moderator's question before it (as `themekit run`
     # does); plain BERTopic gets the plain vectors of the same segments
-    X_tk = X
+    # and clusters them in the directions along which they vary with the questions
+    X_tk, Q = X, None
     if prompts:
         P = embed_texts([p.text for p in prompts], embedder, cache_dir=default_cache_dir())
         X_tk = add_prompt_context(X, P, links, DEFAULT_CONTEXT_WEIGHT)
+        Q = question_vectors(np.asarray(P), links)
     t_embed = time.perf_counter() - t0
     row: dict[str, object] = {
         "dataset": name,
@@ -201,7 +215,12 @@ def run_one(
         "embed_seconds": round(t_embed, 1),
     }
     for system, fn in (
-        ("themekit", lambda: themekit_discover(X_tk, corpus.texts, corpus.languages, seed)),
+        (
+            "themekit",
+            lambda: themekit_discover(
+                X_tk, corpus.texts, corpus.languages, seed, links if prompts else None, Q
+            ),
+        ),
         ("plain_bertopic", lambda: plain_bertopic(X, corpus.texts, seed)),
     ):
         t0 = time.perf_counter()

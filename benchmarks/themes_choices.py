@@ -45,6 +45,7 @@ class DemoSet:
     codebook: Codebook
     C: np.ndarray
     questions: list[int | None]  # the moderator question each segment answers
+    Q: np.ndarray | None  # the vector of that question (zeros where none); None without questions
 
     @property
     def texts(self) -> list[str]:
@@ -65,7 +66,7 @@ def demo_set(path: str = "themekit://demo") -> DemoSet:
     from themekit.codebook import load_codebook
     from themekit.config import load_config
     from themekit.embed import build_embedder, build_query_embedder
-    from themekit.embed.context import add_prompt_context, link_prompts
+    from themekit.embed.context import add_prompt_context, link_prompts, question_vectors
     from themekit.load import load_corpus
 
     cfg = load_config(ROOT / "configs" / "demo.yaml", [f"corpus.path={path}"])
@@ -74,12 +75,14 @@ def demo_set(path: str = "themekit://demo") -> DemoSet:
     links, prompts = link_prompts(full)
     embedder = build_embedder(cfg.embedding)
     X = embed(corpus.texts, embedder)
-    if prompts and cfg.embedding.context_weight > 0:
+    Q = None
+    if prompts:
         P = embed([p.text for p in prompts], embedder)
         X = add_prompt_context(X, P, links, cfg.embedding.context_weight)
+        Q = question_vectors(P, links)
     cb = load_codebook(DEMO / "codebook.yaml")
     C = embed(cb.descriptions()[0], build_query_embedder(cfg.embedding, embedder))
-    return DemoSet(corpus, X, cb, C, links)
+    return DemoSet(corpus, X, cb, C, links, Q)
 
 
 def embed(texts: list[str], embedder: Embedder | None = None) -> np.ndarray:
@@ -181,6 +184,7 @@ def main() -> None:
             codebook_embeddings=d.C,
             hand_codes=list(d.codes),
             questions=d.questions,
+            question_embeddings=d.Q,
         )
         line = scores(
             f.labels_, d.codes, d.langs, f.codebook_theme_, f.theme_codebook_, f.eval_mask_
@@ -200,6 +204,7 @@ def main() -> None:
                 flush=True,
             )
         run("discover (defaults)", d)
+        run("discover, question directions off", d, question_components=0)
         run("guided (defaults)", d, mode="guided")
         run("semi-supervised (share 0.3; kappa on the rest)", d, mode="semi-supervised")
         if args.quick:
@@ -228,10 +233,11 @@ def main() -> None:
 
     # reproducibility
     X, texts, langs = everything.X, everything.texts, list(everything.langs)
-    a = ThemeFinder(seed=7).fit(X, texts, languages=langs).labels_
-    b = ThemeFinder(seed=7).fit(X, texts, languages=langs).labels_
+    qs = {"questions": everything.questions, "question_embeddings": everything.Q}
+    a = ThemeFinder(seed=7).fit(X, texts, languages=langs, **qs).labels_
+    b = ThemeFinder(seed=7).fit(X, texts, languages=langs, **qs).labels_
     print(f"\nsame seed, same assignments: {bool((a == b).all())}")
-    f = ThemeFinder(stability_runs=10).fit(X, texts, languages=langs)
+    f = ThemeFinder(stability_runs=10).fit(X, texts, languages=langs, **qs)
     print(f"stability (10 refits on 80 % subsamples), discover, all demo: {f.stability_}")
     g = ThemeFinder(mode="guided", stability_runs=10).fit(
         X,

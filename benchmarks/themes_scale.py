@@ -48,6 +48,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
+    from themekit.embed.context import question_vectors
     from themekit.themes import ThemeFinder
 
     texts0, langs0, X0 = base_corpus(Path(args.sib200))
@@ -63,7 +64,7 @@ def main() -> None:
     # one moderator question per 8 answers (a real e5 vector each), so that the codebook coding
     # pools and discovery uses the question directions as in a run
     questions = [i // 8 for i in range(args.n)]
-    Q = X0[rng.integers(len(X0), size=questions[-1] + 1)][questions]
+    Q = question_vectors(X0[rng.integers(len(X0), size=questions[-1] + 1)], questions)
     for mode in args.modes.split(","):
         kw: dict[str, object] = (
             {"mode": "discover", "clustering": mode}

@@ -58,6 +58,7 @@ def test_demo_run_writes_every_file(demo_runs: tuple[Path, Path]) -> None:
     assert manifest["seed"] == 42
     assert manifest["n_context_segments"] == 56
     assert manifest["n_segments_with_prompt_context"] == 283
+    assert manifest["question_components"] == 4  # discover used the question directions
     # segments and codebook descriptions are both e5 passages (embedding.query_prompt unset)
     assert '"passage: "' in manifest["embedder_id"]
     assert manifest["codebook_embedder_id"] == manifest["embedder_id"]
@@ -92,6 +93,9 @@ def test_demo_run_writes_every_file(demo_runs: tuple[Path, Path]) -> None:
     assert "Cohen" in report and "Provenance" in report
     assert report.count("Answers to the moderator's questions") == len(themes)
     assert "56 moderator turn(s) were read as context" in report
+    assert "found in the 4 directions along which the answers vary" in report
+    html = (run_dir / "report.html").read_text()
+    assert "found in the 4 directions along which the answers" in html
     segments = pd.read_csv(run_dir / "segments.csv")
     assert len(segments) == 339 and int(segments["is_context"].sum()) == 56
     # no leftover partial folders

@@ -8,7 +8,12 @@ import pytest
 from tests.conftest import DEMO as REPO_DEMO
 from themekit.config.corpus import SegmentationConfig
 from themekit.corpus import Corpus, Segment
-from themekit.embed.context import QuestionSubspace, add_prompt_context, link_prompts
+from themekit.embed.context import (
+    QuestionSubspace,
+    add_prompt_context,
+    link_prompts,
+    question_vectors,
+)
 from themekit.errors import NotFittedError
 from themekit.segment import Turn, segment_turns
 
@@ -73,6 +78,14 @@ def test_bad_arguments_are_refused() -> None:
         add_prompt_context(X, X, [None], 0.3)
     with pytest.raises(ValueError, match=">= 0"):
         add_prompt_context(X, X, [None, 0], -0.1)
+
+
+def test_question_vectors_give_each_segment_its_question() -> None:
+    P = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(
+        question_vectors(P, [None, 1, 0, 1]), [[0, 0, 0], [3, 4, 5], [0, 1, 2], [3, 4, 5]]
+    )
+    assert question_vectors(P, [None]).tolist() == [[0.0, 0.0, 0.0]]
 
 
 def _story_corpus(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -119,7 +119,7 @@ def run(
         default_cache_dir,
         embed_texts,
     )
-    from themekit.embed.context import add_prompt_context, link_prompts
+    from themekit.embed.context import add_prompt_context, link_prompts, question_vectors
     from themekit.load import input_files, load_corpus
     from themekit.themes import ThemeFinder
 
@@ -219,11 +219,7 @@ def run(
             )
         P = np.asarray(X_all[n : n + n_p])
         X_fit = add_prompt_context(X, P, links, cfg.embedding.context_weight) if use_context else X
-        Q = None
-        if use_questions:  # each segment's question vector (zeros where it follows none)
-            Q = np.zeros((n, P.shape[1]), dtype=np.float32)
-            linked = [(i, j) for i, j in enumerate(links) if j is not None]
-            Q[[i for i, _ in linked]] = P[[j for _, j in linked]]
+        Q = question_vectors(P, links) if use_questions else None
 
     with timer.stage("themes"):
         finder = ThemeFinder.from_config(

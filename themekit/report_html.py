@@ -181,6 +181,13 @@ def _overview(result: RunResult) -> str:
         f"<p>Languages of the segments: {_e(lang_txt)}. Mode <code>{_e(result.config.themes.mode)}</code>, "
         f"embedding model <code>{_e(m.get('model_id', '?'))}</code>, seed {_e(result.config.seed)}.</p>"
     )
+    n_dirs = int(m.get("question_components", 0))
+    if n_dirs:
+        parts.append(
+            f"<p>Candidate themes were found in the {n_dirs} directions along which the answers "
+            "vary with the moderator's questions, beside their full vectors "
+            "(<code>themes.question_components</code>; 0 turns this off).</p>"
+        )
     if result.codebook is not None:
         parts.append(
             f"<p>Codebook: {_e(result.codebook.name)} ({len(result.codebook.themes)} themes).</p>"

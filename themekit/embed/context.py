@@ -84,6 +84,17 @@ def add_prompt_context(
     return l2_normalize(out)
 
 
+def question_vectors(prompts: np.ndarray, links: Sequence[int | None]) -> np.ndarray:
+    """For each segment the vector of the question it answers (``prompts[links[i]]``), zeros
+    where it answers none: the ``question_embeddings`` of :meth:`ThemeFinder.fit`."""
+    P = np.asarray(prompts, dtype=np.float32)
+    out = np.zeros((len(links), P.shape[1] if P.ndim == 2 else 0), dtype=np.float32)
+    linked = [(i, j) for i, j in enumerate(links) if j is not None]
+    if linked:
+        out[[i for i, _ in linked]] = P[[j for _, j in linked]]
+    return out
+
+
 #: Default ``themes.question_components``, measured on the demo (benchmarks/question_subspace.py:
 #: hand-coded themes recovered, mean over the whole demo and each session alone x 5 seeds, of 3):
 #: off 1.65, 2: 1.75, 3: 2.45, 4: 2.50, 5: 2.35, 6: 2.25, 8: 2.15; the whole demo 3 of 3 for every
