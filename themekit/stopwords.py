@@ -10,7 +10,7 @@ from functools import lru_cache
 TOKEN_PATTERN = r"(?u)\b[^\W\d_][\w\-']+\b"
 
 #: Colloquial Malay / Manglish particles and fillers that carry no theme ("lah", "kan", "tu" ...),
-#: pronouns of everyday speech, and transcription noise.
+#: pronouns of everyday speech, transcription noise, and the Malay number words stopwordsiso lacks.
 COLLOQUIAL: frozenset[str] = frozenset(
     """
     lah la kan tu ni je jer aje saje pun macam mcm dah da nak tak tk x takde tade tiada ada
@@ -21,6 +21,8 @@ COLLOQUIAL: frozenset[str] = frozenset(
     atau juga lagi lah-lah apa apa-apa mana siapa bagaimana camne macamana cakap kata tahu tau
     rasa jadi buat boleh akan sudah telah masih pernah selalu memang sebenarnya pon sama
     also just like really yeah yes no well actually know think mean said say thing things
+    honestly basically literally bro stuff
+    tujuh lapan sembilan sepuluh sebelas belas puluh ratus seratus ribu
     """.split()
 )
 
