@@ -142,6 +142,9 @@ def test_question_directions_fit_on_answers_only_and_need_three_questions() -> N
     assert two.n_components_ == 0
     unit = Y[:20] / np.linalg.norm(Y[:20], axis=1)[:, None]
     np.testing.assert_allclose(two.transform(Y[:20]), unit, rtol=1e-5)
+    # three "questions" with the same words (and so the same vector): nothing to follow
+    same = QuestionSubspace(3).fit(Y, np.tile(Q[:1], (len(Y), 1)), questions)
+    assert same.n_components_ == 0
     with pytest.raises(ValueError, match="do not match"):
         QuestionSubspace().fit(Y, Q[:-1], questions)
     with pytest.raises(NotFittedError):

@@ -160,6 +160,10 @@ class QuestionSubspace:
         xs, ys = self.pls_.transform(A, B)
         xs, ys = xs - xs.mean(axis=0), ys - ys.mean(axis=0)
         self.covariances_ = (xs * ys).mean(axis=0)
+        if not self.covariances_[0] > 1e-12:  # the questions' vectors do not differ
+            logger.info("question directions not used: the questions' vectors are all the same")
+            self.n_components_ = 0
+            return self
         spread = xs.std(axis=0)
         weight = (self.covariances_ / self.covariances_[0]) ** 2
         self.scale_ = np.where(spread > 0, weight / np.maximum(spread, 1e-12), 0.0)
