@@ -14,7 +14,9 @@ Prints one JSON object per data set, e.g.
 Data sets (under --data): the bundled demo corpus (always), sib200/ (Malay+English, 7 topics,
 translation pairs), nhs_pxtextmining/text_data.csv (NHS comments coded by staff; a stratified
 sample), annomi/AnnoMI-simple.csv (client talk in alcohol/drug/smoking sessions, labelled by the
-session's topic). Never copies data into the project.
+session's topic; ``annomi_ctx`` reads the therapist's turns before each client turn as context,
+as a moderator's, so that themekit adds them and clusters in the question directions). Never
+copies data into the project.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from themekit.embed import build_embedder, default_cache_dir, embed_texts
 from themekit.embed.context import (
     DEFAULT_CONTEXT_WEIGHT,
     add_prompt_context,
+    is_question,
     link_prompts,
     question_vectors,
 )
@@ -101,8 +104,11 @@ def nhs(root: Path, n: int, seed: int) -> tuple[Corpus, list[tuple[int, int]]]:
     return Corpus(segs), []
 
 
-def annomi(root: Path, n: int, seed: int) -> tuple[Corpus, list[tuple[int, int]]]:
+def annomi(
+    root: Path, n: int, seed: int, context: bool = False
+) -> tuple[Corpus, list[tuple[int, int]]]:
     df = pd.read_csv(root / "AnnoMI-simple.csv")
+    therapist = df[df["interlocutor"] == "therapist"]
     df = df[df["interlocutor"] == "client"]
     df = df[df["utterance_text"].str.split().str.len() >= 8]
     top = df["topic"].value_counts()
@@ -113,13 +119,18 @@ def annomi(root: Path, n: int, seed: int) -> tuple[Corpus, list[tuple[int, int]]
     )
     if len(df) > n:
         df = df.sample(n, random_state=seed)
+    if context:  # the therapist's turns of the same sessions, in reading order, as context
+        df = pd.concat([df, therapist[therapist["transcript_id"].isin(df["transcript_id"])]])
+        df = df.sort_values(["transcript_id", "utterance_id"])
     segs = [
         Segment(
             id=f"annomi-{r.transcript_id}-{r.utterance_id}",
             text=str(r.utterance_text),
             language="en",
-            code=str(r.label),
+            code=None if r.interlocutor == "therapist" else str(r.label),
             session=str(r.transcript_id),
+            speaker=str(r.interlocutor),
+            is_context=r.interlocutor == "therapist",
         )
         for r in df.itertuples()
     ]
@@ -203,7 +214,7 @@ def run_one(
     if prompts:
         P = embed_texts([p.text for p in prompts], embedder, cache_dir=default_cache_dir())
         X_tk = add_prompt_context(X, P, links, DEFAULT_CONTEXT_WEIGHT)
-        Q = question_vectors(np.asarray(P), links)
+        Q = question_vectors(np.asarray(P), links, [is_question(p.text) for p in prompts])
     t_embed = time.perf_counter() - t0
     row: dict[str, object] = {
         "dataset": name,
@@ -257,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         "sib200": lambda: sib200(args.data / "sib200"),
         "nhs": lambda: nhs(args.data / "nhs_pxtextmining", args.nhs_size, args.seed),
         "annomi": lambda: annomi(args.data / "annomi", args.annomi_size, args.seed),
+        "annomi_ctx": lambda: annomi(
+            args.data / "annomi", args.annomi_size, args.seed, context=True
+        ),
     }
     for name, load in sets.items():
         if args.only and name not in args.only:

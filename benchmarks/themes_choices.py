@@ -66,7 +66,12 @@ def demo_set(path: str = "themekit://demo") -> DemoSet:
     from themekit.codebook import load_codebook
     from themekit.config import load_config
     from themekit.embed import build_embedder, build_query_embedder
-    from themekit.embed.context import add_prompt_context, link_prompts, question_vectors
+    from themekit.embed.context import (
+        add_prompt_context,
+        is_question,
+        link_prompts,
+        question_vectors,
+    )
     from themekit.load import load_corpus
 
     cfg = load_config(ROOT / "configs" / "demo.yaml", [f"corpus.path={path}"])
@@ -79,7 +84,7 @@ def demo_set(path: str = "themekit://demo") -> DemoSet:
     if prompts:
         P = embed([p.text for p in prompts], embedder)
         X = add_prompt_context(X, P, links, cfg.embedding.context_weight)
-        Q = question_vectors(P, links)
+        Q = question_vectors(P, links, [is_question(p.text) for p in prompts])
     cb = load_codebook(DEMO / "codebook.yaml")
     C = embed(cb.descriptions()[0], build_query_embedder(cfg.embedding, embedder))
     return DemoSet(corpus, X, cb, C, links, Q)

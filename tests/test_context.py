@@ -11,6 +11,7 @@ from themekit.corpus import Corpus, Segment
 from themekit.embed.context import (
     QuestionSubspace,
     add_prompt_context,
+    is_question,
     link_prompts,
     question_vectors,
 )
@@ -86,6 +87,13 @@ def test_question_vectors_give_each_segment_its_question() -> None:
         question_vectors(P, [None, 1, 0, 1]), [[0, 0, 0], [3, 4, 5], [0, 1, 2], [3, 4, 5]]
     )
     assert question_vectors(P, [None]).tolist() == [[0.0, 0.0, 0.0]]
+    # with one flag per prompt, answers to a prompt that asks nothing get zeros too
+    np.testing.assert_array_equal(
+        question_vectors(P, [None, 1, 0, 1], asks=[True, False]),
+        [[0, 0, 0], [0, 0, 0], [0, 1, 2], [0, 0, 0]],
+    )
+    assert is_question("Bagaimana pula dengan keluarga? Ceritakan.")
+    assert not is_question("Terima kasih. Kita rehat sepuluh minit.")
 
 
 def _story_corpus(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -136,6 +144,10 @@ def test_question_directions_fit_on_answers_only_and_need_three_questions() -> N
     a = QuestionSubspace(3).fit(Y, Q, unlinked)
     b = QuestionSubspace(3).fit(Y, Q_noise, unlinked)
     np.testing.assert_allclose(a.transform(Y), b.transform(Y), atol=1e-5)
+    Q_zero = Q.copy()
+    Q_zero[:5] = 0  # zeros (a prompt that asks nothing): left out like an unlinked row
+    c = QuestionSubspace(3).fit(Y, Q_zero, questions)
+    np.testing.assert_allclose(a.transform(Y), c.transform(Y), atol=1e-5)
     # at most one direction fewer than the distinct questions; fewer than 2 directions: unchanged
     assert QuestionSubspace(8).fit(Y[:30], Q[:30], questions[:30]).n_components_ == 2
     two = QuestionSubspace(3).fit(Y[:20], Q[:20], questions[:20])

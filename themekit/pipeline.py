@@ -119,7 +119,12 @@ def run(
         default_cache_dir,
         embed_texts,
     )
-    from themekit.embed.context import add_prompt_context, link_prompts, question_vectors
+    from themekit.embed.context import (
+        add_prompt_context,
+        is_question,
+        link_prompts,
+        question_vectors,
+    )
     from themekit.load import input_files, load_corpus
     from themekit.themes import ThemeFinder
 
@@ -219,7 +224,10 @@ def run(
             )
         P = np.asarray(X_all[n : n + n_p])
         X_fit = add_prompt_context(X, P, links, cfg.embedding.context_weight) if use_context else X
-        Q = question_vectors(P, links) if use_questions else None
+        # the question directions are fitted on the answers to questions only (not to thanks,
+        # transitions or a counsellor's reflections)
+        asks = [is_question(p.text) for p in prompts]
+        Q = question_vectors(P, links, asks) if use_questions else None
 
     with timer.stage("themes"):
         finder = ThemeFinder.from_config(

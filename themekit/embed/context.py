@@ -84,12 +84,21 @@ def add_prompt_context(
     return l2_normalize(out)
 
 
-def question_vectors(prompts: np.ndarray, links: Sequence[int | None]) -> np.ndarray:
+def is_question(text: str) -> bool:
+    """A moderator turn that asks something (holds a question mark), as opposed to a thank-you,
+    a transition or, in a counselling session, a reflection."""
+    return "?" in text
+
+
+def question_vectors(
+    prompts: np.ndarray, links: Sequence[int | None], asks: Sequence[bool] | None = None
+) -> np.ndarray:
     """For each segment the vector of the question it answers (``prompts[links[i]]``), zeros
-    where it answers none: the ``question_embeddings`` of :meth:`ThemeFinder.fit`."""
+    where it answers none or, with ``asks`` (one flag per prompt, e.g. :func:`is_question`),
+    where its prompt asks nothing: the ``question_embeddings`` of :meth:`ThemeFinder.fit`."""
     P = np.asarray(prompts, dtype=np.float32)
     out = np.zeros((len(links), P.shape[1] if P.ndim == 2 else 0), dtype=np.float32)
-    linked = [(i, j) for i, j in enumerate(links) if j is not None]
+    linked = [(i, j) for i, j in enumerate(links) if j is not None and (asks is None or asks[j])]
     if linked:
         out[[i for i, _ in linked]] = P[[j for _, j in linked]]
     return out
@@ -111,7 +120,8 @@ class QuestionSubspace:
 
     ``fit(Y, Q, questions)`` runs partial least squares (:class:`sklearn.cross_decomposition.PLSSVD`,
     centred, not scaled) between the answer vectors and the vectors of the moderator's questions
-    they follow (rows that follow no question are left out of the fit), keeping at most
+    they follow (rows that follow no question, or whose question vector is all zeros, are left
+    out of the fit), keeping at most
     ``n_components`` pairs of directions (and one fewer than the number of distinct questions).
     ``transform(Y)`` gives every row its scores on those answer directions, each standardised and
     weighted by the square of its covariance with the questions relative to the first one (so a
@@ -135,7 +145,7 @@ class QuestionSubspace:
     def fit(self, Y: np.ndarray, Q: np.ndarray, questions: np.ndarray) -> QuestionSubspace:
         """``Y``: answer vectors; ``Q``: for each row the vector of the question it answers;
         ``questions``: for each row an integer question id, -1 where it answers none (its ``Q``
-        row is then ignored)."""
+        row is then ignored, as is a ``Q`` row of zeros)."""
         from sklearn.cross_decomposition import PLSSVD
 
         questions = np.asarray(questions)
@@ -144,8 +154,9 @@ class QuestionSubspace:
                 f"answers {np.shape(Y)}, questions {np.shape(Q)} and ids {questions.shape} "
                 "do not match"
             )
-        linked = questions >= 0
-        A, B = l2_normalize(np.asarray(Y)[linked]), l2_normalize(np.asarray(Q)[linked])
+        Q = np.asarray(Q)
+        linked = (questions >= 0) & np.any(Q != 0, axis=1)
+        A, B = l2_normalize(np.asarray(Y)[linked]), l2_normalize(Q[linked])
         self.n_questions_ = len(np.unique(questions[linked]))
         k = min(self.n_components, self.n_questions_ - 1, len(A) - 1, A.shape[1])
         self.n_components_ = int(k) if k >= 2 else 0  # one direction cannot hold 3 themes apart
