@@ -157,11 +157,17 @@ def themekit_discover(
     seed: int,
     questions: list[int | None] | None = None,
     Q: np.ndarray | None = None,
+    answers: np.ndarray | None = None,
 ) -> np.ndarray:
     from themekit.themes import ThemeFinder
 
     finder = ThemeFinder(seed=seed).fit(
-        X, texts, languages=languages, questions=questions, question_embeddings=Q
+        X,
+        texts,
+        languages=languages,
+        questions=questions,
+        question_embeddings=Q,
+        answer_embeddings=answers,
     )
     return np.asarray(finder.labels_, dtype=int)
 
@@ -229,7 +235,13 @@ def run_one(
         (
             "themekit",
             lambda: themekit_discover(
-                X_tk, corpus.texts, corpus.languages, seed, links if prompts else None, Q
+                X_tk,
+                corpus.texts,
+                corpus.languages,
+                seed,
+                links if prompts else None,
+                Q,
+                X if prompts else None,
             ),
         ),
         ("plain_bertopic", lambda: plain_bertopic(X, corpus.texts, seed)),

@@ -46,6 +46,7 @@ class DemoSet:
     C: np.ndarray
     questions: list[int | None]  # the moderator question each segment answers
     Q: np.ndarray | None  # the vector of that question (zeros where none); None without questions
+    answers: np.ndarray | None  # the segments' own vectors (X without the question); None without
 
     @property
     def texts(self) -> list[str]:
@@ -80,14 +81,15 @@ def demo_set(path: str = "themekit://demo") -> DemoSet:
     links, prompts = link_prompts(full)
     embedder = build_embedder(cfg.embedding)
     X = embed(corpus.texts, embedder)
-    Q = None
+    Q = answers = None
     if prompts:
+        answers = X
         P = embed([p.text for p in prompts], embedder)
         X = add_prompt_context(X, P, links, cfg.embedding.context_weight)
         Q = question_vectors(P, links, [is_question(p.text) for p in prompts])
     cb = load_codebook(DEMO / "codebook.yaml")
     C = embed(cb.descriptions()[0], build_query_embedder(cfg.embedding, embedder))
-    return DemoSet(corpus, X, cb, C, links, Q)
+    return DemoSet(corpus, X, cb, C, links, Q, answers)
 
 
 def embed(texts: list[str], embedder: Embedder | None = None) -> np.ndarray:
@@ -190,6 +192,7 @@ def main() -> None:
             hand_codes=list(d.codes),
             questions=d.questions,
             question_embeddings=d.Q,
+            answer_embeddings=d.answers,
         )
         line = scores(
             f.labels_, d.codes, d.langs, f.codebook_theme_, f.theme_codebook_, f.eval_mask_
@@ -238,7 +241,11 @@ def main() -> None:
 
     # reproducibility
     X, texts, langs = everything.X, everything.texts, list(everything.langs)
-    qs = {"questions": everything.questions, "question_embeddings": everything.Q}
+    qs = {
+        "questions": everything.questions,
+        "question_embeddings": everything.Q,
+        "answer_embeddings": everything.answers,
+    }
     a = ThemeFinder(seed=7).fit(X, texts, languages=langs, **qs).labels_
     b = ThemeFinder(seed=7).fit(X, texts, languages=langs, **qs).labels_
     print(f"\nsame seed, same assignments: {bool((a == b).all())}")

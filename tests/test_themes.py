@@ -341,6 +341,22 @@ def test_discover_uses_the_question_directions_only_when_given(corpus300, food_c
         question_embeddings=Q,
     )
     assert g.question_subspace_ is None and g.embeddings_.shape == X.shape
+    # answers given on their own (X has the question added): the directions come from them, the
+    # question is not counted twice; without the question directions they are ignored
+    from themekit.embed.context import add_prompt_context
+
+    Xq = add_prompt_context(X, Q, list(range(len(X))), 0.3)
+    own = ThemeFinder(n_themes=3).fit(
+        Xq, texts, languages=langs, questions=questions, question_embeddings=Q, answer_embeddings=X
+    )
+    np.testing.assert_array_equal(own.labels_, f.labels_)
+    np.testing.assert_allclose(own.embeddings_, f.embeddings_, atol=1e-5)
+    ignored = ThemeFinder(n_themes=3, question_components=0).fit(
+        Xq, texts, languages=langs, questions=questions, question_embeddings=Q, answer_embeddings=X
+    )
+    assert ignored.embeddings_.shape == X.shape
+    with pytest.raises(InputError, match="answer_embeddings must have the shape"):
+        ThemeFinder().fit(X, texts, languages=langs, answer_embeddings=X[:, :10])
     with pytest.raises(InputError, match="need questions"):
         ThemeFinder().fit(X, texts, languages=langs, question_embeddings=Q)
     with pytest.raises(InputError, match="one question embedding row per segment"):

@@ -242,6 +242,7 @@ def run(
             hand_codes=corpus.codes if corpus.has_codes else None,
             questions=links,
             question_embeddings=Q,
+            answer_embeddings=X if use_questions and use_context else None,
             progress=progress,
         )
     labels = np.asarray(finder.labels_, dtype=int)

@@ -140,6 +140,7 @@ class ThemeFinder:
         hand_codes: Sequence[str | None] | None = None,
         questions: Sequence[Hashable | None] | None = None,
         question_embeddings: np.ndarray | None = None,
+        answer_embeddings: np.ndarray | None = None,
         progress: ProgressCallback | None = None,
     ) -> ThemeFinder:
         """Fit on RAW embeddings (one row per text); see the module doc for the steps.
@@ -149,7 +150,11 @@ class ThemeFinder:
         same question are pooled when segments are coded with the codebook
         (``question_weight``). ``question_embeddings``: for each segment the RAW embedding of the
         question it answers (any row where ``questions`` is None); in ``discover`` mode the
-        themes are then found in the question directions (``question_components``)."""
+        themes are then found in the question directions (``question_components``).
+        ``answer_embeddings``: RAW embeddings of the segments on their own, when ``embeddings``
+        have the question added (:func:`themekit.embed.context.add_prompt_context`): the question
+        directions are then found in these, so that the question is not counted twice, while the
+        codebook coding keeps ``embeddings``. Ignored unless the question directions are used."""
         self._validate_params()
         X = np.asarray(embeddings, dtype=np.float32)
         texts = [str(t) for t in texts]
@@ -172,6 +177,11 @@ class ThemeFinder:
                     f"expected one question embedding row per segment: got shape "
                     f"{np.shape(question_embeddings)} for {n} segments"
                 )
+        if answer_embeddings is not None and np.shape(answer_embeddings) != X.shape:
+            raise InputError(
+                f"answer_embeddings must have the shape of embeddings {X.shape}: got "
+                f"{np.shape(answer_embeddings)}"
+            )
         if self.mode == "guided" and (codebook is None or codebook_embeddings is None):
             raise ConfigError("guided mode needs a codebook and its embeddings", key="themes.mode")
         if codebook is not None and codebook_embeddings is not None:
@@ -202,11 +212,16 @@ class ThemeFinder:
             and self.question_components > 0
             and question_embeddings is not None
         ):
+            A = Y
+            if answer_embeddings is not None:
+                A, _ = self._prepare(
+                    np.asarray(answer_embeddings, dtype=np.float32), languages, None, None
+                )
             sub = QuestionSubspace(self.question_components).fit(
-                Y, question_embeddings, self._questions
+                A, question_embeddings, self._questions
             )
             if sub.n_components_:
-                space = sub.transform(Y)
+                space = sub.transform(A)
                 self.question_subspace_ = sub
                 logger.info(
                     "themes found in %d directions along which %d answers vary with %d "
