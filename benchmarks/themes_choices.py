@@ -46,7 +46,7 @@ class DemoSet:
     C: np.ndarray
     questions: list[int | None]  # the moderator question each segment answers
     Q: np.ndarray | None  # the vector of that question (zeros where none); None without questions
-    answers: np.ndarray | None  # the segments' own vectors (X without the question); None without
+    answers: np.ndarray | None  # the segments' own vectors (X before the question was added)
 
     @property
     def texts(self) -> list[str]:

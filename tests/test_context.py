@@ -122,7 +122,7 @@ def test_question_directions_keep_what_answers_are_about_not_how_they_are_told()
     found = KMeans(3, n_init=10, random_state=0).fit_predict(Z)
     assert adjusted_rand_score(subject, full) < 0.2  # the full vectors split by story style
     assert adjusted_rand_score(subject, found) > 0.9  # the question directions by subject
-    assert sub.n_components_ == 3 and sub.n_questions_ == 9
+    assert sub.n_components_ == 3 and sub.n_questions_ == 9 and sub.n_answers_ == 90
     # the third pair of directions follows the questions hardly at all (3 subjects span 2): it
     # is weighted down instead of counting as much as the others, so asking for more is harmless
     assert sub.covariances_[2] < 0.1 * sub.covariances_[0]
@@ -147,6 +147,7 @@ def test_question_directions_fit_on_answers_only_and_need_three_questions() -> N
     Q_zero = Q.copy()
     Q_zero[:5] = 0  # zeros (a prompt that asks nothing): left out like an unlinked row
     c = QuestionSubspace(3).fit(Y, Q_zero, questions)
+    assert a.n_answers_ == c.n_answers_ == 85
     np.testing.assert_allclose(a.transform(Y), c.transform(Y), atol=1e-5)
     # at most one direction fewer than the distinct questions; fewer than 2 directions: unchanged
     assert QuestionSubspace(8).fit(Y[:30], Q[:30], questions[:30]).n_components_ == 2

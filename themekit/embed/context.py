@@ -131,7 +131,8 @@ class QuestionSubspace:
     differ; rows without a question are projected the same way.
 
     ``n_components_`` is the number used (0 when there were too few questions: ``transform`` then
-    returns ``unit(Y)`` unchanged); ``covariances_`` the covariance of each pair of directions.
+    returns ``unit(Y)`` unchanged); ``n_answers_`` / ``n_questions_`` the answers and distinct
+    questions the fit used; ``covariances_`` the covariance of each pair of directions.
     """
 
     def __init__(
@@ -157,6 +158,7 @@ class QuestionSubspace:
         Q = np.asarray(Q)
         linked = (questions >= 0) & np.any(Q != 0, axis=1)
         A, B = l2_normalize(np.asarray(Y)[linked]), l2_normalize(Q[linked])
+        self.n_answers_ = int(linked.sum())
         self.n_questions_ = len(np.unique(questions[linked]))
         k = min(self.n_components, self.n_questions_ - 1, len(A) - 1, A.shape[1])
         self.n_components_ = int(k) if k >= 2 else 0  # one direction cannot hold 3 themes apart

@@ -6,12 +6,13 @@ The steps, each measured in ``benchmarks/themes_choices.py``:
    (:func:`themekit.embed.neutral.LanguageMeanRemover`), so that Malay and English segments about
    the same thing land together; the codebook descriptions get the same treatment;
 2. ``discover``: with the moderator's questions given (``questions`` and
-   ``question_embeddings``), the vectors are first projected onto the ``question_components``
-   directions along which the answers vary with the questions, beside their full vectors
+   ``question_embeddings``), the answers' own vectors (``answer_embeddings``, else the
+   embeddings) are first projected onto the ``question_components`` directions along which they
+   vary with the questions, beside their full vectors
    (:class:`themekit.embed.context.QuestionSubspace`; measured in
    ``benchmarks/question_subspace.py``); then BERTopic with a reducer and a cluster model sized
-   to the corpus (see :mod:`themekit.themes.cluster`); ``guided``: every segment is coded with the codebook theme it
-   is closest to (:mod:`themekit.themes.guided`; with ``questions`` given, pooled over the
+   to the corpus (see :mod:`themekit.themes.cluster`); ``guided``: every segment is coded with
+   the codebook theme it is closest to (:mod:`themekit.themes.guided`; with ``questions`` given, pooled over the
    answers to the same moderator question by ``question_weight``, measured in
    ``benchmarks/question_pooling.py``), the rest (``other``) are clustered into new
    candidate themes, and BERTopic describes the result (its manual/supervised mode: ``y`` with
@@ -227,7 +228,7 @@ class ThemeFinder:
                     "themes found in %d directions along which %d answers vary with %d "
                     "moderator questions, beside their full vectors",
                     sub.n_components_,
-                    int((self._questions >= 0).sum()),
+                    sub.n_answers_,
                     sub.n_questions_,
                 )
         self.embeddings_ = space
