@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -32,7 +33,8 @@ def _run(args: list[str]) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def demo_runs(demo_result: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    # demo_result has filled the session's embedding cache: both runs read the demo's vectors
     out = tmp_path_factory.mktemp("runs")
     paths = []
     for name in ("first", "second"):
@@ -135,10 +137,9 @@ def test_evaluate_against_a_second_coder(demo_runs: tuple[Path, Path], tmp_path:
     assert s_same["cohen_kappa"] == pytest.approx(s1["cohen_kappa"])
 
 
-def test_library_run_in_a_few_lines() -> None:
-    import themekit
-
-    result = themekit.run(DEMO_CONFIG, write=False, overrides=["evaluation.bootstrap=50"])
+def test_library_run_in_a_few_lines(demo_result: Any) -> None:
+    # demo_result is themekit.run(DEMO_CONFIG, write=False, overrides=["evaluation.bootstrap=50"])
+    result = demo_result
     assert result.path is None
     assert len(result.corpus) == 283
     assert result.scores is not None

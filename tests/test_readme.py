@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -14,10 +15,16 @@ def _python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
-def test_stage_by_stage_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stage_by_stage_example_runs(demo_result: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     block = next(b for b in _python_blocks() if "ThemeFinder" in b)
+    # The example embeds without a cache (``cache_dir=None``); here it reads the session's cache,
+    # which the demo run (demo_result) filled with the same model's vectors of the same texts, so
+    # the demo is not embedded a second time. Everything else runs as written.
+    from themekit.embed import default_cache_dir
+
+    block = block.replace("cache_dir=None", "cache_dir=_test_cache_dir")
     monkeypatch.chdir(REPO)
-    namespace: dict[str, object] = {}
+    namespace: dict[str, object] = {"_test_cache_dir": default_cache_dir()}
     exec(compile(block, "README.md", "exec"), namespace)
     corpus = namespace["corpus"]
     themes = namespace["themes"]

@@ -9,14 +9,15 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from themekit._version import __version__
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:  # pragma: no cover
     from themekit.config import JobConfig, load_config
     from themekit.corpus import Corpus, Segment
-    from themekit.pipeline import RunResult, run
+    from themekit.pipeline import run
+    from themekit.result import RunResult
 
 __all__ = ["Corpus", "JobConfig", "RunResult", "Segment", "__version__", "load_config", "run"]
 
@@ -25,7 +26,7 @@ _LAZY = {
     "load_config": "themekit.config",
     "Corpus": "themekit.corpus",
     "Segment": "themekit.corpus",
-    "RunResult": "themekit.pipeline",
+    "RunResult": "themekit.result",
     "run": "themekit.pipeline",
 }
 

@@ -19,6 +19,7 @@ candidate themes after the codebook theme they resemble.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -112,14 +113,13 @@ class Codebook(_Strict):
 
 
 def load_codebook(path: str | Path, *, other_id: str = "other") -> Codebook:
-    """Read and validate a codebook YAML file; errors name the file and the offending entry."""
+    """Read and validate a codebook: a YAML file, or a REFI-QDA ``.qdc`` codebook or ``.qdpx``
+    project (:func:`read_qdc`). Errors name the file and the offending entry."""
     path = Path(path)
     if not path.is_file():
         raise InputError("codebook file not found", path=path)
     if path.suffix.lower() in (".qdc", ".qdpx"):
-        from themekit.qda import read_qdc  # REFI-QDA codebook
-
-        return read_qdc(path)
+        return read_qdc(path, other_id=other_id)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -127,6 +127,23 @@ def load_codebook(path: str | Path, *, other_id: str = "other") -> Codebook:
     if not isinstance(data, dict):
         raise InputError("a codebook must be a mapping with a 'themes' list", path=path)
     data.setdefault("other_id", other_id)
+    return codebook_from_dict(data, path=path)
+
+
+def read_qdc(path: str | Path, *, other_id: str = "other") -> Codebook:
+    """A codebook from a REFI-QDA ``.qdc`` file, or from the code book of a ``.qdpx`` project:
+    every codable code is a theme (:func:`themekit.qda.read.codebook_entries` reads the
+    descriptions themekit writes field by field)."""
+    from themekit.qda.read import codebook_entries, read_codebook_codes
+
+    path = Path(path)
+    name, codes = read_codebook_codes(path)
+    themes = codebook_entries(codes, path=path)
+    return codebook_from_dict({"name": name, "themes": themes, "other_id": other_id}, path=path)
+
+
+def codebook_from_dict(data: dict[str, Any], *, path: Path) -> Codebook:
+    """Validate codebook data read from ``path``; problems are listed as ``[location] message``."""
     try:
         return Codebook.model_validate(data)
     except ValidationError as err:

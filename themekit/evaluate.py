@@ -50,20 +50,14 @@ def read_hand_codes(path: Path, segments: pd.DataFrame | None = None) -> pd.Data
 def evaluate_run(run_dir: str | Path, codes: str | Path, *, name: str | None = None) -> Path:
     """Compare a run's assignments with a hand-codes file; return the evaluation folder."""
     from themekit.compare import compare
-    from themekit.rundir import load_run_config
+    from themekit.rundir import read_run
 
-    run_dir = Path(run_dir)
     codes = Path(codes)
-    assign_path = run_dir / "assignments.csv"
-    if not assign_path.is_file():
-        raise InputError("not a themekit run folder (no assignments.csv)", path=run_dir)
-    cfg = load_run_config(run_dir)
-    assign = pd.read_csv(assign_path, dtype={"segment_id": str}, keep_default_na=False)
-    segments = None
-    if (run_dir / "segments.csv").is_file():
-        segments = pd.read_csv(
-            run_dir / "segments.csv", dtype={"id": str, "session": str, "speaker": str}
-        )
+    run = read_run(run_dir, require=("assignments.csv", "config.yaml"))
+    run_dir = run.path
+    cfg = run.config
+    assign = run.assignments
+    segments = run.segments if (run_dir / "segments.csv").is_file() else None
     hand = read_hand_codes(codes, segments)
     merged = assign.merge(
         hand[["segment_id", "code", "secondary_code"]], on="segment_id", how="left"

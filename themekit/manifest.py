@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import themekit
+from themekit._version import __version__
 
 #: Distributions whose versions change results; recorded in every manifest.
 TRACKED_PACKAGES = (
@@ -82,7 +82,7 @@ def build_manifest(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
-        "themekit_version": themekit.__version__,
+        "themekit_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),

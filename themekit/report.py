@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from themekit.pipeline import RunResult
+    from themekit.result import RunResult
 
 logger = logging.getLogger(__name__)
 

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from themekit.qda import theme_color
+from themekit.qda.model import theme_color
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
 
-    from themekit.pipeline import RunResult
+    from themekit.result import RunResult
 
 logger = logging.getLogger(__name__)
 

@@ -19,16 +19,19 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from themekit.config import JobConfig, dump_config
-from themekit.errors import UserError
+from themekit.errors import InputError, UserError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from themekit.pipeline import RunResult
+    import pandas as pd
+
+    from themekit.result import RunResult
 
 logger = logging.getLogger(__name__)
 
@@ -66,23 +69,109 @@ def write_json(path: Path, data: Any) -> None:
     )
 
 
+class SavedRun:
+    """A run folder read back (:func:`read_run`). Each file is read when first asked for:
+    ``config`` (``config.yaml`` as the resolved :class:`JobConfig`), ``config_data`` (the same
+    file as a plain mapping, or None), ``assignments`` (``assignments.csv``), ``segments``
+    (``segments.csv``: every turn, moderator turns too, ids and names as text, character
+    positions as ints or None), ``themes`` (``themes.json``'s list, [] without the file) and
+    ``manifest`` (``manifest.json``, {} without the file). A missing or unreadable file raises
+    :class:`~themekit.errors.InputError` naming it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _file(self, name: str) -> Path:
+        path = self.path / name
+        if not path.is_file():
+            raise InputError(f"not a themekit run folder (no {name})", path=self.path)
+        return path
+
+    @cached_property
+    def config_data(self) -> dict[str, Any] | None:
+        import yaml
+
+        path = self.path / "config.yaml"
+        if not path.is_file():
+            return None
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise InputError(f"config.yaml is not readable YAML: {exc}", path=path) from None
+        if not isinstance(data, dict):
+            raise InputError("config.yaml is not a job config", path=path)
+        return data
+
+    @cached_property
+    def config(self) -> JobConfig:
+        from themekit.config import config_from_dict
+
+        path = self._file("config.yaml")
+        data = dict(self.config_data or {})
+        return config_from_dict(data, base_dir=data.pop("base_dir", "."), source=path)
+
+    @cached_property
+    def assignments(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.read_csv(
+            self._file("assignments.csv"), dtype={"segment_id": str}, keep_default_na=False
+        )
+
+    @cached_property
+    def segments(self) -> pd.DataFrame:
+        import pandas as pd
+
+        positions = ("char_start", "char_end")
+        df = pd.read_csv(
+            self._file("segments.csv"),
+            dtype={"id": str, "session": str, "speaker": str},
+            keep_default_na=False,
+            na_values={"char_start": [""], "char_end": [""], "start": [""], "end": [""]},
+        )
+        for col in positions:
+            if col in df.columns:
+                df[col] = df[col].astype("Int64").astype(object).where(df[col].notna(), None)
+        for col in ("code", "secondary_code"):
+            if col in df.columns:
+                df[col] = df[col].replace("", None)
+        return df
+
+    @cached_property
+    def themes(self) -> list[dict[str, Any]]:
+        path = self.path / "themes.json"
+        if not path.is_file():
+            return []
+        return list(_read_json(path).get("themes", []))
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        path = self.path / "manifest.json"
+        return _read_json(path) if path.is_file() else {}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path.name} is not readable JSON: {exc}", path=path) from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path.name} does not hold a JSON object", path=path)
+    return data
+
+
+def read_run(run_dir: str | Path, *, require: Sequence[str] = ("config.yaml",)) -> SavedRun:
+    """A run folder for reading back; the files in ``require`` must be there (an
+    :class:`~themekit.errors.InputError` names the first one missing)."""
+    run = SavedRun(Path(run_dir))
+    for name in require:
+        run._file(name)
+    return run
+
+
 def load_run_config(run_dir: Path) -> JobConfig:
     """The resolved config a run folder recorded (``config.yaml``), with its original base folder."""
-    import yaml
-
-    from themekit.config import config_from_dict
-    from themekit.errors import InputError
-
-    path = run_dir / "config.yaml"
-    if not path.is_file():
-        raise InputError("not a themekit run folder (no config.yaml)", path=run_dir)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(f"config.yaml is not readable YAML: {exc}", path=path) from None
-    if not isinstance(data, dict):
-        raise InputError("config.yaml is not a job config", path=path)
-    return config_from_dict(data, base_dir=data.pop("base_dir", "."), source=path)
+    return read_run(run_dir).config
 
 
 def check_target(final: Path, overwrite: bool) -> None:
@@ -127,7 +216,7 @@ def write_run(result: RunResult, out_dir: str | Path | None = None) -> Path:
             write_json(tmp / "scores.json", result.scores.to_dict())
         write_reports(result, tmp)
         if cfg.output.qdpx:
-            from themekit.qda import export_qdpx
+            from themekit.qda.export import export_qdpx
 
             export_qdpx(result, tmp / "project.qdpx")
     logger.info("run folder written: %s", final)

@@ -1,5 +1,5 @@
-"""Export of a run as a REFI-QDA ``.qdpx`` project (:func:`export_qdpx` for a run in memory,
-:func:`export_run_qdpx` for a run folder):
+"""Export of a run as a REFI-QDA ``.qdpx`` project (:func:`export_qdpx` for a run in memory;
+:func:`themekit.qda.folder.export_run_qdpx` for a run folder):
 
 * every transcript is a plain-text source (``sources/<GUID>.txt``, UTF-8) holding the exact
   decoded text of its file — the text that ``Segment.char_start``/``char_end`` point into
@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
-from themekit.errors import InputError
 from themekit.qda.model import (
     CANDIDATE_FOLDER,
     CODEBOOK_FOLDER,
@@ -44,7 +43,7 @@ from themekit.qda.xml import NS_PROJECT, SchemaError, _add_codes, _el, _guid, va
 if TYPE_CHECKING:  # pragma: no cover
     from themekit.codebook import Codebook
     from themekit.corpus import Segment
-    from themekit.pipeline import RunResult
+    from themekit.result import RunResult
 
 logger = logging.getLogger(__name__)
 
@@ -231,102 +230,3 @@ def export_qdpx(result: RunResult, path: str | Path) -> Path:
         fmt=cfg.corpus.format,
     )
     return write_qdpx(project, path)
-
-
-def export_run_qdpx(run_dir: str | Path, out: str | Path) -> Path:
-    """Export a run folder (``segments.csv``, ``assignments.csv``, ``themes.json``,
-    ``config.yaml``) as a ``.qdpx`` project; returns ``out``."""
-    import json
-
-    import pandas as pd
-    import yaml
-
-    from themekit.corpus import Corpus
-
-    run_dir = Path(run_dir)
-    for name in ("segments.csv", "assignments.csv"):
-        if not (run_dir / name).is_file():
-            raise InputError(f"not a themekit run folder (no {name})", path=run_dir)
-    seg_df = pd.read_csv(
-        run_dir / "segments.csv",
-        dtype={"id": str, "session": str, "speaker": str},
-        keep_default_na=False,
-        na_values={"char_start": [""], "char_end": [""], "start": [""], "end": [""]},
-    )
-    for col in ("char_start", "char_end"):
-        if col in seg_df.columns:
-            seg_df[col] = (
-                seg_df[col].astype("Int64").astype(object).where(seg_df[col].notna(), None)
-            )
-    for col in ("code", "secondary_code"):
-        if col in seg_df.columns:
-            seg_df[col] = seg_df[col].replace("", None)
-    corpus = Corpus.from_frame(seg_df)
-    assign = pd.read_csv(
-        run_dir / "assignments.csv", dtype={"segment_id": str}, keep_default_na=False
-    )
-    by_id = {str(r["segment_id"]): r for r in assign.to_dict(orient="records")}
-    missing = [s.id for s in corpus if s.id not in by_id and not s.is_context]
-    if missing:
-        raise InputError(
-            f"{len(missing)} segment(s) have no row in assignments.csv, e.g. {missing[0]!r}",
-            path=run_dir,
-        )
-    segments = [s for s in corpus if not s.is_context]
-    labels = [int(by_id[s.id]["theme_id"]) for s in segments]
-    cb_theme = None
-    if "codebook_theme" in assign.columns:
-        cb_theme = [str(by_id[s.id]["codebook_theme"]) or None for s in segments]
-    theme_labels = {
-        int(r["theme_id"]): str(r["theme_label"]) for r in by_id.values() if int(r["theme_id"]) >= 0
-    }
-    notes: dict[int, str] = {}
-    if (run_dir / "themes.json").is_file():
-        for t in json.loads((run_dir / "themes.json").read_text(encoding="utf-8")).get(
-            "themes", []
-        ):
-            theme_labels[int(t["id"])] = str(t["label"])
-            notes[int(t["id"])] = _theme_note(_Obj(t))
-    encoding, fmt, codebook = "auto", "auto", None
-    if (run_dir / "config.yaml").is_file():
-        cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
-        corpus_cfg = cfg.get("corpus") or {}
-        encoding, fmt = corpus_cfg.get("encoding", "auto"), corpus_cfg.get("format", "auto")
-        cb_path = (cfg.get("codebook") or {}).get("path")
-        if cb_path and cb_theme is not None:
-            codebook = _try_codebook(cfg, cb_path)
-    project, _ = build_project(
-        list(corpus),
-        labels,
-        theme_labels,
-        codebook_theme=cb_theme,
-        codebook=codebook,
-        theme_notes=notes,
-        name=f"themekit run {run_dir.name}",
-        encoding=encoding,
-        fmt=fmt,
-    )
-    return write_qdpx(project, out)
-
-
-class _Obj:
-    def __init__(self, d: dict[str, Any]) -> None:
-        self.keywords_by_language = d.get("keywords_by_language") or {}
-        self.codebook_theme = d.get("codebook_theme")
-
-
-def _try_codebook(cfg: dict[str, Any], cb_path: str) -> Codebook | None:
-    from themekit.codebook import load_codebook
-    from themekit.config import config_from_dict
-    from themekit.errors import UserError
-
-    try:
-        data = dict(cfg)
-        base_dir = data.pop("base_dir", ".")
-        job = config_from_dict(data, base_dir=base_dir)
-        return load_codebook(job.resolve_path(cb_path), other_id=job.codebook.other_id)
-    except UserError as exc:
-        logger.warning(
-            "codebook %s not read (%s); codebook codes carry no descriptions", cb_path, exc
-        )
-        return None

@@ -13,7 +13,7 @@ import re
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from xml.etree import ElementTree as ET
 
 from themekit.errors import InputError
@@ -34,9 +34,27 @@ from themekit.qda.xml import (
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from themekit.codebook import Codebook
-
 logger = logging.getLogger(__name__)
+
+
+class _NamedTheme(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+class CodebookNames(Protocol):
+    """What reading codings needs of a codebook (a :class:`themekit.codebook.Codebook`): its
+    theme ids and names. Codebooks are built from what this module reads, so it does not import
+    them."""
+
+    @property
+    def ids(self) -> list[str]: ...
+
+    @property
+    def themes(self) -> Sequence[_NamedTheme]: ...
 
 
 def _read_codes(
@@ -250,7 +268,7 @@ def _coded_names(codings: Iterable[ET.Element], codes: Sequence[QdaCode]) -> lis
 
 
 # ============================================================================ hand codes
-def _code_name(project: QdaProject, guid: str, codebook: Codebook | None) -> str:
+def _code_name(project: QdaProject, guid: str, codebook: CodebookNames | None) -> str:
     name = project.code(guid).name.strip()
     if codebook is None:
         return name
@@ -269,7 +287,7 @@ def read_qdpx_codes(
     path: str | Path,
     segments: Iterable[Any] | None = None,
     *,
-    codebook: Codebook | None = None,
+    codebook: CodebookNames | None = None,
     folder: str | None = None,
     min_cover: float = MIN_COVER,
 ) -> pd.DataFrame:
@@ -325,3 +343,84 @@ def read_qdpx_codes(
         )
     logger.info("%s: hand codes for %d segment(s)", path, len(rows))
     return pd.DataFrame(rows, columns=["segment_id", "code", "secondary_code"])
+
+
+# ============================================================================== codebooks
+_FIELD_RE = re.compile(r"^(Definition|Keywords|Example|Include|Exclude)(?: \(([\w-]+)\))?: (.*)$")
+
+
+def read_codebook_codes(path: str | Path) -> tuple[str, list[QdaCode]]:
+    """The name and the codes of a REFI-QDA ``.qdc`` codebook, or of a ``.qdpx`` project's code
+    book (:func:`themekit.codebook.read_qdc` makes them a codebook)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("codebook file not found", path=path)
+    if zipfile.is_zipfile(path):
+        project = read_qdpx(path)
+        return project.name or path.stem, list(project.codes)
+    root = _parse_xml(path.read_bytes(), path, "the codebook")
+    if _local(root.tag) != "CodeBook":
+        raise InputError(
+            f"not a REFI-QDA codebook: the root element is <{_local(root.tag)}>, not <CodeBook>",
+            path=path,
+        )
+    codes_el = _child(root, "Codes")
+    codes: list[QdaCode] = []
+    if codes_el is not None:
+        _read_codes(codes_el, None, codes, path)
+    return path.stem, codes
+
+
+def _slug(name: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9_\-.]+", "_", name.strip()).strip("_")
+    return s or "code"
+
+
+def codebook_entries(codes: Sequence[QdaCode], *, path: Path) -> list[dict[str, Any]]:
+    """Codebook themes (as the dicts a codebook file holds) from REFI-QDA codes: every codable
+    code is a theme (folders are left out). A description written by themekit
+    (:func:`themekit.qda.qdc.codebook_theme_description`) is read field by field; any other
+    description becomes the theme's definition."""
+    themes: list[dict[str, Any]] = []
+    seen: dict[str, str] = {}
+    for c in codes:
+        if not c.codable:
+            continue
+        theme_id = _slug(c.name)
+        if theme_id in seen:
+            raise InputError(
+                f"two codes give the codebook theme id {theme_id!r} ({seen[theme_id]!r} and {c.name!r}); rename one",
+                path=path,
+            )
+        seen[theme_id] = c.name
+        themes.append(_theme_entry(theme_id, c))
+    if not themes:
+        raise InputError("the codebook has no codable codes", path=path)
+    return themes
+
+
+def _theme_entry(theme_id: str, c: QdaCode) -> dict[str, Any]:
+    theme: dict[str, Any] = {"id": theme_id, "name": c.name}
+    lines = [ln.strip() for ln in c.description.splitlines() if ln.strip()]
+    fields = [_FIELD_RE.match(ln) for ln in lines]
+    if lines and all(fields[1:]) and len(lines) > 1:
+        theme["name"] = lines[0]
+        definition: dict[str, str] = {}
+        keywords: dict[str, list[str]] = {}
+        for m in (f for f in fields[1:] if f is not None):
+            key, lang, value = m.group(1), m.group(2) or "any", m.group(3)
+            if key == "Definition":
+                definition[lang] = value
+            elif key == "Keywords":
+                keywords[lang] = [w.strip() for w in value.split(",") if w.strip()]
+            elif key == "Example":
+                theme.setdefault("examples", []).append({"text": value, "language": lang})
+            else:
+                theme.setdefault(key.lower(), []).append(value)
+        theme["definition"], theme["keywords"] = definition, keywords
+    elif lines:
+        if len(lines) == 1 and c.name != lines[0] and _slug(c.name) == c.name:
+            theme["name"] = lines[0]
+        else:
+            theme["definition"] = {"any": " ".join(lines)}
+    return theme
