@@ -190,6 +190,14 @@ def evaluate(
         str | None,
         typer.Option("--name", help="Name of this coder/evaluation (default: the file's stem)."),
     ] = None,
+    unknown_codes: Annotated[
+        str | None,
+        typer.Option(
+            "--unknown-codes",
+            help="Codes that are not codebook ids: 'error' (default: the run's "
+            "evaluation.unknown_codes) or 'ignore' (drop them with a warning).",
+        ),
+    ] = None,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -199,7 +207,9 @@ def evaluate(
     def go() -> Path:
         from themekit.evaluate import evaluate_run
 
-        return evaluate_run(run_dir, codes, name=name)
+        if unknown_codes not in (None, "error", "ignore"):
+            raise UserError(f"--unknown-codes must be 'error' or 'ignore'; got {unknown_codes!r}")
+        return evaluate_run(run_dir, codes, name=name, unknown_codes=unknown_codes)
 
     path = _guard(go)
     out_console.print(str(path), highlight=False, soft_wrap=True)
@@ -215,6 +225,9 @@ def export(
         Path | None,
         typer.Option("--qdc", help="Write the run's codebook as a REFI-QDA codebook (.qdc)."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace export files that already exist.")
+    ] = False,
     verbose: Verbose = 0,
 ) -> None:
     """Export a run for NVivo, ATLAS.ti, MAXQDA, QDA Miner or QualCoder (REFI-QDA)."""
@@ -227,8 +240,12 @@ def export(
         from themekit.codebook import load_codebook
         from themekit.errors import InputError
         from themekit.qda import export_run_qdpx, write_qdc
-        from themekit.rundir import load_run_config
+        from themekit.rundir import check_export_target, load_run_config
 
+        if qdpx is not None:
+            check_export_target(qdpx, suffix=".qdpx", option="--qdpx", force=force)
+        if qdc is not None:
+            check_export_target(qdc, suffix=".qdc", option="--qdc", force=force)
         written = []
         if qdpx is not None:
             written.append(export_run_qdpx(run_dir, qdpx))

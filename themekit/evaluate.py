@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from themekit.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from themekit.config import JobConfig
 
 logger = logging.getLogger(__name__)
 
@@ -47,18 +51,73 @@ def read_hand_codes(path: Path, segments: pd.DataFrame | None = None) -> pd.Data
     )
 
 
-def evaluate_run(run_dir: str | Path, codes: str | Path, *, name: str | None = None) -> Path:
-    """Compare a run's assignments with a hand-codes file; return the evaluation folder."""
+def _check_known(
+    hand: pd.DataFrame, cfg: JobConfig, path: Path, policy: str | None = None
+) -> pd.DataFrame:
+    """Hand codes checked against the run's codebook (``evaluation.unknown_codes``)."""
+    if not cfg.codebook.path:
+        return hand
+    from themekit.codebook import load_codebook
+    from themekit.corpus import Segment
+    from themekit.load import check_codes
+
+    book_path = cfg.resolve_path(cfg.codebook.path)
+    if not book_path.is_file():
+        logger.warning(
+            "the run's codebook %s is gone: hand codes not checked against its ids", book_path
+        )
+        return hand
+    book = load_codebook(book_path, other_id=cfg.codebook.other_id)
+    segs = [
+        Segment(
+            id=str(r.segment_id),
+            text="",
+            code=str(r.code) or None,
+            secondary_code=str(r.secondary_code) or None,
+            meta={"code_source": f"{path}"},
+        )
+        for r in hand.itertuples()
+    ]
+    checked = check_codes(segs, book.ids, book.other_id, policy or cfg.evaluation.unknown_codes)
+    out = hand.copy()
+    out["code"] = [s.code for s in checked]
+    out["secondary_code"] = [s.secondary_code or "" for s in checked]
+    return out[out["code"].notna()]
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    codes: str | Path,
+    *,
+    name: str | None = None,
+    unknown_codes: str | None = None,
+) -> Path:
+    """Compare a run's assignments with a hand-codes file; return the evaluation folder.
+
+    ``unknown_codes`` ("error" or "ignore") overrides the run's ``evaluation.unknown_codes``
+    for codes that are not ids of the run's codebook."""
     from themekit.compare import compare
-    from themekit.rundir import read_run
+    from themekit.rundir import (
+        atomic_folder,
+        check_replaceable,
+        read_run,
+        safe_name,
+        write_json,
+    )
 
     codes = Path(codes)
+    name = safe_name(
+        name or codes.stem, what="the evaluation name (--name, default: the file's stem)"
+    )
+    check_replaceable(Path(run_dir) / "evaluations" / name, replace=True, kind="evaluation")
     run = read_run(run_dir, require=("assignments.csv", "config.yaml"))
     run_dir = run.path
+    final = run_dir / "evaluations" / name
     cfg = run.config
     assign = run.assignments
     segments = run.segments if (run_dir / "segments.csv").is_file() else None
     hand = read_hand_codes(codes, segments)
+    hand = _check_known(hand, cfg, codes, unknown_codes)
     merged = assign.merge(
         hand[["segment_id", "code", "secondary_code"]], on="segment_id", how="left"
     )
@@ -95,11 +154,8 @@ def evaluate_run(run_dir: str | Path, codes: str | Path, *, name: str | None = N
         seed=cfg.seed,
     )
     from themekit.compare import contingency_markdown, methods_paragraph
-    from themekit.rundir import atomic_folder, write_json
 
-    name = name or codes.stem
-    final = run_dir / "evaluations" / name
-    with atomic_folder(final, replace=True) as tmp:
+    with atomic_folder(final, replace=True, kind="evaluation") as tmp:
         data = scores.to_dict()
         data["hand_codes_file"] = str(codes.resolve())
         write_json(tmp / "scores.json", data)

@@ -53,6 +53,7 @@ __all__ = [
     "HAND_CODES_PREFIX",
     "HandCode",
     "attach_hand_codes",
+    "check_codes",
     "corpus_files",
     "hand_code_files",
     "input_files",
@@ -242,6 +243,7 @@ def attach_hand_codes(segments: list[Segment], codes: dict[str, HandCode]) -> li
             continue
         used.add(key)
         meta = dict(seg.meta)
+        meta["code_source"] = f"{hc.path}, row {hc.row}"
         changes: dict[str, Any] = {"code": hc.code}
         if hc.has_secondary:
             changes["secondary_code"] = hc.secondary_code
@@ -268,6 +270,56 @@ def attach_hand_codes(segments: list[Segment], codes: dict[str, HandCode]) -> li
     uncoded = [s.id for s in out if not s.code and not s.is_context]
     if uncoded:
         log.warning("%d segments have no hand code (e.g. %s)", len(uncoded), _fmt_list(uncoded[:5]))
+    return out
+
+
+def check_codes(
+    segments: Sequence[Segment], known: Sequence[str], other_id: str, policy: str = "error"
+) -> list[Segment]:
+    """Check every hand code (primary and secondary) against the codebook ids ``known``.
+
+    ``other_id`` is always allowed. Codes that are not known raise an :class:`InputError` that
+    lists each with its count and where it was first seen (``policy="error"``, the default of
+    ``evaluation.unknown_codes``), or are dropped with a warning naming them (``"ignore"``): the
+    segment then has no hand code and is not scored.
+    """
+    allowed = set(known) | {other_id}
+    where: dict[str, list[str]] = {}
+    for seg in segments:
+        for code in (seg.code, seg.secondary_code):
+            if code and code not in allowed:
+                src = seg.meta.get("code_source") or seg.source or "?"
+                where.setdefault(code, []).append(f"segment {seg.id!r} ({src})")
+    if not where:
+        return list(segments)
+    items = sorted(where.items())
+    listing = "; ".join(
+        f"{code!r} x{len(places)}, first at {places[0]}" for code, places in items[:20]
+    )
+    if len(items) > 20:
+        listing += f"; and {len(items) - 20} more"
+    known_txt = _fmt_list(sorted(allowed))
+    if policy != "ignore":
+        raise InputError(
+            f"{len(where)} hand code(s) are not ids of the codebook: {listing}. The codebook's "
+            f"ids are: {known_txt}. Correct the hand codes (or the codebook), or set "
+            "evaluation.unknown_codes: ignore (themekit evaluate: --unknown-codes ignore) to "
+            "leave those segments unscored."
+        )
+    log.warning(
+        "evaluation.unknown_codes is 'ignore': dropped %d hand code(s) that are not codebook "
+        "ids (those segments are not scored): %s",
+        sum(len(v) for v in where.values()),
+        listing,
+    )
+    out = []
+    for seg in segments:
+        changes: dict[str, Any] = {}
+        if seg.code and seg.code not in allowed:
+            changes["code"] = None
+        if seg.secondary_code and seg.secondary_code not in allowed:
+            changes["secondary_code"] = None
+        out.append(replace(seg, **changes) if changes else seg)
     return out
 
 

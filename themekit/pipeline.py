@@ -29,6 +29,18 @@ def _seed_everything(seed: int) -> None:
     np.random.seed(seed % (2**32))
 
 
+def _check_guided_codebook(codebook: Codebook, cfg: JobConfig) -> None:
+    """Guided coding picks one codebook theme per segment: it needs two to choose between."""
+    if len(codebook.ids) < 2:
+        raise ConfigError(
+            f"guided mode needs a codebook with at least 2 themes to choose between (e.g. one "
+            f"theme and {codebook.other_id!r}, for segments that fit none); {cfg.codebook.path} "
+            f"has {len(codebook.ids)} ({', '.join(codebook.ids) or 'none'}). Add themes, or use "
+            "themes.mode: discover",
+            key="codebook.path",
+        )
+
+
 def run(
     config: JobConfig | str | Path,
     *,
@@ -59,7 +71,7 @@ def run(
         link_prompts,
         question_vectors,
     )
-    from themekit.load import input_files, load_corpus
+    from themekit.load import check_codes, input_files, load_corpus
     from themekit.themes import ThemeFinder
 
     config_file = str(Path(config_file).resolve()) if config_file else None
@@ -83,17 +95,31 @@ def run(
         )
     if cfg.themes.mode in ("guided",) and codebook is None:
         raise ConfigError("guided mode needs a codebook: set codebook.path", key="themes.mode")
+    if cfg.themes.mode == "guided" and codebook is not None:
+        _check_guided_codebook(codebook, cfg)
 
     with timer.stage("load"):
         full = load_corpus(cfg, progress=progress)
         files = input_files(cfg)
+        coded = full.analysed().has_codes
+        if codebook is not None:  # hand codes checked against the codebook before any work
+            full = Corpus(
+                check_codes(
+                    full.segments, codebook.ids, codebook.other_id, cfg.evaluation.unknown_codes
+                )
+            )
         corpus = full.analysed()
     if len(corpus) == 0:
         raise InputError(
             "no segments left to analyse after segmentation (all were dropped or context-only)",
             path=", ".join(map(str, files)),
         )
-    if cfg.themes.mode == "semi-supervised" and not corpus.has_codes:
+    if len(corpus) < 3:
+        raise InputError(
+            f"need at least 3 segments to find themes, got {len(corpus)}",
+            path=", ".join(map(str, files)),
+        )
+    if cfg.themes.mode == "semi-supervised" and not coded:
         raise ConfigError(
             "semi-supervised mode needs hand codes for the segments (a code column or corpus.hand_codes)",
             key="themes.mode",
@@ -173,7 +199,8 @@ def run(
             languages=corpus.languages,
             codebook=codebook,
             codebook_embeddings=cb_X,
-            hand_codes=corpus.codes if corpus.has_codes else None,
+            # only semi-supervised coding learns from hand codes; the others never read them
+            hand_codes=corpus.codes if cfg.themes.mode == "semi-supervised" and coded else None,
             questions=links,
             question_embeddings=Q,
             answer_embeddings=X if use_questions and use_context else None,
@@ -196,7 +223,7 @@ def run(
         )
 
     scores = None
-    if cfg.evaluation.enabled and corpus.has_codes:
+    if cfg.evaluation.enabled and coded:
         with timer.stage("compare"):
             scores = compare(
                 labels,

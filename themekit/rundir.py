@@ -45,22 +45,115 @@ REQUIRED_FILES = (
 )
 
 
+#: The file that marks a folder as written by themekit, per kind of folder: only such a folder
+#: is ever deleted or replaced.
+MARKERS = {"run": "manifest.json", "evaluation": "scores.json"}
+
+#: Name of the marker key every themekit-written marker file holds.
+_MARKER_KEYS = {"run": "themekit_version", "evaluation": "hand_codes_file"}
+
+
+def safe_name(name: str, *, what: str, key: str | None = None) -> str:
+    """``name`` if it is one safe path component (no separators, not ``.``/``..``, not hidden,
+    not absolute); otherwise a :class:`UserError` naming ``what`` (the option or config key)."""
+    from themekit.errors import ConfigError
+
+    bad = (
+        not name
+        or name.startswith(".")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+        or Path(name).is_absolute()
+        or Path(name).name != name
+    )
+    if bad:
+        msg = (
+            f"{what} must be a single folder name (letters, digits, . _ -; not starting with '.', "
+            f"no '/' or '\\'); got {name!r}"
+        )
+        raise ConfigError(msg, key=key) if key else UserError(msg)
+    return name
+
+
+def written_by_themekit(folder: Path, kind: str = "run") -> bool:
+    """True when ``folder`` is a real folder (not a link) holding the marker file themekit
+    writes into a ``kind`` folder (a run's ``manifest.json``, an evaluation's ``scores.json``)."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    marker = folder / MARKERS[kind]
+    if not marker.is_file() or marker.stat().st_size > 10_000_000:
+        return False
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and _MARKER_KEYS[kind] in data
+
+
+def check_replaceable(final: Path, *, replace: bool, kind: str = "run", hint: str = "") -> None:
+    """Raise a :class:`UserError` unless ``final`` is free, or ``replace`` is set and ``final``
+    is a folder themekit wrote (see :func:`written_by_themekit`)."""
+    if not (final.exists() or final.is_symlink()):
+        if final.parent.exists() and not final.parent.is_dir():
+            raise UserError(f"{final.parent} is a file, not a folder")
+        return
+    if not replace:
+        raise UserError(f"{final} already exists{hint}")
+    if not written_by_themekit(final, kind):
+        raise UserError(
+            f"{final} already exists and is not a {kind} folder themekit wrote (no "
+            f"{MARKERS[kind]} of its own); themekit never deletes it. Choose another name."
+        )
+
+
 @contextmanager
-def atomic_folder(final: Path, *, replace: bool = False) -> Iterator[Path]:
+def atomic_folder(final: Path, *, replace: bool = False, kind: str = "run") -> Iterator[Path]:
     """Yield a hidden temporary folder next to ``final``; rename it to ``final`` when the block
-    succeeds, delete it when it fails. ``replace`` allows an existing ``final`` to be replaced."""
-    if final.exists() and not replace:
-        raise UserError(f"{final} already exists")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    succeeds, delete it when it fails. ``replace`` allows an existing ``final`` to be replaced,
+    but only when it is a ``kind`` folder that themekit wrote (:func:`check_replaceable`)."""
+    check_replaceable(final, replace=replace, kind=kind)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    except OSError as exc:
+        raise UserError(f"cannot create a folder in {final.parent}: {exc.strerror}") from None
+    _apply_umask(tmp)
     try:
         yield tmp
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        if final.exists() or final.is_symlink():
+            check_replaceable(final, replace=replace, kind=kind)  # may have appeared meanwhile
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+            os.replace(final, old / final.name)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _apply_umask(folder: Path) -> None:
+    """``mkdtemp`` creates 0700 folders; give the folder the mode the user's umask asks for."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(folder, 0o777 & ~mask)
+
+
+def check_export_target(path: Path, *, suffix: str, option: str, force: bool) -> None:
+    """Fail before any work unless ``path`` can receive an export: it ends in ``suffix``, its
+    folder exists, and it is not an existing file (unless ``force``) or a folder."""
+    if path.suffix.lower() != suffix:
+        raise UserError(f"{option} needs a file name ending in {suffix}; got {str(path)!r}")
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a folder; give a file name ending in {suffix}")
+    if not path.parent.is_dir():
+        raise UserError(f"{option} {path}: the folder {path.parent} does not exist")
+    if (path.exists() or path.is_symlink()) and not force:
+        raise UserError(f"{option} {path} already exists; pass --force to replace it")
+    if not os.access(path.parent, os.W_OK):
+        raise UserError(f"{option} {path}: the folder {path.parent} is not writable")
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -175,17 +268,19 @@ def load_run_config(run_dir: Path) -> JobConfig:
 
 
 def check_target(final: Path, overwrite: bool) -> None:
-    if final.exists() and not overwrite:
-        raise UserError(
-            f"run folder {final} already exists; choose another output.name or set "
-            "output.overwrite: true"
-        )
+    """Fail (before any work) when the run folder ``final`` cannot be written."""
+    check_replaceable(
+        final,
+        replace=overwrite,
+        kind="run",
+        hint="; choose another output.name or set output.overwrite: true",
+    )
 
 
 def run_name(result: RunResult) -> str:
     cfg = result.config
     if cfg.output.name:
-        return cfg.output.name
+        return safe_name(cfg.output.name, what="output.name", key="output.name")
     stem = "run"
     src = result.manifest.get("config_file")
     if src:

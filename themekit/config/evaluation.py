@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from themekit.config._base import Section
 
@@ -17,6 +20,11 @@ class EvaluationConfig(Section):
         le=1.0,
         description="a theme is recovered when a candidate holds this share of it and is this share made of it",
     )
+    unknown_codes: Literal["error", "ignore"] = Field(
+        "error",
+        description="hand codes that are not codebook ids: 'error' stops before any work and "
+        "lists them; 'ignore' drops them (those segments are not scored) with a warning",
+    )
 
 
 class OutputConfig(Section):
@@ -25,10 +33,20 @@ class OutputConfig(Section):
     )
     name: str | None = Field(
         None,
-        pattern=r"^[\w.\-]+$",
-        description="run folder name (letters, digits, . _ -); default '<config stem>-<timestamp>'",
+        description="run folder name (letters, digits, . _ -; not starting with '.'); "
+        "default '<config stem>-<timestamp>'",
     )
     html: bool = True
     qdpx: bool = False
     parquet: bool = False
     overwrite: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _one_folder_name(cls, v: str | None) -> str | None:
+        if v is not None and (not re.fullmatch(r"[\w\-][\w.\-]*", v)):
+            raise ValueError(
+                "must be a single folder name: letters, digits, . _ - and not starting with '.' "
+                "(so not '.' or '..'), no '/'"
+            )
+        return v

@@ -70,7 +70,8 @@ def format_validation_error(err: ValidationError, source: str | Path | None = No
         elif e["type"] == "missing":
             lines.append(f"[{key}] is required but missing.")
         else:
-            lines.append(f"[{key}] {e['msg']}. Got {_describe(e['input'])} instead.")
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"[{key}] {msg}. Got {_describe(e['input'])} instead.")
     where = f"{source}: " if source else ""
     msg = f"{where}invalid config:\n  " + "\n  ".join(lines)
     error = ConfigError(msg)

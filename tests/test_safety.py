@@ -1,0 +1,295 @@
+"""Nothing lost, nothing silently changed: path safety, codes checked, user mistakes exit 2.
+
+Each test backs a row of docs/bad-inputs.md. The runs use the TF-IDF backend on the first
+session of the demo: what is checked here does not depend on the embeddings.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from themekit.cli import app
+from themekit.config import OutputConfig, load_config
+from themekit.errors import ConfigError, InputError, UserError
+from themekit.pipeline import run
+from themekit.rundir import atomic_folder, check_export_target, safe_name
+
+from .conftest import DEMO
+
+runner = CliRunner()
+
+JOB = {
+    "seed": 1,
+    "corpus": {"path": "week1.txt", "hand_codes": "hand_codes.csv"},
+    "segmentation": {"strategy": "turn", "moderator": "context"},
+    "embedding": {"backend": "tfidf"},
+    "themes": {"mode": "guided"},
+    "codebook": {"path": "codebook.yaml"},
+    "evaluation": {"bootstrap": 20},
+    "output": {"dir": "runs", "html": False},
+}
+
+
+def _cli(args: list[str]) -> tuple[int, str, str]:
+    res = runner.invoke(app, args)
+    return res.exit_code, res.stdout, res.stderr
+
+
+def make_project(folder: Path, typo: bool = False, **changes: object) -> Path:
+    """A project folder: week1 of the demo, its hand codes (one 'support' misspelt when
+    ``typo``), the codebook and job.yaml. Returns the job file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("week1.txt", "codebook.yaml"):
+        shutil.copy(DEMO / name, folder / name)
+    with open(DEMO / "hand_codes.csv", encoding="utf-8") as fh:
+        rows = [r for r in csv.reader(fh) if r[0] == "segment_id" or r[0].startswith("week1")]
+    if typo:
+        first = next(r for r in rows if r[4] == "support")
+        first[4] = "suport"
+    with open(folder / "hand_codes.csv", "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    job = json.loads(json.dumps(JOB))
+    for key, value in changes.items():
+        node = job
+        *parents, last = key.split("__")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    (folder / "job.yaml").write_text(yaml.safe_dump(job), encoding="utf-8")
+    return folder / "job.yaml"
+
+
+@pytest.fixture(scope="module")
+def guided_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A written guided run of the clean project."""
+    job = make_project(tmp_path_factory.mktemp("proj"))
+    result = run(job, overrides=["output.name=clean"], out_dir=job.parent / "runs")
+    assert result.path is not None
+    return result.path
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+# ------------------------------------------------------------------------------ 1. output.name
+@pytest.mark.parametrize("name", [".", "..", ".hidden", "a/b", "../x", "/etc", ""])
+def test_output_name_must_be_one_folder_name(name: str) -> None:
+    with pytest.raises(ValueError, match="single folder name"):
+        OutputConfig(name=name)
+
+
+@pytest.mark.parametrize("name", ["..", "."])
+def test_output_name_dots_delete_nothing(tmp_path: Path, name: str) -> None:
+    job = make_project(tmp_path / "proj")
+    (tmp_path / "proj" / "runs" / "old").mkdir(parents=True)
+    before = _tree(tmp_path)
+    code, _, err = _cli(
+        ["run", str(job), "--out", str(tmp_path / "proj" / "runs")]
+        + ["--set", f"output.name={name}", "--set", "output.overwrite=true", "-q"]
+    )
+    assert code == 2
+    assert "[output.name]" in err and "single folder name" in err
+    assert _tree(tmp_path) == before
+    assert (tmp_path / "proj" / "runs" / "old").is_dir()
+
+
+def test_overwrite_replaces_only_a_folder_themekit_wrote(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious", encoding="utf-8")
+    with pytest.raises(UserError, match="not a run folder themekit wrote"):
+        with atomic_folder(mine, replace=True):
+            pass
+    assert (mine / "notes.txt").read_text(encoding="utf-8") == "precious"
+    # a folder with a manifest.json that is not themekit's is not replaced either
+    (mine / "manifest.json").write_text('{"name": "my app"}', encoding="utf-8")
+    with pytest.raises(UserError, match="not a run folder themekit wrote"):
+        with atomic_folder(mine, replace=True):
+            pass
+    # a link to a run folder is not followed
+    run_dir = tmp_path / "run"
+    with atomic_folder(run_dir) as tmp:
+        (tmp / "manifest.json").write_text('{"themekit_version": "0"}', encoding="utf-8")
+    link = tmp_path / "link"
+    link.symlink_to(run_dir)
+    with pytest.raises(UserError, match="not a run folder"):
+        with atomic_folder(link, replace=True):
+            pass
+    # a run folder is replaced, and nothing else is left next to it
+    with atomic_folder(run_dir, replace=True) as tmp:
+        (tmp / "manifest.json").write_text('{"themekit_version": "1"}', encoding="utf-8")
+    assert json.loads((run_dir / "manifest.json").read_text())["themekit_version"] == "1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "mine", "run"]
+
+
+def test_failed_block_leaves_no_partial_folder(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError):
+        with atomic_folder(tmp_path / "r"):
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------ 2. evaluate --name
+@pytest.mark.parametrize("name", ["..", ".", "../../X", "/tmp/X", "a/b", ".x"])
+def test_evaluate_name_is_checked(guided_run: Path, tmp_path: Path, name: str) -> None:
+    before = _tree(guided_run.parent.parent)
+    code, _, err = _cli(
+        [
+            "evaluate",
+            str(guided_run),
+            "--codes",
+            str(guided_run.parent.parent / "hand_codes.csv"),
+            "--name",
+            name,
+        ]
+    )
+    assert code == 2, err
+    assert "single folder name" in err
+    assert _tree(guided_run.parent.parent) == before
+
+
+def test_safe_name() -> None:
+    assert safe_name("coder-2.v1", what="x") == "coder-2.v1"
+    for bad in ("..", ".", "a/b", "a\\b", "/abs", ""):
+        with pytest.raises(UserError):
+            safe_name(bad, what="x")
+
+
+def test_evaluate_replaces_only_its_own_evaluation(guided_run: Path) -> None:
+    codes = guided_run.parent.parent / "hand_codes.csv"
+    foreign = guided_run / "evaluations" / "mine"
+    foreign.mkdir(parents=True)
+    (foreign / "keep.txt").write_text("x", encoding="utf-8")
+    code, _, err = _cli(["evaluate", str(guided_run), "--codes", str(codes), "--name", "mine"])
+    assert code == 2 and "themekit never deletes it" in err
+    assert (foreign / "keep.txt").is_file()
+    for _ in range(2):  # a second evaluation of the same name replaces the first
+        code, out, err = _cli(["evaluate", str(guided_run), "--codes", str(codes), "-q"])
+        assert code == 0, err
+    assert (guided_run / "evaluations" / "hand_codes" / "scores.json").is_file()
+
+
+# ------------------------------------------------------------------------------ 3. hand codes
+def test_unknown_hand_code_stops_before_any_work(tmp_path: Path) -> None:
+    job = make_project(tmp_path / "p", typo=True)
+    code, _, err = _cli(["run", str(job), "--out", str(tmp_path / "p" / "runs"), "-q"])
+    assert code == 2
+    assert "'suport' x1" in err and "week1-" in err and "hand_codes.csv, row" in err
+    assert "evaluation.unknown_codes: ignore" in err
+    assert not (tmp_path / "p" / "runs").exists()
+
+
+def test_unknown_hand_code_in_discover_mode_too(tmp_path: Path) -> None:
+    job = make_project(tmp_path / "p", typo=True, themes__mode="discover")
+    with pytest.raises(InputError, match="suport"):
+        run(job, write=False)
+
+
+def test_guided_coding_never_reads_hand_codes(
+    guided_run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    job = make_project(tmp_path / "p", typo=True, evaluation__unknown_codes="ignore")
+    result = run(job, write=False)
+    assert "dropped 1 hand code(s)" in caplog.text and "suport" in caplog.text
+    clean = pd.read_csv(guided_run / "assignments.csv")
+    assert result.codebook_theme == clean["codebook_theme"].tolist()
+    # the segment with the typo is not scored; the others are
+    assert result.scores is not None
+    assert result.scores.n_segments == len(clean) - 1
+
+
+def test_evaluate_checks_codes_against_the_runs_codebook(guided_run: Path, tmp_path: Path) -> None:
+    make_project(tmp_path / "p", typo=True)
+    typo = tmp_path / "p" / "hand_codes.csv"
+    code, _, err = _cli(["evaluate", str(guided_run), "--codes", str(typo), "--name", "t"])
+    assert code == 2 and "suport" in err
+    assert not (guided_run / "evaluations" / "t").exists()
+    code, _, err = _cli(
+        ["evaluate", str(guided_run), "--codes", str(typo), "--name", "t"]
+        + ["--unknown-codes", "ignore"]
+    )
+    assert code == 0, err
+    assert "dropped 1 hand code(s)" in err
+
+
+def test_guided_codebook_with_one_theme_is_refused(tmp_path: Path) -> None:
+    job = make_project(tmp_path / "p")
+    book = yaml.safe_load((tmp_path / "p" / "codebook.yaml").read_text(encoding="utf-8"))
+    book["themes"] = [t for t in book["themes"] if t["id"] == "support"]
+    (tmp_path / "p" / "codebook.yaml").write_text(yaml.safe_dump(book), encoding="utf-8")
+    (tmp_path / "p" / "hand_codes.csv").write_text(
+        "segment_id,code\nweek1-0001,support\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match="at least 2 themes") as info:
+        run(job, write=False)
+    assert info.value.key == "codebook.path"
+
+
+def test_guided_codebook_without_other_codes_only_its_ids(guided_run: Path, tmp_path: Path) -> None:
+    """Without an 'other' theme, segments that fit none are coded codebook.other_id."""
+    job = make_project(tmp_path / "p", evaluation__enabled=False)
+    book = yaml.safe_load((tmp_path / "p" / "codebook.yaml").read_text(encoding="utf-8"))
+    book["themes"] = [t for t in book["themes"] if t["id"] != "other"]
+    (tmp_path / "p" / "codebook.yaml").write_text(yaml.safe_dump(book), encoding="utf-8")
+    result = run(job, write=False)
+    ids = {t["id"] for t in book["themes"]}
+    assert result.codebook_theme is not None
+    assert set(result.codebook_theme) <= ids | {"other"}
+    assert len(set(result.codebook_theme) & ids) >= 2
+
+
+# ------------------------------------------------------------------------------ 4. export
+def test_export_never_overwrites_without_force(guided_run: Path, tmp_path: Path) -> None:
+    own = guided_run / "assignments.csv"
+    before = own.read_bytes()
+    code, _, err = _cli(["export", str(guided_run), "--qdpx", str(own)])
+    assert code == 2 and "ending in .qdpx" in err
+    code, _, err = _cli(["export", str(guided_run), "--qdpx", str(own), "--force"])
+    assert code == 2
+    assert own.read_bytes() == before
+    target = tmp_path / "out.qdpx"
+    target.write_bytes(b"mine")
+    code, _, err = _cli(["export", str(guided_run), "--qdpx", str(target)])
+    assert code == 2 and "--force" in err
+    assert target.read_bytes() == b"mine"
+    code, _, err = _cli(["export", str(guided_run), "--qdpx", str(target), "--force"])
+    assert code == 0, err
+    assert target.read_bytes()[:2] == b"PK"
+
+
+def test_export_target_checks(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="does not exist"):
+        check_export_target(tmp_path / "no" / "a.qdc", suffix=".qdc", option="--qdc", force=False)
+    (tmp_path / "d.qdc").mkdir()
+    with pytest.raises(UserError, match="is a folder"):
+        check_export_target(tmp_path / "d.qdc", suffix=".qdc", option="--qdc", force=True)
+
+
+# ------------------------------------------------------------------------------ 9. umask
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o755), (0o077, 0o700), (0o002, 0o775)])
+def test_run_folder_follows_the_umask(tmp_path: Path, mask: int, mode: int) -> None:
+    old = os.umask(mask)
+    try:
+        with atomic_folder(tmp_path / "r") as tmp:
+            (tmp / "f").write_text("x", encoding="utf-8")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r").stat().st_mode & 0o777 == mode
+
+
+def test_load_config_is_unchanged_by_checks(tmp_path: Path) -> None:
+    job = make_project(tmp_path / "p")
+    cfg = load_config(job)
+    assert cfg.evaluation.unknown_codes == "error"
