@@ -96,8 +96,17 @@ def test_output_name_dots_delete_nothing(tmp_path: Path, name: str) -> None:
     (tmp_path / "proj" / "runs" / "old").mkdir(parents=True)
     before = _tree(tmp_path)
     code, _, err = _cli(
-        ["run", str(job), "--out", str(tmp_path / "proj" / "runs")]
-        + ["--set", f"output.name={name}", "--set", "output.overwrite=true", "-q"]
+        [
+            "run",
+            str(job),
+            "--out",
+            str(tmp_path / "proj" / "runs"),
+            "--set",
+            f"output.name={name}",
+            "--set",
+            "output.overwrite=true",
+            "-q",
+        ]
     )
     assert code == 2
     assert "[output.name]" in err and "single folder name" in err
@@ -176,7 +185,7 @@ def test_evaluate_replaces_only_its_own_evaluation(guided_run: Path) -> None:
     assert code == 2 and "themekit never deletes it" in err
     assert (foreign / "keep.txt").is_file()
     for _ in range(2):  # a second evaluation of the same name replaces the first
-        code, out, err = _cli(["evaluate", str(guided_run), "--codes", str(codes), "-q"])
+        code, _out, err = _cli(["evaluate", str(guided_run), "--codes", str(codes), "-q"])
         assert code == 0, err
     assert (guided_run / "evaluations" / "hand_codes" / "scores.json").is_file()
 
@@ -217,8 +226,16 @@ def test_evaluate_checks_codes_against_the_runs_codebook(guided_run: Path, tmp_p
     assert code == 2 and "suport" in err
     assert not (guided_run / "evaluations" / "t").exists()
     code, _, err = _cli(
-        ["evaluate", str(guided_run), "--codes", str(typo), "--name", "t"]
-        + ["--unknown-codes", "ignore"]
+        [
+            "evaluate",
+            str(guided_run),
+            "--codes",
+            str(typo),
+            "--name",
+            "t",
+            "--unknown-codes",
+            "ignore",
+        ]
     )
     assert code == 0, err
     assert "dropped 1 hand code(s)" in err
