@@ -64,7 +64,14 @@ def test_default_cache_dir_follows_the_environment(
     monkeypatch.setenv("THEMEKIT_CACHE", str(tmp_path))
     assert default_cache_dir() == tmp_path / "embeddings"
     monkeypatch.delenv("THEMEKIT_CACHE")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert default_cache_dir() == Path.home() / ".cache" / "themekit" / "embeddings"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "themekit" / "embeddings"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/dir")  # invalid per the spec: ignored
+    assert default_cache_dir() == Path.home() / ".cache" / "themekit" / "embeddings"
+    monkeypatch.setenv("THEMEKIT_CACHE", str(tmp_path))  # THEMEKIT_CACHE comes first
+    assert default_cache_dir() == tmp_path / "embeddings"
 
 
 def test_cached_rerun_embeds_nothing_and_returns_the_same_vectors(

@@ -310,3 +310,115 @@ def test_load_config_is_unchanged_by_checks(tmp_path: Path) -> None:
     job = make_project(tmp_path / "p")
     cfg = load_config(job)
     assert cfg.evaluation.unknown_codes == "error"
+
+
+# ------------------------------------------------------------------------------ 7. user mistakes
+def _corpus_job(tmp_path: Path, lines: list[str], **changes: object) -> Path:
+    (tmp_path / "t.txt").write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    job = {
+        "corpus": {"path": "t.txt"},
+        "embedding": {"backend": "tfidf"},
+        "output": {"dir": str(tmp_path / "runs"), "html": False},
+    }
+    for key, value in changes.items():
+        section, name = key.split("__")
+        job.setdefault(section, {})[name] = value
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(job), encoding="utf-8")
+    return tmp_path / "job.yaml"
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (["A: Saya suka kumpulan ini kerana semua membantu."] * 20, "only 1 different text"),
+        ([f"A{i % 3}: {['Ya.', 'Ok.', 'Hmm.'][i % 3]}" for i in range(30)], "stop word"),
+        (["A: satu dua tiga empat", "B: lima enam tujuh"], "at least 3 segments"),
+    ],
+)
+def test_corpus_that_cannot_give_themes_is_a_user_error(
+    tmp_path: Path, lines: list[str], message: str
+) -> None:
+    job = _corpus_job(tmp_path, lines)
+    code, _, err = _cli(["run", str(job), "-q"])
+    assert code == 2, err
+    assert message in err and "t.txt" in err and "bug" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_n_themes_more_than_segments(tmp_path: Path) -> None:
+    lines = [f"A{i % 3}: kata{i} perkataan{i} lain{i}" for i in range(12)]
+    job = _corpus_job(tmp_path, lines, themes__n_themes=50)
+    code, _, err = _cli(["run", str(job), "-q"])
+    assert code == 2 and "[themes.n_themes]" in err and "only 12 segments" in err
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("seed=true", "[seed]"),
+        ("themes.n_themes=-3", "[themes.n_themes]"),
+        ("themes.n_themes=0", "[themes.n_themes]"),
+        ("themes.n_themes='5'", "[themes.n_themes]"),
+        ("themes.n_themes=5000", "[themes.n_themes]"),
+        ("base_dir=/etc", "[base_dir]"),
+        ("output.html=yes-please", "[output.html]"),
+    ],
+)
+def test_strict_config_values(tmp_path: Path, override: str, key: str) -> None:
+    job = _corpus_job(tmp_path, ["A: x"])
+    code, _, err = _cli(["validate", str(job), "--set", override])
+    assert code == 2, err
+    assert key in err and "job.yaml" in err
+
+
+def test_out_is_a_file(tmp_path: Path) -> None:
+    job = _corpus_job(tmp_path, [f"A{i % 3}: kata{i} perkataan{i}" for i in range(10)])
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    code, _, err = _cli(["run", str(job), "--out", str(tmp_path / "afile"), "-q"])
+    assert code == 2 and "is a file" in err
+    code, _, err = _cli(["run", str(job), "--out", str(tmp_path / "afile" / "sub"), "-q"])
+    assert code == 2 and "is a file" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders")
+def test_out_is_read_only(tmp_path: Path) -> None:
+    job = _corpus_job(tmp_path, [f"A{i % 3}: kata{i} perkataan{i}" for i in range(10)])
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        code, _, err = _cli(["run", str(job), "--out", str(ro), "-q"])
+    finally:
+        ro.chmod(0o755)
+    assert code == 2 and "not writable" in err
+
+
+def test_remote_model_without_network_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """allow_remote: true, no network (here: HF_HUB_OFFLINE): exit 2 naming the model."""
+    from themekit.config import EmbeddingConfig
+    from themekit.embed import build_embedder
+    from themekit.errors import RemoteAccessError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = EmbeddingConfig(
+        backend="sentence-transformers", model="nobody/no-such-model-xyz", allow_remote=True
+    )
+    with pytest.raises(RemoteAccessError, match="nobody/no-such-model-xyz"):
+        build_embedder(cfg).encode(["a text"])
+
+
+def test_damaged_cache_is_rebuilt_not_a_crash(tmp_path: Path) -> None:
+    import numpy as np
+
+    from themekit.embed.cache import EmbeddingCache, text_hash
+
+    cache = EmbeddingCache(tmp_path, "test:damaged")
+    vecs = np.eye(3, 4, dtype=np.float32)
+    cache.put([text_hash(t) for t in "abc"], vecs)
+    meta = json.loads((cache.dir / "meta.json").read_text())
+    (cache.dir / "meta.json").write_text(json.dumps({**meta, "dim": 7}), encoding="utf-8")
+    (cache.dir / ("s-3-" + "0" * 32 + ".npz")).mkdir()  # a folder where a shard should be
+    assert cache.dim is not None
+    cache.put([text_hash(t) for t in "de"], np.ones((2, 4), dtype=np.float32))
+    rows = sum(len(h) for h, _ in cache.iter_shards())
+    assert rows == 2 and cache.dim == 4

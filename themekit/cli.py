@@ -269,7 +269,10 @@ def export(
 def cache_show(
     cache_dir: Annotated[
         Path | None,
-        typer.Option("--dir", help="Cache folder (default: $THEMEKIT_CACHE or ~/.cache/themekit)."),
+        typer.Option(
+            "--dir",
+            help="Cache folder (default: $THEMEKIT_CACHE, else $XDG_CACHE_HOME/themekit, else ~/.cache/themekit).",
+        ),
     ] = None,
 ) -> None:
     """Show what the embedding cache holds."""

@@ -58,5 +58,15 @@ class RemoteAccessError(UserError):
     """A model or data set would have to be downloaded but remote access is switched off."""
 
 
+def download_failed(model: str, exc: BaseException) -> RemoteAccessError:
+    """The error for a model that could not be fetched from the hub (no network, unknown id)."""
+    reason = " ".join(str(exc).split())[:300]
+    return RemoteAccessError(
+        f"could not fetch the model {model!r} from the Hugging Face hub "
+        f"({type(exc).__name__}: {reason}). Check the network and the model id (embedding.model), "
+        "or download the model once and set embedding.model to its local folder"
+    )
+
+
 class NotFittedError(ThemekitError, ValueError):
     """An estimator was used before ``fit``."""

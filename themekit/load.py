@@ -53,6 +53,7 @@ __all__ = [
     "HAND_CODES_PREFIX",
     "HandCode",
     "attach_hand_codes",
+    "check_analysable",
     "check_codes",
     "corpus_files",
     "hand_code_files",
@@ -321,6 +322,58 @@ def check_codes(
             changes["secondary_code"] = None
         out.append(replace(seg, **changes) if changes else seg)
     return out
+
+
+def check_analysable(
+    corpus: Corpus,
+    files: Sequence[Path],
+    *,
+    n_themes: int | str = "auto",
+    extra_stop_words: Sequence[str] = (),
+) -> None:
+    """Fail before any embedding when the analysed segments cannot give themes: fewer than 3
+    (different) segments, no word left once stop words are removed, or ``themes.n_themes``
+    more than the segments (a warning when it leaves under 2 segments a theme)."""
+    import re as _re
+
+    from themekit.stopwords import TOKEN_PATTERN, stop_words
+
+    where = ", ".join(map(str, files[:5])) + (
+        f" and {len(files) - 5} more" if len(files) > 5 else ""
+    )
+    n = len(corpus)
+    if n < 3:
+        raise InputError(f"need at least 3 segments to find themes, got {n}", path=where)
+    distinct = {" ".join(t.lower().split()) for t in corpus.texts}
+    if len(distinct) < 3:
+        raise InputError(
+            f"the {n} segments to analyse hold only {len(distinct)} different text(s) "
+            f"({_fmt_list(repr(t[:40]) for t in sorted(distinct))}); themes need at least 3",
+            path=where,
+        )
+    stop = set(stop_words(extra_stop_words))
+    token = _re.compile(TOKEN_PATTERN)
+    if not any(w not in stop for t in corpus.texts for w in token.findall(t.lower())):
+        raise InputError(
+            f"none of the {n} segments holds a word that is not a stop word or filler (e.g. "
+            f"{corpus.texts[0][:40]!r}): there is nothing to find themes in",
+            path=where,
+        )
+    if isinstance(n_themes, int):
+        if n_themes > n:
+            raise ConfigError(
+                f"asks for {n_themes} themes but there are only {n} segments to analyse; "
+                f"use at most {max(2, n // 2)} or 'auto'",
+                key="themes.n_themes",
+            )
+        if n_themes > n // 2:
+            log.warning(
+                "themes.n_themes is %d for %d segments: most themes will hold one or two "
+                "segments; consider %d or 'auto'",
+                n_themes,
+                n,
+                max(2, n // 5),
+            )
 
 
 # ================================================================================ loading

@@ -71,7 +71,7 @@ def run(
         link_prompts,
         question_vectors,
     )
-    from themekit.load import check_codes, input_files, load_corpus
+    from themekit.load import check_analysable, check_codes, input_files, load_corpus
     from themekit.themes import ThemeFinder
 
     config_file = str(Path(config_file).resolve()) if config_file else None
@@ -81,10 +81,10 @@ def run(
     elif overrides:
         raise ConfigError("overrides are only applied when run() reads the config file itself")
     cfg = config
-    if write and cfg.output.name:  # fail before the work, not after it
-        from themekit.rundir import check_target
+    if write:  # fail before the work, not after it
+        from themekit.rundir import check_output
 
-        check_target(Path(out_dir or cfg.output.dir) / cfg.output.name, cfg.output.overwrite)
+        check_output(Path(out_dir or cfg.output.dir), cfg.output.name, cfg.output.overwrite)
     _seed_everything(cfg.seed)
     timer = StageTimer()
 
@@ -114,11 +114,9 @@ def run(
             "no segments left to analyse after segmentation (all were dropped or context-only)",
             path=", ".join(map(str, files)),
         )
-    if len(corpus) < 3:
-        raise InputError(
-            f"need at least 3 segments to find themes, got {len(corpus)}",
-            path=", ".join(map(str, files)),
-        )
+    check_analysable(
+        corpus, files, n_themes=cfg.themes.n_themes, extra_stop_words=cfg.themes.stop_words
+    )
     if cfg.themes.mode == "semi-supervised" and not coded:
         raise ConfigError(
             "semi-supervised mode needs hand codes for the segments (a code column or corpus.hand_codes)",

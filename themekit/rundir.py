@@ -277,6 +277,20 @@ def check_target(final: Path, overwrite: bool) -> None:
     )
 
 
+def check_output(root: Path, name: str | None, overwrite: bool) -> None:
+    """Fail before any work when no run folder can be written into ``root`` (a file, not a
+    folder; not writable) or when ``root/name`` is taken (:func:`check_target`)."""
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"the output folder {root} cannot be made: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"the output folder {existing} is not writable (--out / output.dir)")
+    if name:
+        check_target(root / safe_name(name, what="output.name", key="output.name"), overwrite)
+
+
 def run_name(result: RunResult) -> str:
     cfg = result.config
     if cfg.output.name:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -56,26 +57,39 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+#: Names pydantic gives the branches of a union (``int | Literal['auto']``) in an error's location.
+_BRANCH = re.compile(r"^(int|str|float|bool|none|list|dict|constrained-\w+|\w+\[.*\])$")
+
+
 def format_validation_error(err: ValidationError, source: str | Path | None = None) -> ConfigError:
-    """Turn pydantic's errors into one message naming each dotted key, expectation and value."""
-    lines = []
-    first_key = None
+    """Turn pydantic's errors into one message naming each dotted key, expectation and value
+    (the branches of a union are given on one line: "should be ... or ...")."""
+    by_key: dict[str, list[str]] = {}
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "<top level>"
-        first_key = first_key or key
+        loc = [str(p) for p in e["loc"]]
+        while loc and _BRANCH.match(loc[-1]):
+            loc.pop()
+        key = ".".join(loc) or "<top level>"
         if e["type"] == "extra_forbidden":
-            lines.append(
-                f"[{key}] is not a known key here (misspelt?). Got {_describe(e['input'])}."
-            )
+            line = f"is not a known key here (misspelt?). Got {_describe(e['input'])}."
         elif e["type"] == "missing":
-            lines.append(f"[{key}] is required but missing.")
+            line = "is required but missing."
         else:
             msg = e["msg"].removeprefix("Value error, ")
-            lines.append(f"[{key}] {msg}. Got {_describe(e['input'])} instead.")
+            line = f"{msg}. Got {_describe(e['input'])} instead."
+        by_key.setdefault(key, []).append(line)
+    lines = []
+    for key, msgs in by_key.items():
+        if len(msgs) > 1 and all(m.endswith(" instead.") for m in msgs):
+            got = msgs[0][msgs[0].rindex(". Got ") :]
+            msgs = [" or ".join(m[: m.rindex(". Got ")] for m in msgs) + got]
+        lines += [f"[{key}] {m}" for m in msgs]
     where = f"{source}: " if source else ""
-    msg = f"{where}invalid config:\n  " + "\n  ".join(lines)
+    msg = f"{where}invalid config:\n  " + "\n  ".join(lines[:20])
+    if len(lines) > 20:
+        msg += f"\n  ... and {len(lines) - 20} more"
     error = ConfigError(msg)
-    error.key = first_key
+    error.key = next(iter(by_key), None)
     return error
 
 
@@ -142,11 +156,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> JobConf
         raise ConfigError(
             f"a job config must be a mapping of sections, got {type(data).__name__}", source=path
         )
-    if "base_dir" in data:
+    data = apply_overrides(data, overrides)
+    if "base_dir" in data:  # in the file or from --set
         raise ConfigError(
             "'base_dir' is set by themekit from the config's location", key="base_dir", source=path
         )
-    data = apply_overrides(data, overrides)
     return config_from_dict(data, base_dir=path.parent, source=path)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -11,7 +11,9 @@ from themekit.config._base import Section
 
 class ThemesConfig(Section):
     mode: Literal["discover", "guided", "semi-supervised"] = "discover"
-    n_themes: int | Literal["auto"] = "auto"
+    n_themes: Annotated[int, Field(ge=2, le=1000)] | Literal["auto"] = Field(
+        "auto", description="'auto' or a number of themes from 2 to 1000 (at most the segments)"
+    )
     min_themes: int = Field(3, ge=2)
     max_themes: int = Field(12, ge=2)
     clustering: Literal["auto", "kmeans", "agglomerative", "hdbscan"] = "auto"

@@ -40,10 +40,15 @@ _LOCK_TIMEOUT_S = 600.0
 
 
 def default_cache_dir() -> Path:
-    """``$THEMEKIT_CACHE/embeddings``, else ``~/.cache/themekit/embeddings``."""
+    """``$THEMEKIT_CACHE/embeddings``, else ``$XDG_CACHE_HOME/themekit/embeddings``, else
+    ``~/.cache/themekit/embeddings``."""
     root = os.environ.get(CACHE_ENV)
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "themekit"
-    return base / "embeddings"
+    if root:
+        return Path(root).expanduser() / "embeddings"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    # the XDG spec: a relative path is invalid and is ignored
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "themekit" / "embeddings"
 
 
 def text_hash(text: str) -> bytes:
@@ -106,7 +111,7 @@ class EmbeddingCache:
     @property
     def dim(self) -> int | None:
         meta = self.meta()
-        return int(meta["dim"]) if meta and meta.get("dim") else None
+        return _int_or_none(meta.get("dim")) if meta else None
 
     def _write_meta(self, dim: int) -> None:
         meta = {
@@ -124,7 +129,7 @@ class EmbeddingCache:
         out = []
         for p in sorted(self.dir.iterdir()):
             m = _SHARD_RE.match(p.name)
-            if m:
+            if m and p.is_file():  # a folder of that name is not a shard (and is left alone)
                 out.append(Shard(p, int(m.group(1)), m.group(2)))
         return out
 
@@ -139,11 +144,20 @@ class EmbeddingCache:
             meta = self.meta()
             if meta is None:
                 self._write_meta(int(vectors.shape[1]))
-            elif int(meta["dim"]) != vectors.shape[1]:
-                raise RuntimeError(
-                    f"embedder {self.embedder_id!r} returned {vectors.shape[1]}-d vectors but "
-                    f"its cache holds {meta['dim']}-d ones; its id does not describe its output"
+            elif _int_or_none(meta.get("dim")) != vectors.shape[1]:
+                # a damaged meta.json, or an embedder whose id does not describe its output:
+                # either way the stored vectors cannot be trusted
+                logger.warning(
+                    "embedding cache: %s says %r-d vectors but embedder %r gives %d-d ones; "
+                    "its shards are removed and the cache restarted",
+                    self.dir / "meta.json",
+                    meta.get("dim"),
+                    self.embedder_id,
+                    vectors.shape[1],
                 )
+                for shard in self.shards():
+                    shard.path.unlink(missing_ok=True)
+                self._write_meta(int(vectors.shape[1]))
             path = self._write_shard(np.asarray(hashes, dtype="S64"), vectors)
         return path
 
@@ -152,6 +166,9 @@ class EmbeddingCache:
         try:
             data = shard.path.read_bytes()
         except FileNotFoundError:  # merged away by a concurrent compaction
+            return None
+        except OSError as exc:
+            logger.warning("embedding cache: cannot read shard %s (%s); skipped", shard.path, exc)
             return None
         reason = None
         if hashlib.sha256(data).hexdigest()[:32] != shard.digest:
@@ -277,6 +294,13 @@ class EmbeddingCache:
             "vectors": sum(s.rows for s in shards),
             "bytes": sum(_size(s.path) for s in shards),
         }
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

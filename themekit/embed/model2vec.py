@@ -27,7 +27,7 @@ from themekit.embed.base import (
     package_version,
     resolve_model_source,
 )
-from themekit.errors import ConfigError
+from themekit.errors import ConfigError, download_failed
 
 if TYPE_CHECKING:  # pragma: no cover
     from themekit.config.embedding import EmbeddingConfig
@@ -93,7 +93,12 @@ class Model2VecEmbedder:
             kwargs: dict[str, Any] = {"normalize": self.normalize, "force_download": False}
             if self.max_seq_length is not None:
                 kwargs["max_length"] = self.max_seq_length
-            self._model = StaticModel.from_pretrained(source, **kwargs)
+            try:
+                self._model = StaticModel.from_pretrained(source, **kwargs)
+            except OSError as exc:  # no network, unknown repo, refused
+                if not self.hub_id_:
+                    raise
+                raise download_failed(self.hub_id_, exc) from None
         return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

@@ -35,7 +35,7 @@ from themekit.embed.base import (
     resolve_device,
     resolve_model_source,
 )
-from themekit.errors import ConfigError
+from themekit.errors import ConfigError, download_failed
 
 if TYPE_CHECKING:  # pragma: no cover
     from themekit.config.embedding import EmbeddingConfig
@@ -160,13 +160,18 @@ class SentenceTransformerEmbedder:
             kwargs["model_kwargs"] = {"torch_dtype": torch.float16}
         source = str(self.folder_) if self.folder_ is not None else self.hub_id_
         logger.info("loading sentence-transformers model %s on %s (%s)", source, device, self.dtype)
-        model = SentenceTransformer(
-            source,
-            device=device,
-            revision=self.revision if self.hub_id_ else None,
-            local_files_only=not self.allow_remote,
-            **kwargs,
-        )
+        try:
+            model = SentenceTransformer(
+                source,
+                device=device,
+                revision=self.revision if self.hub_id_ else None,
+                local_files_only=not self.allow_remote,
+                **kwargs,
+            )
+        except OSError as exc:  # no network, unknown repo, refused
+            if not self.hub_id_:
+                raise
+            raise download_failed(self.hub_id_, exc) from None
         if self.max_seq_length is not None:
             model.max_seq_length = self.max_seq_length
         self._model = model
