@@ -422,3 +422,87 @@ def test_damaged_cache_is_rebuilt_not_a_crash(tmp_path: Path) -> None:
     cache.put([text_hash(t) for t in "de"], np.ones((2, 4), dtype=np.float32))
     rows = sum(len(h) for h, _ in cache.iter_shards())
     assert rows == 2 and cache.dim == 4
+
+
+# ------------------------------------------------------------------------------ 5. limits
+BOMB = "\n".join(
+    ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    + [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    + ["corpus: {path: *a8}", "themes: {nonsense: *a8}"]
+)
+
+
+def test_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    (tmp_path / "bomb.yaml").write_text(BOMB, encoding="utf-8")
+    assert len(BOMB) < 600
+    code, _, err = _cli(["validate", str(tmp_path / "bomb.yaml")])
+    assert code == 2 and "aliases" in err and "bomb.yaml" in err
+
+
+@pytest.mark.parametrize(
+    "text", ["a: &a [*a]", "a: " + "[" * 5000 + "]" * 5000, "seed: " + "x" * 6_000_000]
+)
+def test_self_referencing_deep_or_huge_yaml(tmp_path: Path, text: str) -> None:
+    (tmp_path / "j.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError):
+        load_config(tmp_path / "j.yaml")
+
+
+def test_override_with_alias_bomb_is_refused(tmp_path: Path) -> None:
+    job = _corpus_job(tmp_path, ["A: x"])
+    with pytest.raises(ConfigError, match="aliases"):
+        load_config(job, ["themes.stop_words=" + BOMB.replace("\n", ", ").join("{}")])
+
+
+def test_error_message_of_a_large_value_is_short(tmp_path: Path) -> None:
+    (tmp_path / "j.yaml").write_text(
+        "corpus: {path: a.txt}\nthemes:\n  nonsense: " + json.dumps(["w" * 1000] * 500),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "j.yaml")
+    assert "[themes.nonsense]" in str(info.value) and len(str(info.value)) < 400
+
+
+def _qdpx(path: Path, member_bytes: int) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("project.qde", '<Project xmlns="urn:QDA-XML:project:1.0" name="x"/>')
+        zf.writestr("sources/a.txt", b"\0" * member_bytes)
+    return path
+
+
+def test_qdpx_unpacked_size_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from themekit.qda import read_qdpx
+
+    small = _qdpx(tmp_path / "b.qdpx", 3_000_000)
+    assert small.stat().st_size < 20_000
+    with pytest.raises(InputError, match=r"unpack to 3 MB .*at most 1 MB"):
+        read_qdpx(small, max_mb=1)
+    monkeypatch.setenv("THEMEKIT_QDPX_MAX_MB", "2")
+    with pytest.raises(InputError, match="at most 2 MB"):
+        read_qdpx(small)
+    monkeypatch.setenv("THEMEKIT_QDPX_MAX_MB", "lots")
+    with pytest.raises(InputError, match="THEMEKIT_QDPX_MAX_MB"):
+        read_qdpx(small)
+    monkeypatch.delenv("THEMEKIT_QDPX_MAX_MB")
+    assert read_qdpx(small).codes == []  # under the default 200 MB
+
+
+def test_a_very_long_line_is_refused_naming_it(tmp_path: Path) -> None:
+    lines = ["A: satu dua", "B: tiga empat", "C: " + "kata " * 30_000, "A: lima"]
+    job = _corpus_job(tmp_path, lines)
+    code, _, err = _cli(["run", str(job), "-q"])
+    assert code == 2
+    assert "t.txt, line 3" in err and "150,003 characters" in err
+
+
+def test_a_very_long_table_cell_is_refused_naming_it(tmp_path: Path) -> None:
+    pd.DataFrame({"id": ["a", "b", "c"], "text": ["x y", "z " * 60_000, "w v"]}).to_parquet(
+        tmp_path / "t.parquet"
+    )
+    job = _corpus_job(tmp_path, ["A: x"])
+    cfg = load_config(job, ["corpus.path=t.parquet"])
+    with pytest.raises(InputError, match=r"t.parquet: turn 'b' is 119,999 characters"):
+        run(cfg, write=False)

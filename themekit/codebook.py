@@ -21,7 +21,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from themekit.errors import InputError
@@ -120,10 +119,15 @@ def load_codebook(path: str | Path, *, other_id: str = "other") -> Codebook:
         raise InputError("codebook file not found", path=path)
     if path.suffix.lower() in (".qdc", ".qdpx"):
         return read_qdc(path, other_id=other_id)
+    from themekit.config.job import load_yaml
+    from themekit.errors import ConfigError
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        data = load_yaml(path.read_text(encoding="utf-8"), source=path)
+    except UnicodeDecodeError as exc:
         raise InputError(f"codebook is not valid UTF-8 YAML: {exc}", path=path) from None
+    except ConfigError as exc:  # not YAML, or past the limits
+        raise InputError(f"codebook: {exc}") from None
     if not isinstance(data, dict):
         raise InputError("a codebook must be a mapping with a 'themes' list", path=path)
     data.setdefault("other_id", other_id)

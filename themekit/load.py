@@ -42,7 +42,7 @@ from themekit.language import fill_languages, normalize_language_label
 from themekit.readers import EXTENSIONS, TABLE_FORMATS, file_format, read_file, read_table_frame
 from themekit.readers.formats import _fmt_list
 from themekit.readers.table import _cell
-from themekit.readers.text import _check_codec
+from themekit.readers.text import MAX_LINE_CHARS, _check_codec
 from themekit.segment import Turn, segment_turns
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -392,6 +392,13 @@ def load_corpus(cfg: JobConfig, progress: ProgressCallback | None = None) -> Cor
     for i, path in enumerate(files, start=1):
         session = cfg.corpus.session or path.stem
         file_turns = read_file(path, session, cfg)
+        for turn in file_turns:  # Word paragraphs and table cells (text files: per line)
+            if len(turn.text) > MAX_LINE_CHARS:
+                raise InputError(
+                    f"turn {turn.id!r} is {len(turn.text):,} characters long; themekit reads "
+                    f"turns of at most {MAX_LINE_CHARS:,}. Break it into several turns.",
+                    path=path,
+                )
         log.info("%s: %d turns", path, len(file_turns))
         turns.extend(file_turns)
         if progress is not None:

@@ -182,14 +182,15 @@ class SavedRun:
 
     @cached_property
     def config_data(self) -> dict[str, Any] | None:
-        import yaml
+        from themekit.config.job import load_yaml
+        from themekit.errors import ConfigError
 
         path = self.path / "config.yaml"
         if not path.is_file():
             return None
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            data = load_yaml(path.read_text(encoding="utf-8"), source=path)
+        except (ConfigError, UnicodeDecodeError) as exc:
             raise InputError(f"config.yaml is not readable YAML: {exc}", path=path) from None
         if not isinstance(data, dict):
             raise InputError("config.yaml is not a job config", path=path)

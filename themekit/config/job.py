@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import reprlib
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -52,9 +53,80 @@ def resolve_path(value: str, base_dir: Path) -> Path:
     return p if p.is_absolute() else (base_dir / p)
 
 
+#: Limits on a YAML file themekit reads (job configs, codebooks, run folders' config.yaml):
+#: its size, and the number of values once every alias (``*name``) is expanded — what a
+#: "billion laughs" file of a few hundred bytes would make 10^9 of.
+MAX_YAML_BYTES = 5_000_000
+MAX_YAML_VALUES = 200_000
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 70, 70
+
+
 def _describe(value: Any) -> str:
-    text = repr(value)
+    """A short repr (never the whole of a large or self-referencing value)."""
+    text = _REPR.repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _expanded_size(data: Any, limit: int) -> int:
+    """How many values ``data`` holds with shared (aliased) parts counted each time they are
+    used; stops counting past ``limit``. Cycles count as past the limit."""
+    memo: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    pending: list[int] = []
+    # iterative post-order walk: a container's size is 1 + its children's
+    while stack:
+        node, done = stack.pop()
+        if not isinstance(node, (dict, list)):
+            pending.append(1)
+            continue
+        key = id(node)
+        if done:
+            children = list(node.keys()) + list(node.values()) if isinstance(node, dict) else node
+            n = 1 + sum(pending.pop() for _ in range(len(children)))
+            memo[key] = min(n, limit + 1)
+            pending.append(memo[key])
+            continue
+        if key in memo:
+            pending.append(memo[key])
+            continue
+        memo[key] = limit + 1  # a cycle back to this node counts as too big
+        stack.append((node, True))
+        children = list(node.keys()) + list(node.values()) if isinstance(node, dict) else node
+        stack.extend((c, False) for c in reversed(children))
+    total = pending.pop() if pending else 0
+    return total
+
+
+def load_yaml(
+    text: str, *, source: str | Path | None = None, max_values: int = MAX_YAML_VALUES
+) -> Any:
+    """``yaml.safe_load`` with limits: at most ``MAX_YAML_BYTES`` characters and
+    ``max_values`` values with aliases expanded. Raises :class:`ConfigError` naming the line."""
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(
+            f"the YAML file is {len(text):,} characters long; themekit reads at most "
+            f"{MAX_YAML_BYTES:,}",
+            source=source,
+        )
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(
+            f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}", source=source
+        ) from None
+    except RecursionError:
+        raise ConfigError("the YAML is nested too deeply", source=source) from None
+    if _expanded_size(data, max_values) > max_values:
+        raise ConfigError(
+            f"the YAML expands to more than {max_values:,} values once its aliases (*name) are "
+            "expanded, or refers to itself; a job config or codebook never needs that many",
+            source=source,
+        )
+    return data
 
 
 #: Names pydantic gives the branches of a union (``int | Literal['auto']``) in an error's location.
@@ -104,9 +176,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
         if not key:
             raise ConfigError(f"--set expects dotted.key=value, got {item!r}")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"value {raw!r} is not valid YAML: {exc}", key=key) from None
+            value = load_yaml(raw) if raw.strip() else ""
+        except ConfigError as exc:
+            raise ConfigError(f"value {_describe(raw)} is not valid: {exc}", key=key) from None
         node = data
         parts = key.split(".")
         for part in parts[:-1]:
@@ -144,14 +216,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> JobConf
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file is not UTF-8 text ({exc.reason})", source=path) from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(
-            f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", source=path
-        ) from None
+    data = load_yaml(text, source=path) or {}
     if not isinstance(data, dict):
         raise ConfigError(
             f"a job config must be a mapping of sections, got {type(data).__name__}", source=path

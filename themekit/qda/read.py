@@ -9,8 +9,10 @@ naming the item; nothing is returned in part."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,6 +37,45 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 logger = logging.getLogger(__name__)
+
+#: Default limit on the uncompressed size of a ``.qdpx`` (each member and all together), in
+#: MB; the environment variable ``THEMEKIT_QDPX_MAX_MB`` or ``read_qdpx(max_mb=...)`` sets it.
+QDPX_MAX_MB = 200
+QDPX_MAX_ENV = "THEMEKIT_QDPX_MAX_MB"
+
+
+def _limit_bytes(max_mb: float | None) -> int:
+    if max_mb is None:
+        raw = os.environ.get(QDPX_MAX_ENV, "")
+        try:
+            max_mb = float(raw) if raw else QDPX_MAX_MB
+        except ValueError:
+            raise InputError(f"${QDPX_MAX_ENV} must be a number of MB; got {raw!r}") from None
+    return int(max_mb * 1_000_000)
+
+
+def _check_sizes(zf: zipfile.ZipFile, path: Path, limit: int) -> None:
+    """Refuse (before reading anything) an archive whose members would unpack to more than
+    ``limit`` bytes, one by one or together (a "zip bomb")."""
+    infos = zf.infolist()
+    total = sum(i.file_size for i in infos)
+    big = max(infos, key=lambda i: i.file_size, default=None)
+    if total > limit and big is not None:
+        raise InputError(
+            f"the .qdpx would unpack to {total / 1e6:,.0f} MB (largest member {big.filename!r}, "
+            f"{big.file_size / 1e6:,.0f} MB); themekit reads at most {limit / 1e6:,.0f} MB "
+            f"(set ${QDPX_MAX_ENV} to allow more)",
+            path=path,
+        )
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
+    """An archive member's bytes; a damaged or encrypted member is an :class:`InputError`.
+    ``zipfile`` never reads past a member's declared size (checked by :func:`_check_sizes`)."""
+    try:
+        return zf.read(name)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        raise InputError(f"member {name!r} of the .qdpx cannot be read: {exc}", path=path) from None
 
 
 class _NamedTheme(Protocol):
@@ -114,16 +155,19 @@ def _normalise_newlines(raw: str) -> tuple[str, list[int] | None]:
     return "".join(out), mapping
 
 
-def read_qdpx(path: str | Path) -> QdaProject:
+def read_qdpx(path: str | Path, *, max_mb: float | None = None) -> QdaProject:
     """Read the codes, text sources and coded text selections of a REFI-QDA ``.qdpx`` project.
 
     Text is returned with line ends normalised to ``\\n`` and selections moved accordingly (as
     themekit counts positions). Codings on picture, PDF, audio and video sources are skipped
-    with a warning. Raises :class:`InputError` for anything that would make the import partial."""
+    with a warning. Raises :class:`InputError` for anything that would make the import partial,
+    and for an archive that would unpack to more than ``max_mb`` MB (default ``QDPX_MAX_MB``,
+    or ``$THEMEKIT_QDPX_MAX_MB``)."""
     path = Path(path)
     with _open_zip(path) as zf:
+        _check_sizes(zf, path, _limit_bytes(max_mb))
         qde = _find_qde(zf, path)
-        root = _parse_xml(zf.read(qde), path, qde)
+        root = _parse_xml(_read_member(zf, qde, path), path, qde)
         if _local(root.tag) != "Project":
             raise InputError(
                 f"{qde}: the root element is <{_local(root.tag)}>, not <Project>", path=path
@@ -167,7 +211,7 @@ def read_qdpx(path: str | Path) -> QdaProject:
                         path=path,
                     )
                 try:
-                    raw = zf.read(member).decode("utf-8-sig")
+                    raw = _read_member(zf, member, path).decode("utf-8-sig")
                 except UnicodeDecodeError as exc:
                     raise InputError(
                         f"text source {name!r} ({member}) is not UTF-8: {exc.reason}", path=path

@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 
+#: The longest line themekit reads from a text file (transcript, subtitles, CSV/TSV, JSONL): a
+#: turn of about 15,000 words. A longer line is refused with its number before any work (one
+#: segment that size could not be embedded anyway: models read its first few hundred words).
+MAX_LINE_CHARS = 100_000
+
 
 def _check_codec(encoding: str) -> str:
     try:
@@ -117,4 +122,19 @@ def read_text(path: Path, encoding: str = "auto") -> str:
     text = decode_bytes(data, path, encoding)
     if not text.strip():
         raise InputError("the file is empty (only white space)", path=path)
+    check_line_length(text, path)
     return text
+
+
+def check_line_length(text: str, path: Path) -> None:
+    """Refuse a text with a line longer than :data:`MAX_LINE_CHARS`, naming the line."""
+    if len(text) <= MAX_LINE_CHARS:
+        return
+    for number, line in enumerate(text.split("\n"), start=1):
+        if len(line) > MAX_LINE_CHARS:
+            raise InputError(
+                f"the line is {len(line):,} characters long; themekit reads lines (turns) of at "
+                f"most {MAX_LINE_CHARS:,}. Break it into turns or paragraphs (one per line).",
+                path=path,
+                line=number,
+            )
