@@ -506,3 +506,97 @@ def test_a_very_long_table_cell_is_refused_naming_it(tmp_path: Path) -> None:
     cfg = load_config(job, ["corpus.path=t.parquet"])
     with pytest.raises(InputError, match=r"t.parquet: turn 'b' is 119,999 characters"):
         run(cfg, write=False)
+
+
+# ------------------------------------------------------------------------------ 6. decoding
+def test_a_few_bad_bytes_in_utf8_are_replaced_not_redecoded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from themekit.readers import read_text
+
+    good = "A: Café — it’s naïve\nB: ya lah\n" * 5
+    data = good.encode("utf-8")
+    cut = data.index(b"B: ya", 40)  # the start of line 4
+    (tmp_path / "t.txt").write_bytes(data[:cut] + b"\xff" + data[cut:])
+    text = read_text(tmp_path / "t.txt")
+    assert text.replace("\ufffd", "") == good  # every é, — and ’ intact
+    assert text.count("\ufffd") == 1
+    assert "line(s) 4" in caplog.text and "U+FFFD" in caplog.text
+
+
+def test_single_byte_guess_names_the_codec_and_shows_the_characters(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from themekit.readers import read_text
+
+    (tmp_path / "t.txt").write_bytes("A: Café — it’s\n".encode("cp1252"))
+    assert read_text(tmp_path / "t.txt") == "A: Café — it’s\n"
+    assert "cp1252" in caplog.text and "'é' (0xE9)" in caplog.text and "'’' (0x92)" in caplog.text
+
+
+def test_a_file_mixing_utf8_and_other_bytes_is_refused(tmp_path: Path) -> None:
+    from themekit.readers import read_text
+
+    (tmp_path / "t.txt").write_bytes("A: Café\n".encode() + b"B: \xe9\xe8\xe0\xf9 ok\n")
+    with pytest.raises(InputError, match=r"t.txt, line 2: mixes 1 valid UTF-8"):
+        read_text(tmp_path / "t.txt")
+
+
+VTT = """WEBVTT
+
+00:00:01.000 --> 00:00:02.000
+<v Aina>Saya rasa kumpulan ini membantu.
+
+00:00:03.000 -> 00:00:04.000
+<v Badrul>This cue has a broken arrow.
+
+00:00:06.000 --> 00:00:05.000
+<v Chong>This cue ends before it starts.
+
+00:00:07.000 --> 00:00:08.000
+<v Aina>Terima kasih semua.
+"""
+
+SRT = """1
+00:00:01,000 --> 00:00:02,000
+Aina: Saya rasa kumpulan ini membantu.
+
+2
+00:00:03,000 --> 00:00:0x,000
+Badrul: This block has bad timing.
+
+3
+00:00:07,000 --> 00:00:08,000
+Chong: Terima kasih semua.
+"""
+
+
+@pytest.mark.parametrize(("name", "content", "line"), [("a.vtt", VTT, 6), ("a.srt", SRT, 6)])
+def test_subtitle_cue_with_bad_timing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, name: str, content: str, line: int
+) -> None:
+    from themekit.readers import read_srt, read_vtt
+
+    reader = read_vtt if name.endswith("vtt") else read_srt
+    (tmp_path / name).write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=rf"{name}, line {line}: the cue has a malformed timing"):
+        reader(tmp_path / name, "s")
+    turns = reader(tmp_path / name, "s", lenient=True)
+    texts = " ".join(t.text for t in turns)
+    assert "Badrul" not in texts and "broken" not in texts and "bad timing" not in texts
+    assert "Saya rasa" in texts and "Terima kasih" in texts
+    assert f"line {line}" in caplog.text
+    if name.endswith("vtt"):
+        assert "line 9: ends before it starts" in caplog.text
+    source = (tmp_path / name).read_text(encoding="utf-8")
+    for t in turns:  # offsets still point into the file
+        assert t.offsets is not None
+        assert "".join(source[i] for i in t.offsets) == t.text
+
+
+def test_reversed_cue_is_refused(tmp_path: Path) -> None:
+    from themekit.readers import read_srt
+
+    (tmp_path / "r.srt").write_text("1\n00:00:05,000 --> 00:00:01,000\nA: hi\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"r\.srt, line 2: the cue ends before it starts"):
+        read_srt(tmp_path / "r.srt", "s")

@@ -44,6 +44,11 @@ class CorpusConfig(Section):
     )
     encoding: str = Field("auto", description="'auto' detects the encoding of non-UTF-8 files")
     session: str | None = Field(None, description="session name when a single file is read")
+    lenient: bool = Field(
+        False,
+        description="drop subtitle cues with bad timing (with a warning naming each) instead "
+        "of stopping",
+    )
 
 
 class SegmentationConfig(Section):

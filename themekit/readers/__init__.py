@@ -87,9 +87,9 @@ def read_file(path: Path, session: str, cfg: JobConfig) -> list[Turn]:
     if fmt == "transcript":
         return read_transcript(path, session, enc)
     if fmt == "vtt":
-        return read_vtt(path, session, enc)
+        return read_vtt(path, session, enc, lenient=cfg.corpus.lenient)
     if fmt == "srt":
-        return read_srt(path, session, enc)
+        return read_srt(path, session, enc, lenient=cfg.corpus.lenient)
     if fmt == "docx":
         return read_docx(path, session)
     return read_table(path, fmt, session, cfg.corpus.columns, enc)

@@ -2,11 +2,17 @@
 
 Speakers come from ``<v Name>`` tags or a ``Name:`` prefix; consecutive cues of one speaker
 (or, without speakers, up to the end of a sentence) are merged back into turns.
+
+A cue whose timing line is malformed or missing, or ends before it starts, is an
+:class:`~themekit.errors.InputError` naming its line; with ``corpus.lenient: true`` such cues are
+dropped instead, with a warning that names every one (never silently dropped, or merged into
+the previous cue as the SubRip format's parsers do).
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +22,8 @@ from themekit.errors import InputError
 from themekit.readers.text import read_text
 from themekit.readers.transcript import _TurnBuilder, looks_like_speaker, parse_timestamp
 from themekit.segment import Turn
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,6 +38,9 @@ class _Cue:
 _VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+([^>]*)>")
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>|<\d{1,2}:\d{2}[^>]*>")
 _ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
+_TS = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})[.,](\d{1,3})"
+_TIMING = re.compile(rf"^\s*{_TS}\s*-->\s*{_TS}(?:\s.*)?$")
+_VTT_SKIP = ("WEBVTT", "NOTE", "STYLE", "REGION", "\ufeffWEBVTT")
 _PREFIX_SPEAKER = re.compile(r"^\s*(?:-\s*)?(?P<name>[^\W\d_][^:\n]{0,48}?)\s*:\s+")
 
 
@@ -119,6 +130,78 @@ def _cues_to_turns(cues: list[_Cue], path: Path, session: str) -> list[Turn]:
     return turns
 
 
+def _seconds(groups: Sequence[str | None]) -> float:
+    h, m, sec, frac = groups
+    return (
+        int(h or 0) * 3600
+        + int(m or 0) * 60
+        + int(sec or 0)
+        + int(frac or 0) / 10 ** len(frac or "0")
+    )
+
+
+def _bad_cues(text: str, fmt: str) -> list[tuple[int, int, int, str]]:
+    """``(line, start, end, reason)`` of each cue block whose timing is malformed, missing or
+    reversed (``start``/``end``: the block's character span in ``text``)."""
+    bad = []
+    for m in re.finditer(r"[^\n]+(?:\n[^\n]*\S[^\n]*)*", text):
+        block = m.group(0)
+        lines = block.split("\n")
+        if not block.strip():
+            continue
+        line_no = text.count("\n", 0, m.start()) + 1
+        if fmt == "vtt" and lines[0].lstrip().startswith(_VTT_SKIP):
+            continue
+        # the timing line: the first (VTT, or SRT without a number) or the second
+        candidates = lines[:2] if fmt == "vtt" or lines[0].strip().isdigit() else lines[:1]
+        timing = next((c for c in candidates if "-->" in c), None)
+        if timing is None:  # a timing line without its arrow: '00:00:03.000 -> 00:00:04.000'
+            timing = next((c for c in candidates if re.search(r"\d:\d\d", c)), None)
+        if timing is None and fmt == "srt" and lines[0].strip().isdigit() and len(lines) > 1:
+            timing = lines[1]
+        where = line_no + (lines.index(timing) if timing in lines else 0)
+        if timing is None:
+            reason = "has no timing line ('00:00:01.000 --> 00:00:04.000')"
+        else:
+            t = _TIMING.match(timing)
+            if t is None:
+                reason = f"has a malformed timing line {timing.strip()[:60]!r}"
+            elif _seconds(t.groups()[4:8]) < _seconds(t.groups()[:4]):
+                reason = f"ends before it starts ({timing.strip()[:60]!r})"
+            else:
+                continue
+        bad.append((where, m.start(), m.end(), reason))
+    return bad
+
+
+def _check_cues(text: str, path: Path, fmt: str, lenient: bool) -> str:
+    """``text`` if every cue's timing is sound; otherwise an :class:`InputError` naming the
+    first bad cue, or (``lenient``) the text with the bad cues blanked out (offsets kept) and a
+    warning naming each one."""
+    bad = _bad_cues(text, fmt)
+    if not bad:
+        return text
+    if not lenient:
+        line, _, _, reason = bad[0]
+        more = f" ({len(bad) - 1} more cue(s) like it)" if len(bad) > 1 else ""
+        raise InputError(
+            f"the cue {reason}{more}. Correct it, or set corpus.lenient: true to drop such cues "
+            "with a warning",
+            path=path,
+            line=line,
+        )
+    log.warning(
+        "%s: corpus.lenient is true: dropped %d cue(s) with bad timing: %s",
+        path,
+        len(bad),
+        "; ".join(f"line {line}: {reason}" for line, _, _, reason in bad),
+    )
+    chars = list(text)
+    for _, start, end, _ in bad:
+        chars[start:end] = "\n" * (end - start)
+    return "".join(chars)
+
+
 def _located_cues(
     text: str, blocks: Sequence[tuple[str, float | None, float | None, str | None]]
 ) -> list[_Cue]:
@@ -137,13 +220,20 @@ def _located_cues(
     return cues
 
 
-def read_vtt(path: Path, session: str, encoding: str = "auto") -> list[Turn]:
+def read_vtt(
+    path: Path, session: str, encoding: str = "auto", *, lenient: bool = False
+) -> list[Turn]:
     import webvtt
     from webvtt.errors import MalformedCaptionError, MalformedFileError
 
     text = read_text(path, encoding)
+    checked = (
+        _check_cues(text, path, "vtt", lenient)
+        if text.lstrip("\ufeff").startswith("WEBVTT")
+        else text
+    )
     try:
-        captions = list(webvtt.from_string(text).captions)
+        captions = list(webvtt.from_string(checked).captions)
     except (MalformedFileError, MalformedCaptionError) as exc:
         raise InputError(
             f"is not a valid WebVTT file ({exc}); it must start with 'WEBVTT' and hold cues like "
@@ -157,12 +247,15 @@ def read_vtt(path: Path, session: str, encoding: str = "auto") -> list[Turn]:
     return _cues_to_turns(_located_cues(text, blocks), path, session)
 
 
-def read_srt(path: Path, session: str, encoding: str = "auto") -> list[Turn]:
+def read_srt(
+    path: Path, session: str, encoding: str = "auto", *, lenient: bool = False
+) -> list[Turn]:
     import srt
 
     text = read_text(path, encoding)
+    checked = _check_cues(text, path, "srt", lenient)
     try:
-        subs = list(srt.parse(text))
+        subs = list(srt.parse(checked))
     except (srt.SRTParseError, ValueError) as exc:
         line = text[: getattr(exc, "actual_start", 0)].count("\n") + 1
         raise InputError(
@@ -176,7 +269,7 @@ def read_srt(path: Path, session: str, encoding: str = "auto") -> list[Turn]:
         voice_m = _VOICE.search(sub.content)
         blocks.append(
             (
-                sub.content,
+                sub.content.rstrip("\n"),
                 sub.start.total_seconds(),
                 sub.end.total_seconds(),
                 voice_m.group(1) if voice_m else None,

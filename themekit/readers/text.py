@@ -1,10 +1,13 @@
 """Decoding text files: charset detection, line ends, :func:`read_text`.
 
-Encodings: UTF-8 (with or without BOM) and UTF-16/32 with a BOM are read as such. Other files
-are decoded as Windows-1252 (cp1252, which covers the printable Latin-1 range, so Latin-1
-files read the same), then by charset-normalizer's best guess; a warning names the encoding
-used, and ``corpus.encoding`` sets it explicitly. Text that still contains control
-characters (a binary file, a renamed ``.doc``) is refused.
+Encodings: UTF-8 (with or without BOM) and UTF-16/32 with a BOM are read as such. A UTF-8 file
+with a few invalid bytes (no more than its valid non-ASCII characters) stays UTF-8: each bad
+byte becomes U+FFFD and a warning names the lines. Only a file with no valid UTF-8 character
+beyond ASCII is decoded as Windows-1252 (cp1252, which covers the printable Latin-1 range, so
+Latin-1 files read the same), then by charset-normalizer's best guess; a warning names the
+encoding used and shows which bytes became which characters, and ``corpus.encoding`` sets it
+explicitly. Text that still contains control characters (a binary file, a renamed ``.doc``)
+is refused.
 """
 
 from __future__ import annotations
@@ -72,14 +75,28 @@ def decode_bytes(data: bytes, path: Path, encoding: str = "auto") -> str:
             return _newlines(data.decode("utf-8"))
         except UnicodeDecodeError as exc:
             first_bad = exc.start
+        mostly = _mostly_utf8(data, path)
+        if mostly is not None:
+            return mostly
+        good, _ = _utf8_chars(data)
+        if good:  # neither UTF-8 nor clearly something else: no guess
+            raise InputError(
+                f"mixes {good} valid UTF-8 character(s) beyond ASCII with more bytes that are "
+                "not UTF-8 (the first at this line); themekit does not guess an encoding for "
+                "such a file. Save it as UTF-8, or set corpus.encoding.",
+                path=path,
+                line=_line_of(data, first_bad),
+            )
         try:
             text = data.decode("cp1252")
         except UnicodeDecodeError:
             text = ""
         if text and not _CONTROL.search(text):
             log.warning(
-                "%s is not UTF-8; read it as Windows-1252 (cp1252). Set corpus.encoding if that is wrong.",
+                "%s is not UTF-8 (no valid UTF-8 character beyond ASCII); read it as "
+                "Windows-1252 (cp1252): %s. Set corpus.encoding if that is wrong.",
                 path,
+                _sample(data, text),
             )
             return _newlines(text)
     else:
@@ -91,9 +108,11 @@ def decode_bytes(data: bytes, path: Path, encoding: str = "auto") -> str:
         text = str(best)
         if not _CONTROL.search(text):
             log.warning(
-                "%s is not UTF-8; read it as %s (a guess). Set corpus.encoding if that is wrong.",
+                "%s is not UTF-8; read it as %s (a guess): %s. Set corpus.encoding if that is "
+                "wrong.",
                 path,
                 best.encoding,
+                _sample(data, text),
             )
             return _newlines(text)
     raise InputError(
@@ -103,6 +122,53 @@ def decode_bytes(data: bytes, path: Path, encoding: str = "auto") -> str:
         path=path,
         line=_line_of(data, first_bad),
     )
+
+
+def _utf8_chars(data: bytes) -> tuple[int, str]:
+    """How many valid non-ASCII UTF-8 characters ``data`` holds, and its text with each
+    invalid byte replaced by U+FFFD."""
+    text = data.decode("utf-8", errors="replace")
+    n_non_ascii = sum(1 for ch in text if ord(ch) > 0x7F and ch != "\ufffd")
+    return n_non_ascii, text
+
+
+def _mostly_utf8(data: bytes, path: Path) -> str | None:
+    """A UTF-8 file with a few invalid bytes: its text with each bad byte replaced by U+FFFD
+    and a warning naming the lines (None when the file is not mostly UTF-8: it holds fewer
+    valid UTF-8 characters beyond ASCII than bad bytes)."""
+    good, text = _utf8_chars(data)
+    n_bad = text.count("\ufffd") - data.count("\ufffd".encode())
+    if good == 0 or n_bad > good:
+        return None
+    text = _newlines(text)
+    lines = sorted({text.count("\n", 0, m.start()) + 1 for m in re.finditer("\ufffd", text)})
+    shown = ", ".join(map(str, lines[:10])) + (
+        f" and {len(lines) - 10} more" if len(lines) > 10 else ""
+    )
+    log.warning(
+        "%s is UTF-8 but %d byte(s) are not valid UTF-8; each was replaced by U+FFFD (\ufffd) "
+        "on line(s) %s. The rest of the file is read unchanged; correct those lines, or set "
+        "corpus.encoding if the file is in another encoding.",
+        path,
+        n_bad,
+        shown,
+    )
+    return text
+
+
+def _sample(data: bytes, text: str, n: int = 8) -> str:
+    """The first ``n`` different non-ASCII characters of ``text`` with the bytes they came from
+    (for a single-byte decode, where one byte is one character)."""
+    seen: dict[str, str] = {}
+    for ch in text:
+        if ord(ch) > 0x7F and ch not in seen:
+            try:
+                seen[ch] = ch.encode("cp1252").hex(" ").upper()
+            except UnicodeEncodeError:
+                seen[ch] = "?"
+            if len(seen) >= n:
+                break
+    return "bytes read as " + ", ".join(f"{ch!r} (0x{b})" for ch, b in seen.items())
 
 
 def _newlines(text: str) -> str:
