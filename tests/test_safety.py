@@ -600,3 +600,22 @@ def test_reversed_cue_is_refused(tmp_path: Path) -> None:
     (tmp_path / "r.srt").write_text("1\n00:00:05,000 --> 00:00:01,000\nA: hi\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"r\.srt, line 2: the cue ends before it starts"):
         read_srt(tmp_path / "r.srt", "s")
+
+
+# ------------------------------------------------------------------------------ 9. housekeeping
+def test_stale_partial_folders_are_cleaned(tmp_path: Path) -> None:
+    from themekit.rundir import clean_stale
+
+    old = tmp_path / ".run.partial-abc123x"
+    fresh = tmp_path / ".run.partial-def456y"
+    mine = tmp_path / ".notes.partial"  # not a themekit name
+    for p in (old, fresh, mine):
+        p.mkdir()
+        (p / "f").write_text("x", encoding="utf-8")
+    os.utime(old, (0, 0))
+    os.utime(mine, (0, 0))
+    with atomic_folder(tmp_path / "run2") as tmp:
+        (tmp / "f").write_text("x", encoding="utf-8")
+    assert not old.exists() and fresh.is_dir() and mine.is_dir()
+    assert clean_stale(tmp_path, older_than_s=0) == [fresh]
+    assert mine.is_dir()

@@ -2,7 +2,10 @@
 
 Everything is written into a hidden ``.<name>.partial-*`` folder next to the destination and
 renamed into place only when every file is there, so a failed run never leaves a folder that
-looks complete.
+looks complete; such folders left by a killed run are removed by the next write after an hour
+(:func:`clean_stale`). A folder is replaced (``output.overwrite``) only when themekit wrote it:
+it holds a ``manifest.json`` (run) or ``scores.json`` (evaluation) of themekit's own; names
+that become paths are single folder names (:func:`safe_name`). Folders get the user's umask.
 
 Files: ``config.yaml`` (resolved config), ``manifest.json`` (versions, seed, model, input
 hashes, stage timings), ``segments.csv``, ``themes.json``, ``assignments.csv``, ``report.md``,
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -113,6 +117,7 @@ def atomic_folder(final: Path, *, replace: bool = False, kind: str = "run") -> I
     succeeds, delete it when it fails. ``replace`` allows an existing ``final`` to be replaced,
     but only when it is a ``kind`` folder that themekit wrote (:func:`check_replaceable`)."""
     check_replaceable(final, replace=replace, kind=kind)
+    clean_stale(final.parent)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
@@ -132,6 +137,42 @@ def atomic_folder(final: Path, *, replace: bool = False, kind: str = "run") -> I
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+#: A hidden ``.<name>.partial-*`` / ``.<name>.old-*`` folder older than this (seconds) is left
+#: by a killed run (writing a run folder takes seconds) and is removed by the next write.
+STALE_AFTER_S = 3600.0
+_TEMP_NAME = re.compile(r"^\..+\.(?:partial|old)-[A-Za-z0-9_]{6,}$")
+
+
+def clean_stale(folder: Path, *, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove the temporary folders a killed run left in ``folder`` (hidden, named
+    ``.<name>.partial-*`` or ``.<name>.old-*``, last changed over ``older_than_s`` ago); returns
+    them. Nothing else is touched."""
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    now = time.time()
+    for p in folder.iterdir():
+        try:
+            stale = (
+                _TEMP_NAME.match(p.name) is not None
+                and not p.is_symlink()
+                and p.is_dir()
+                and now - p.stat().st_mtime > older_than_s
+            )
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    if removed:
+        logger.info(
+            "removed %d folder(s) left by interrupted runs: %s",
+            len(removed),
+            ", ".join(p.name for p in removed),
+        )
+    return removed
 
 
 def _apply_umask(folder: Path) -> None:
