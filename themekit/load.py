@@ -353,10 +353,16 @@ def check_analysable(
         )
     stop = set(stop_words(extra_stop_words))
     token = _re.compile(TOKEN_PATTERN)
-    if not any(w not in stop for t in corpus.texts for w in token.findall(t.lower())):
+    words: set[str] = set()
+    for t in corpus.texts:
+        words.update(w for w in token.findall(t.lower()) if w not in stop)
+        if len(words) >= 2:
+            break
+    if len(words) < 2:  # themes are described by their words: BERTopic needs two at least
+        found = f"only {sorted(words)[0]!r}" if words else "none"
         raise InputError(
-            f"none of the {n} segments holds a word that is not a stop word or filler (e.g. "
-            f"{corpus.texts[0][:40]!r}): there is nothing to find themes in",
+            f"the {n} segments hold {found} of the words that are not stop words or fillers "
+            f"(e.g. {corpus.texts[0][:40]!r}): there is nothing to find themes in",
             path=where,
         )
     if isinstance(n_themes, int):
