@@ -10,14 +10,19 @@ from __future__ import annotations
 import logging
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from themekit.config import JobConfig, load_config
+from themekit.corpus import Corpus
 from themekit.errors import ConfigError, InputError
 from themekit.manifest import StageTimer, build_manifest
 from themekit.progress import ProgressCallback
 from themekit.result import RunResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from themekit.codebook import Codebook
 
 __all__ = ["RunResult", "run"]  # RunResult lives in themekit.result; imported here as before
 
