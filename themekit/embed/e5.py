@@ -779,7 +779,15 @@ class E5Embedder:
             precision,
             torch.get_num_threads(),
         )
-        model = AutoModel.from_pretrained(str(folder))
+        from transformers.utils import logging as hf_logging
+
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar in themekit's output
+        try:
+            model = AutoModel.from_pretrained(str(folder))
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
         model.eval()
         if precision == "int8":
             with warnings.catch_warnings():  # torch deprecates its quantized tensors for torchao
