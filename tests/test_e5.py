@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from themekit.embed import e5
+from themekit.embed import e5, e5_weights, precision
 
 # Malay, English, code-switched, and the characters the normalisation table rewrites.
 SENTENCES = [
@@ -34,7 +34,7 @@ def test_dequantize_q4_0_is_q_minus_8_times_the_fp16_scale() -> None:
     nibbles = np.arange(32) % 16  # weight j -> low nibble of byte j, weight j+16 -> high
     qs = (nibbles[:16] | (nibbles[16:] << 4)).astype(np.uint8)
     raw = scale.tobytes() + qs.tobytes()
-    w = e5.dequantize_q4_0(raw, 32)
+    w = e5_weights.dequantize_q4_0(raw, 32)
     np.testing.assert_array_equal(w, (nibbles - 8) * 0.5)
 
 
@@ -42,7 +42,7 @@ def test_precompiled_charsmap_applies_the_table() -> None:
     from tokenizers import normalizers
 
     table = {0xA0: (0x20,), 0xFB01: (ord("f"), ord("i")), 0x7: (), 0xFF21: (ord("A"),)}
-    norm = normalizers.Precompiled(e5.precompiled_charsmap(table))
+    norm = normalizers.Precompiled(e5_weights.precompiled_charsmap(table))
     assert norm.normalize_str("a\u00a0b\ufb01\u0007\uff21z é") == "a bfiAz é"
 
 
@@ -133,9 +133,9 @@ def test_precision_is_part_of_the_id() -> None:
 def test_bf16_falls_back_to_fp32_without_native_support(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv(e5.NO_BF16_ENV, "1")
-    assert not e5.cpu_supports_bf16()
-    assert e5.resolve_precision("auto", "cpu") == (
+    monkeypatch.setenv(precision.NO_BF16_ENV, "1")
+    assert not precision.cpu_supports_bf16()
+    assert precision.resolve_precision("auto", "cpu") == (
         "fp32",
         "this CPU has no native bf16 (avx512_bf16/AMX)",
     )
@@ -143,9 +143,9 @@ def test_bf16_falls_back_to_fp32_without_native_support(
     with caplog.at_level(logging.WARNING, logger="themekit.embed.e5"):
         assert emb.resolved_precision == "fp32"
     assert "no native bf16" in caplog.text and 'precision="fp32"' in emb.id
-    monkeypatch.delenv(e5.NO_BF16_ENV)
-    assert e5.resolve_precision("auto", "cuda") == ("fp16", None)
-    assert e5.resolve_precision("int8", "cpu") == ("int8", None)
+    monkeypatch.delenv(precision.NO_BF16_ENV)
+    assert precision.resolve_precision("auto", "cuda") == ("fp16", None)
+    assert precision.resolve_precision("int8", "cpu") == ("int8", None)
 
 
 def test_backend_restores_the_order_after_sorting_by_length(model_dir: Path) -> None:
@@ -176,8 +176,8 @@ def test_backend_restores_the_order_after_sorting_by_length(model_dir: Path) -> 
 
 
 def test_torch_threads_halve_on_a_busy_machine(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(e5, "available_cores", lambda: 4)
-    monkeypatch.setattr(e5.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
-    assert e5.torch_threads() == 4
-    monkeypatch.setattr(e5.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
-    assert e5.torch_threads() == 2
+    monkeypatch.setattr(precision, "available_cores", lambda: 4)
+    monkeypatch.setattr(precision.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    assert precision.torch_threads() == 4
+    monkeypatch.setattr(precision.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    assert precision.torch_threads() == 2
