@@ -26,13 +26,20 @@ def _md_escape(text: str) -> str:
 
 
 def render_markdown(result: RunResult) -> str:
+    """The whole Markdown report: overview, candidate themes, the codebook coding, agreement
+    with the hand coding (when scored) and provenance."""
+    lines = ["# themekit run report", ""]
+    for section in (_overview, _themes, _codebook_coding, _agreement, _provenance):
+        lines += section(result)
+    return "\n".join(lines)
+
+
+def _overview(result: RunResult) -> list[str]:
     cfg = result.config
     m = result.manifest
     corpus = result.corpus
     lines: list[str] = []
     add = lines.append
-    add("# themekit run report")
-    add("")
     langs = Counter(corpus.languages)
     add(
         f"{len(corpus)} segments from {len(set(corpus.sessions))} session(s) and "
@@ -66,8 +73,12 @@ def render_markdown(result: RunResult) -> str:
         f"({m.get('n_outliers_initial', 0)} before reassignment)."
     )
     add("")
+    return lines
 
-    # -- themes ------------------------------------------------------------------------
+
+def _themes(result: RunResult) -> list[str]:
+    lines: list[str] = []
+    add = lines.append
     add("## Candidate themes")
     add("")
     add("| id | label | segments | ms / en / mixed | codebook theme | stability |")
@@ -106,8 +117,12 @@ def render_markdown(result: RunResult) -> str:
                     f"  - “{_md_escape(q.text)}” — {q.speaker or '?'}, {q.session or '?'}, {q.language}"
                 )
         add("")
+    return lines
 
-    # -- codebook coding -----------------------------------------------------------------
+
+def _codebook_coding(result: RunResult) -> list[str]:
+    lines: list[str] = []
+    add = lines.append
     if result.codebook_theme is not None and result.codebook is not None:
         add("## Coding with the codebook")
         add("")
@@ -117,8 +132,12 @@ def render_markdown(result: RunResult) -> str:
         for th in result.codebook.themes:
             add(f"| {th.id} | {_md_escape(th.name)} | {counts.get(th.id, 0)} |")
         add("")
+    return lines
 
-    # -- agreement -------------------------------------------------------------------------
+
+def _agreement(result: RunResult) -> list[str]:
+    lines: list[str] = []
+    add = lines.append
     if result.scores is not None:
         from themekit.compare import MEASURES, contingency_markdown, methods_paragraph
 
@@ -167,8 +186,13 @@ def render_markdown(result: RunResult) -> str:
                 + "."
             )
         add("")
+    return lines
 
-    # -- provenance ------------------------------------------------------------------------
+
+def _provenance(result: RunResult) -> list[str]:
+    m = result.manifest
+    lines: list[str] = []
+    add = lines.append
     add("## Provenance")
     add("")
     add(f"- themekit {m['themekit_version']}, Python {m['python']}, {m['platform']}")
@@ -181,7 +205,7 @@ def render_markdown(result: RunResult) -> str:
     add(f"- Package versions: {versions}")
     add("- The resolved job config is in `config.yaml`; rerun with `themekit run config.yaml`.")
     add("")
-    return "\n".join(lines)
+    return lines
 
 
 def _size_table(result: RunResult, field: str) -> str:
