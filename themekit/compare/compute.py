@@ -20,6 +20,11 @@ import numpy as np
 from themekit.compare import agreement, clustering, matching
 from themekit.compare.inputs import Scored, validate
 from themekit.compare.scores import Scores, definitions
+from themekit.config.evaluation import (
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_CONFIDENCE,
+    DEFAULT_RECOVERY_THRESHOLD,
+)
 from themekit.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -104,9 +109,9 @@ def compare(
     translation_pairs: Sequence[tuple[int, int]] | None = None,
     codebook_ids: Sequence[str] | None = None,
     other_id: str = "other",
-    recovery_threshold: float = 0.5,
-    bootstrap: int = 1000,
-    confidence: float = 0.95,
+    recovery_threshold: float = DEFAULT_RECOVERY_THRESHOLD,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
+    confidence: float = DEFAULT_CONFIDENCE,
     seed: int = 0,
     eval_mask: Sequence[bool] | np.ndarray | None = None,
 ) -> Scores:
