@@ -51,7 +51,7 @@ SIB_MALAY = {
 
 
 def demo(seed: int) -> None:
-    from moderator_context import SETS, run_demo  # the whole demo and each session
+    from _common import SETS, run_demo  # the whole demo and each session
 
     for moderator in ("context", "keep"):
         for mode in ("guided", "semi-supervised"):
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nhs-size", type=int, default=1500)
     args = ap.parse_args(argv)
     logging.disable(logging.WARNING)
-    import quality  # this folder's loaders (same samples as the quality benchmark)
+    from _common import nhs, sib200  # the same samples as the quality benchmark
 
     want = set(args.only or ["demo", "sib200", "nhs"])
     if want - {"demo"} and args.data is None:
@@ -135,11 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     if "demo" in want:
         demo(args.seed)
     if "sib200" in want:
-        corpus, _ = quality.sib200(args.data / "sib200")
+        corpus, _ = sib200(args.data / "sib200")
         external("sib200", corpus, *sib_codebook())
     if "nhs" in want:
         root = args.data / "nhs_pxtextmining"
-        corpus, _ = quality.nhs(root, args.nhs_size, args.seed)
+        corpus, _ = nhs(root, args.nhs_size, args.seed)
         external("nhs", corpus, *nhs_codebook(root))
     return 0
 

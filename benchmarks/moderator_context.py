@@ -17,28 +17,8 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from pathlib import Path
-from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-SETS = {
-    "all": "themekit://demo",
-    "week1": "themekit://demo/week1.txt",
-    "week2": "themekit://demo/week2.txt",
-    "week3": "themekit://demo/week3.csv",
-}
-
-
-def run_demo(name: str, overrides: list[str]) -> Any:
-    """``themekit.run`` on configs/demo.yaml for one of :data:`SETS` with ``overrides``, nothing
-    written, no bootstrap; the RunResult (its ``scores`` are always set: the demo is coded)."""
-    from themekit.config import load_config
-    from themekit.pipeline import run
-
-    fixed = [f"corpus.path={SETS[name]}", "evaluation.bootstrap=0", "output.html=false"]
-    r = run(load_config(REPO / "configs" / "demo.yaml", [*overrides, *fixed]), write=False)
-    assert r.scores is not None
-    return r
+from _common import SETS, run_demo
 
 
 def main(argv: list[str] | None = None) -> int:

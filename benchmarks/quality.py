@@ -22,8 +22,6 @@ copies data into the project.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import logging
 import sys
 import time
@@ -31,11 +29,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+from _common import annomi, demo_corpus, emit, nhs, plain_bertopic, sib200
 
 from themekit.compare import compare
-from themekit.config import EmbeddingConfig, load_config
-from themekit.corpus import Corpus, Segment
+from themekit.config import EmbeddingConfig
+from themekit.corpus import Corpus
 from themekit.embed import build_embedder, default_cache_dir, embed_texts
 from themekit.embed.context import (
     DEFAULT_CONTEXT_WEIGHT,
@@ -45,111 +43,10 @@ from themekit.embed.context import (
     question_vectors,
 )
 
-REPO = Path(__file__).resolve().parent.parent
 log = logging.getLogger("benchmarks.quality")
 
 
-# -- data sets ---------------------------------------------------------------------------------
-def demo_corpus() -> tuple[Corpus, list[tuple[int, int]]]:
-    from themekit.load import load_corpus
-
-    cfg = load_config(REPO / "configs" / "demo.yaml")
-    return load_corpus(cfg), []  # the moderator's turns are context (see run_one)
-
-
-def sib200(root: Path) -> tuple[Corpus, list[tuple[int, int]]]:
-    segs: list[Segment] = []
-    index: dict[tuple[str, str], int] = {}
-    for lang, folder in (("ms", "zsm_Latn"), ("en", "eng_Latn")):
-        for split in ("train", "dev", "test"):
-            path = root / folder / f"{split}.tsv"
-            with open(path, encoding="utf-8", newline="") as fh:
-                reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
-                for row in reader:
-                    key = f"{split}-{row['index_id']}"
-                    index[(lang, key)] = len(segs)
-                    segs.append(
-                        Segment(
-                            id=f"{lang}-{key}",
-                            text=row["text"],
-                            language=lang,
-                            code=row["category"],
-                            session=split,
-                        )
-                    )
-    pairs = [
-        (index[("ms", k)], index[("en", k)])
-        for (lang, k) in index
-        if lang == "ms" and ("en", k) in index
-    ]
-    return Corpus(segs), pairs
-
-
-def nhs(root: Path, n: int, seed: int) -> tuple[Corpus, list[tuple[int, int]]]:
-    df = pd.read_csv(root / "text_data.csv")
-    df = df.dropna(subset=["feedback", "label"])
-    df = df[df["feedback"].str.split().str.len() >= 4]
-    # stratified sample: every staff-coded theme keeps its share
-    df = df.groupby("label").sample(frac=min(1.0, n / len(df)), random_state=seed)
-    segs = [
-        Segment(
-            id=f"nhs-{i}",
-            text=str(r.feedback),
-            language="en",
-            code=str(r.label),
-            session=str(r.organization),
-        )
-        for i, r in enumerate(df.itertuples())
-    ]
-    return Corpus(segs), []
-
-
-def annomi(
-    root: Path, n: int, seed: int, context: bool = False
-) -> tuple[Corpus, list[tuple[int, int]]]:
-    df = pd.read_csv(root / "AnnoMI-simple.csv")
-    therapist = df[df["interlocutor"] == "therapist"]
-    df = df[df["interlocutor"] == "client"]
-    df = df[df["utterance_text"].str.split().str.len() >= 8]
-    top = df["topic"].value_counts()
-    keep = [t for t in top.index if any(w in t for w in ("alcohol", "drug", "smok"))]
-    df = df[df["topic"].isin(keep)]
-    df["label"] = df["topic"].map(
-        lambda t: "alcohol" if "alcohol" in t else ("smoking" if "smok" in t else "drugs")
-    )
-    if len(df) > n:
-        df = df.sample(n, random_state=seed)
-    if context:  # the therapist's turns of the same sessions, in reading order, as context
-        df = pd.concat([df, therapist[therapist["transcript_id"].isin(df["transcript_id"])]])
-        df = df.sort_values(["transcript_id", "utterance_id"])
-    segs = [
-        Segment(
-            id=f"annomi-{r.transcript_id}-{r.utterance_id}",
-            text=str(r.utterance_text),
-            language="en",
-            code=None if r.interlocutor == "therapist" else str(r.label),
-            session=str(r.transcript_id),
-            speaker=str(r.interlocutor),
-            is_context=r.interlocutor == "therapist",
-        )
-        for r in df.itertuples()
-    ]
-    return Corpus(segs), []
-
-
 # -- systems -----------------------------------------------------------------------------------
-def plain_bertopic(X: np.ndarray, texts: list[str], seed: int) -> np.ndarray:
-    from bertopic import BERTopic
-    from umap import UMAP
-
-    umap_model = UMAP(
-        n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=seed
-    )
-    model = BERTopic(embedding_model=None, umap_model=umap_model, verbose=False)
-    topics, _ = model.fit_transform(texts, embeddings=X)
-    return np.asarray(topics, dtype=int)
-
-
 def themekit_discover(
     X: np.ndarray,
     texts: list[str],
@@ -287,13 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, load in sets.items():
         if args.only and name not in args.only:
             continue
-        row = run_one(name, load, args.backend, args.seed, args.prompt)
-        line = json.dumps(row, ensure_ascii=False)
-        print(line, flush=True)
-        if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            with open(args.out, "a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
+        emit(run_one(name, load, args.backend, args.seed, args.prompt), args.out)
     return 0
 
 

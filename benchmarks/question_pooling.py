@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args(argv)
     logging.disable(logging.WARNING)
-    from moderator_context import SETS, run_demo  # the whole demo and each session
+    from _common import SETS, run_demo  # the whole demo and each session
 
     settings = [(w, None) for w in args.weights] + [(0.0, 0.0), (0.3, 0.0)]
     print("mode            question_weight context_weight  kappa: " + "  ".join(SETS))

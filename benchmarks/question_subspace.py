@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     logging.disable(logging.WARNING)
-    from moderator_context import SETS, run_demo  # the whole demo and each session
+    from _common import SETS, run_demo  # the whole demo and each session
 
     print("context  components  themes recovered (of 3) per seed " + " ".join(map(str, args.seeds)))
     for context in args.context_weights:

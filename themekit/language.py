@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from themekit.config.corpus import DEFAULT_MIN_WORDS, DEFAULT_MIXED_THRESHOLD
 from themekit.corpus import LANGUAGES, Corpus
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -167,7 +168,11 @@ def words_of(text: str) -> list[str]:
 class LanguageDetector:
     """Word-level Malay/English detector; see the module docstring for the rules."""
 
-    def __init__(self, min_words: int = 3, mixed_threshold: float = 0.2) -> None:
+    def __init__(
+        self,
+        min_words: int = DEFAULT_MIN_WORDS,
+        mixed_threshold: float = DEFAULT_MIXED_THRESHOLD,
+    ) -> None:
         self.min_words = min_words
         self.mixed_threshold = mixed_threshold
 

@@ -1,8 +1,10 @@
-"""Provenance: versions, input hashes and stage timings recorded in every run folder."""
+"""Provenance: versions, input hashes and stage timings recorded in every run folder
+(:class:`Manifest`, the run's ``manifest.json``)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import sys
 import time
@@ -13,7 +15,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from themekit._version import __version__
+from themekit.errors import InputError
 
 #: Distributions whose versions change results; recorded in every manifest.
 TRACKED_PACKAGES = (
@@ -72,6 +77,106 @@ class StageTimer:
             self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - t0, 3)
 
 
+class _MappingAccess(BaseModel):
+    """``obj["key"]``, ``obj.get("key")`` and ``"key" in obj`` for code written against the
+    plain dicts these models replace; prefer the attributes."""
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        setattr(self, key, value)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in self.model_dump()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+
+class InputFile(_MappingAccess):
+    """A file the run read, with its SHA-256."""
+
+    model_config = ConfigDict(extra="allow")
+
+    path: str
+    sha256: str
+
+
+class Manifest(_MappingAccess):
+    """A run's ``manifest.json``: provenance (versions, seed, model, input hashes, stage
+    timings) and the facts of the run that the reports quote. :meth:`write` and :meth:`read`
+    are the file's only writer and reader; the JSON keys are the field names, in this order.
+
+    Fields this class does not declare are kept (``extra="allow"``), read and written as they
+    are, so a manifest from a newer themekit still reads. Mapping-style access
+    (``manifest["seed"]``, ``manifest.get("n_themes")``) still works for code written against
+    the plain dict it used to be; prefer the attributes.
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    themekit_version: str
+    created: str
+    python: str
+    platform: str
+    seed: int
+    model_id: str
+    embedder_id: str
+    inputs: list[InputFile] = Field(default_factory=list)
+    stage_seconds: dict[str, float] = Field(default_factory=dict)
+    package_versions: dict[str, str | None] = Field(default_factory=dict)
+    # -- what the run did (written by themekit.pipeline.run) -----------------------------------
+    seeds: dict[str, int] = Field(default_factory=dict)
+    n_segments: int = 0
+    n_context_segments: int = 0
+    n_segments_with_prompt_context: int = 0
+    #: discover: directions along which answers vary with the questions (0 = not used)
+    question_components: int = 0
+    n_themes: int = 0
+    n_outliers_initial: int = 0
+    n_outliers: int = 0
+    mode: str | None = None
+    config_file: str | None = None
+    codebook: str | None = None
+    #: how the codebook's descriptions were embedded (embedding.query_prompt)
+    codebook_embedder_id: str | None = None
+
+    def to_json(self) -> str:
+        return (
+            json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False, allow_nan=False)
+            + "\n"
+        )
+
+    def write(self, path: str | Path) -> Path:
+        """Write ``manifest.json`` (UTF-8, indented)."""
+        path = Path(path)
+        path.write_text(self.to_json(), encoding="utf-8")
+        return path
+
+    @classmethod
+    def read(cls, path: str | Path) -> Manifest:
+        """Read a run's ``manifest.json``; an unreadable or invalid file raises
+        :class:`~themekit.errors.InputError` naming it and the offending keys."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"manifest is not readable JSON: {exc}", path=path) from None
+        if not isinstance(data, dict):
+            raise InputError("manifest.json does not hold a JSON object", path=path)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"[{'.'.join(map(str, e['loc']))}] {e['msg']}" for e in err.errors()
+            )
+            raise InputError(f"invalid manifest: {problems}", path=path) from None
+
+
 def build_manifest(
     *,
     seed: int,
@@ -80,17 +185,19 @@ def build_manifest(
     embedder_id: str,
     timings: dict[str, float],
     extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    return {
-        "themekit_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "seed": seed,
-        "model_id": model_id,
-        "embedder_id": embedder_id,
-        "inputs": [{"path": str(p), "sha256": sha256_file(p)} for p in inputs],
-        "stage_seconds": timings,
-        "package_versions": package_versions(),
+) -> Manifest:
+    """The manifest of a run made now: versions, platform and the inputs' hashes, with the
+    run's own ``extra`` fields."""
+    return Manifest(
+        themekit_version=__version__,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        python=sys.version.split()[0],
+        platform=platform.platform(),
+        seed=seed,
+        model_id=model_id,
+        embedder_id=embedder_id,
+        inputs=[InputFile(path=str(p), sha256=sha256_file(p)) for p in inputs],
+        stage_seconds=timings,
+        package_versions=package_versions(),
         **(extra or {}),
-    }
+    )

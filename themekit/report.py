@@ -7,18 +7,12 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from themekit.facts import num, pct, question_directions_sentence, run_facts
+
 if TYPE_CHECKING:  # pragma: no cover
     from themekit.result import RunResult
 
 logger = logging.getLogger(__name__)
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
-
-
-def _num(x: float | None, nd: int = 2) -> str:
-    return "n/a" if x is None else f"{x:.{nd}f}"
 
 
 def _md_escape(text: str) -> str:
@@ -26,55 +20,56 @@ def _md_escape(text: str) -> str:
 
 
 def render_markdown(result: RunResult) -> str:
-    cfg = result.config
-    m = result.manifest
-    corpus = result.corpus
+    """The whole Markdown report: overview, candidate themes, the codebook coding, agreement
+    with the hand coding (when scored) and provenance."""
+    lines = ["# themekit run report", ""]
+    for section in (_overview, _themes, _codebook_coding, _agreement, _provenance):
+        lines += section(result)
+    return "\n".join(lines)
+
+
+def _overview(result: RunResult) -> list[str]:
+    f = run_facts(result)
     lines: list[str] = []
     add = lines.append
-    add("# themekit run report")
-    add("")
-    langs = Counter(corpus.languages)
     add(
-        f"{len(corpus)} segments from {len(set(corpus.sessions))} session(s) and "
-        f"{len(set(corpus.speakers))} speaker(s); languages: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(langs.items()))
+        f"{f.n_segments} segments from {f.n_sessions} session(s) and "
+        f"{f.n_speakers} speaker(s); languages: "
+        + ", ".join(f"{k} {v}" for k, v in f.languages.items())
         + "."
     )
-    n_ctx = int(m.get("n_context_segments", 0))
-    if n_ctx:
-        with_prompt = int(m.get("n_segments_with_prompt_context", 0))
+    if f.n_context_segments:
         add(
-            f"{n_ctx} moderator turn(s) were read as context, not analysed"
+            f"{f.n_context_segments} moderator turn(s) were read as context, not analysed"
             + (
-                f"; {with_prompt} segment(s) were embedded with the question they follow "
-                f"(weight {cfg.embedding.context_weight})."
-                if with_prompt
+                f"; {f.n_with_prompt_context} segment(s) were embedded with the question they "
+                f"follow (weight {f.context_weight})."
+                if f.n_with_prompt_context
                 else "."
             )
         )
-    n_dirs = int(m.get("question_components", 0))
-    if n_dirs:
-        add(
-            f"Candidate themes were found in the {n_dirs} directions along which the answers vary "
-            "with the moderator's questions, beside their full vectors "
-            "(`themes.question_components`; 0 turns this off)."
-        )
-    n_out = int((result.labels == -1).sum())
+    directions = question_directions_sentence(f)
+    if directions:
+        add(directions)
     add(
-        f"Mode `{cfg.themes.mode}`, embedding model `{m['model_id']}`, seed {cfg.seed}. "
-        f"{len(result.themes)} candidate themes; {n_out} segment(s) left as outliers "
-        f"({m.get('n_outliers_initial', 0)} before reassignment)."
+        f"Mode `{f.mode}`, embedding model `{f.model_id}`, seed {f.seed}. "
+        f"{f.n_themes} candidate themes; {f.n_outliers} segment(s) left as outliers "
+        f"({f.n_outliers_initial} before reassignment)."
     )
     add("")
+    return lines
 
-    # -- themes ------------------------------------------------------------------------
+
+def _themes(result: RunResult) -> list[str]:
+    lines: list[str] = []
+    add = lines.append
     add("## Candidate themes")
     add("")
     add("| id | label | segments | ms / en / mixed | codebook theme | stability |")
     add("|---|---|---|---|---|---|")
     for t in result.themes:
         lc = t.languages
-        stab = _pct(t.stability) if t.stability is not None else "—"
+        stab = pct(t.stability) if t.stability is not None else "—"
         flag = " ⚠" if t.flagged else ""
         add(
             f"| {t.id} | {_md_escape(t.label)} | {t.size} | {lc.get('ms', 0)} / {lc.get('en', 0)} / "
@@ -106,8 +101,12 @@ def render_markdown(result: RunResult) -> str:
                     f"  - “{_md_escape(q.text)}” — {q.speaker or '?'}, {q.session or '?'}, {q.language}"
                 )
         add("")
+    return lines
 
-    # -- codebook coding -----------------------------------------------------------------
+
+def _codebook_coding(result: RunResult) -> list[str]:
+    lines: list[str] = []
+    add = lines.append
     if result.codebook_theme is not None and result.codebook is not None:
         add("## Coding with the codebook")
         add("")
@@ -117,8 +116,12 @@ def render_markdown(result: RunResult) -> str:
         for th in result.codebook.themes:
             add(f"| {th.id} | {_md_escape(th.name)} | {counts.get(th.id, 0)} |")
         add("")
+    return lines
 
-    # -- agreement -------------------------------------------------------------------------
+
+def _agreement(result: RunResult) -> list[str]:
+    lines: list[str] = []
+    add = lines.append
     if result.scores is not None:
         from themekit.compare import MEASURES, contingency_markdown, methods_paragraph
 
@@ -133,8 +136,8 @@ def render_markdown(result: RunResult) -> str:
         for key, label in MEASURES:
             val = s.get(key)
             rng = ci.get(key)
-            extra = f" (95% CI {_num(rng.get('low'))}–{_num(rng.get('high'))})" if rng else ""
-            add(f"| {label} | {_num(val)}{extra} |")
+            extra = f" (95% CI {num(rng.get('low'))}–{num(rng.get('high'))})" if rng else ""
+            add(f"| {label} | {num(val)}{extra} |")
         add("")
         add("### Candidate themes by hand code")
         add("")
@@ -148,8 +151,8 @@ def render_markdown(result: RunResult) -> str:
             add("|---|---|---|---|---|---|")
             for code, d in per.items():
                 add(
-                    f"| {code} | {_num(d.get('precision'))} | {_num(d.get('recall'))} | "
-                    f"{_num(d.get('f1'))} | {d.get('support', '')} | "
+                    f"| {code} | {num(d.get('precision'))} | {num(d.get('recall'))} | "
+                    f"{num(d.get('f1'))} | {d.get('support', '')} | "
                     f"{'yes' if d.get('recovered') else ('—' if d.get('recovered') is None else 'no')} |"
                 )
             add("")
@@ -167,21 +170,26 @@ def render_markdown(result: RunResult) -> str:
                 + "."
             )
         add("")
+    return lines
 
-    # -- provenance ------------------------------------------------------------------------
+
+def _provenance(result: RunResult) -> list[str]:
+    m = result.manifest
+    lines: list[str] = []
+    add = lines.append
     add("## Provenance")
     add("")
-    add(f"- themekit {m['themekit_version']}, Python {m['python']}, {m['platform']}")
-    add(f"- Created {m['created']}; seed {m['seed']}")
-    add(f"- Embedding model: `{m['model_id']}` (cache key `{m['embedder_id']}`)")
-    for inp in m["inputs"]:
-        add(f"- Input `{inp['path']}` sha256 `{inp['sha256'][:16]}…`")
-    add("- Time per stage (s): " + ", ".join(f"{k} {v:.1f}" for k, v in m["stage_seconds"].items()))
-    versions = ", ".join(f"{k} {v}" for k, v in m["package_versions"].items() if v)
+    add(f"- themekit {m.themekit_version}, Python {m.python}, {m.platform}")
+    add(f"- Created {m.created}; seed {m.seed}")
+    add(f"- Embedding model: `{m.model_id}` (cache key `{m.embedder_id}`)")
+    for inp in m.inputs:
+        add(f"- Input `{inp.path}` sha256 `{inp.sha256[:16]}…`")
+    add("- Time per stage (s): " + ", ".join(f"{k} {v:.1f}" for k, v in m.stage_seconds.items()))
+    versions = ", ".join(f"{k} {v}" for k, v in m.package_versions.items() if v)
     add(f"- Package versions: {versions}")
     add("- The resolved job config is in `config.yaml`; rerun with `themekit run config.yaml`.")
     add("")
-    return "\n".join(lines)
+    return lines
 
 
 def _size_table(result: RunResult, field: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from themekit.facts import num, pct, question_directions_sentence, run_facts
 from themekit.qda.model import theme_color
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,12 +84,9 @@ def _e(text: object) -> str:
     return html.escape("" if text is None else str(text), quote=True)
 
 
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
-
-
-def _num(x: float | None, nd: int = 2) -> str:
-    return "n/a" if x is None else f"{x:.{nd}f}"
+def _inline(text: str) -> str:
+    """A sentence of :mod:`themekit.facts` as HTML text: escaped, with `code` as ``<code>``."""
+    return re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(text, quote=False))
 
 
 def _theme_name(tid: int, labels: dict[int, str]) -> str:
@@ -151,53 +150,41 @@ def project_2d(X: np.ndarray) -> np.ndarray:
 
 # ================================================================================= sections
 def _overview(result: RunResult) -> str:
-    corpus = result.corpus
-    m = result.manifest
-    labels = np.asarray(result.labels)
-    langs = Counter(corpus.languages)
-    n_out = int((labels == -1).sum())
+    f = run_facts(result)
     cards: list[tuple[object, str]] = [
-        (len(corpus), "segments"),
-        (len(set(corpus.sessions)), "sessions"),
-        (len(set(corpus.speakers)), "speakers"),
+        (f.n_segments, "segments"),
+        (f.n_sessions, "sessions"),
+        (f.n_speakers, "speakers"),
     ]
-    if int(m.get("n_context_segments", 0)):
-        cards.append((int(m["n_context_segments"]), "moderator turns read as context"))
+    if f.n_context_segments:
+        cards.append((f.n_context_segments, "moderator turns read as context"))
     cards += [
-        (len(result.themes), "candidate themes"),
-        (n_out, f"outliers ({_pct(n_out / len(corpus)) if len(corpus) else 'n/a'})"),
+        (f.n_themes, "candidate themes"),
+        (f.n_outliers, f"outliers ({pct(f.outlier_share)})"),
     ]
     if result.scores is not None:
-        s = result.scores.to_dict()
-        cards.append((_num(s.get("cohen_kappa")), "Cohen's κ with hand codes"))
+        cards.append((num(f.cohen_kappa), "Cohen's κ with hand codes"))
     parts = ['<div class="cards">']
     parts += [
         f'<div class="card"><div class="n">{_e(n)}</div><div class="l">{_e(lbl)}</div></div>'
         for n, lbl in cards
     ]
     parts.append("</div>")
-    lang_txt = ", ".join(f"{_LANG_NAMES.get(k, k)} {v}" for k, v in sorted(langs.items()))
+    lang_txt = ", ".join(f"{_LANG_NAMES.get(k, k)} {v}" for k, v in f.languages.items())
     parts.append(
-        f"<p>Languages of the segments: {_e(lang_txt)}. Mode <code>{_e(result.config.themes.mode)}</code>, "
-        f"embedding model <code>{_e(m.get('model_id', '?'))}</code>, seed {_e(result.config.seed)}.</p>"
+        f"<p>Languages of the segments: {_e(lang_txt)}. Mode <code>{_e(f.mode)}</code>, "
+        f"embedding model <code>{_e(f.model_id)}</code>, seed {_e(f.seed)}.</p>"
     )
-    n_dirs = int(m.get("question_components", 0))
-    if n_dirs:
-        parts.append(
-            f"<p>Candidate themes were found in the {n_dirs} directions along which the answers "
-            "vary with the moderator's questions, beside their full vectors "
-            "(<code>themes.question_components</code>; 0 turns this off).</p>"
-        )
-    if result.codebook is not None:
-        parts.append(
-            f"<p>Codebook: {_e(result.codebook.name)} ({len(result.codebook.themes)} themes).</p>"
-        )
-    flagged = [t for t in result.themes if getattr(t, "flagged", False)]
-    if flagged:
+    directions = question_directions_sentence(f)
+    if directions:
+        parts.append(f"<p>{_inline(directions)}</p>")
+    if f.codebook_name is not None:
+        parts.append(f"<p>Codebook: {_e(f.codebook_name)} ({f.n_codebook_themes} themes).</p>")
+    if f.flagged_themes:
         parts.append(
             '<p class="flag">⚠ '
-            + _e(f"{len(flagged)} theme(s) are unstable across reruns: ")
-            + ", ".join(_e(f"T{t.id}") for t in flagged)
+            + _e(f"{len(f.flagged_themes)} theme(s) are unstable across reruns: ")
+            + ", ".join(_e(f"T{t}") for t in f.flagged_themes)
             + ".</p>"
         )
     return "\n".join(parts)
@@ -216,7 +203,7 @@ def _themes(result: RunResult) -> str:
         if t.codebook_theme:
             meta.append(f"closest codebook theme: {t.codebook_theme}")
         if t.stability is not None:
-            meta.append(f"stability {_pct(t.stability)}")
+            meta.append(f"stability {pct(t.stability)}")
         flag = (
             ' <span class="flag" title="unstable across reruns">⚠ unstable</span>'
             if t.flagged
@@ -412,9 +399,9 @@ def _agreement(result: RunResult, figs: _Figures) -> str:
         if key not in s:
             continue
         iv = _ci(ci.get(key))
-        iv_txt = f"{_num(iv[0])} – {_num(iv[1])}" if iv else "—"
+        iv_txt = f"{num(iv[0])} – {num(iv[1])}" if iv else "—"
         rows_html.append(
-            f'<tr><td>{_e(label)}</td><td class="num">{_num(s.get(key))}</td><td class="num">{iv_txt}</td></tr>'
+            f'<tr><td>{_e(label)}</td><td class="num">{num(s.get(key))}</td><td class="num">{iv_txt}</td></tr>'
         )
     parts.append(
         f'<table id="agreement-figures"><thead><tr><th>measure</th><th>value</th><th>{100 * level:.0f}% CI</th>'
@@ -426,8 +413,8 @@ def _agreement(result: RunResult, figs: _Figures) -> str:
         prow = []
         for code, p in per.items():
             prow.append(
-                f'<tr><td>{_e(code)}</td><td class="num">{_num(p.get("precision"))}</td>'
-                f'<td class="num">{_num(p.get("recall"))}</td><td class="num">{_num(p.get("f1"))}</td>'
+                f'<tr><td>{_e(code)}</td><td class="num">{num(p.get("precision"))}</td>'
+                f'<td class="num">{num(p.get("recall"))}</td><td class="num">{num(p.get("f1"))}</td>'
                 f'<td class="num">{_e(p.get("support", ""))}</td>'
                 f"<td>{'yes' if p.get('recovered') else 'no'}</td></tr>"
             )
@@ -465,38 +452,38 @@ def _provenance(result: RunResult) -> str:
 
     m = result.manifest
     rows = [
-        ("themekit", m.get("themekit_version")),
-        ("created", m.get("created")),
-        ("seed", m.get("seed")),
-        ("embedding model", m.get("model_id")),
-        ("embedder cache key", m.get("embedder_id")),
-        ("mode", m.get("mode", result.config.themes.mode)),
-        ("config file", m.get("config_file")),
-        ("codebook", m.get("codebook")),
-        ("Python", m.get("python")),
-        ("platform", m.get("platform")),
+        ("themekit", m.themekit_version),
+        ("created", m.created),
+        ("seed", m.seed),
+        ("embedding model", m.model_id),
+        ("embedder cache key", m.embedder_id),
+        ("mode", m.mode or result.config.themes.mode),
+        ("config file", m.config_file),
+        ("codebook", m.codebook),
+        ("Python", m.python),
+        ("platform", m.platform),
     ]
     parts = ['<table id="provenance-run"><tbody>']
     parts += [f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows if v is not None]
     parts.append("</tbody></table>")
-    inputs = m.get("inputs") or []
+    inputs = m.inputs
     if inputs:
         parts.append(
             "<h3>Inputs</h3><table><thead><tr><th>file</th><th>sha256</th></tr></thead><tbody>"
         )
         parts += [
-            f"<tr><td>{_e(i.get('path'))}</td><td><code>{_e(str(i.get('sha256', ''))[:16])}…</code></td></tr>"
+            f"<tr><td>{_e(i.path)}</td><td><code>{_e(i.sha256[:16])}…</code></td></tr>"
             for i in inputs
         ]
         parts.append("</tbody></table>")
-    timings = m.get("stage_seconds") or {}
+    timings = m.stage_seconds
     if timings:
         parts.append(
             "<p>Time per stage: "
             + _e(", ".join(f"{k} {float(v):.1f} s" for k, v in timings.items()))
             + "</p>"
         )
-    versions = m.get("package_versions") or {}
+    versions = m.package_versions
     if versions:
         parts.append("<h3>Package versions</h3><table><tbody>")
         parts += [f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in versions.items() if v]

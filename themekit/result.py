@@ -15,6 +15,7 @@ import numpy as np
 
 from themekit.config import JobConfig
 from themekit.corpus import Corpus
+from themekit.manifest import Manifest
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -41,7 +42,7 @@ class RunResult:
     themes: list[CandidateTheme]
     codebook: Codebook | None
     scores: Scores | None
-    manifest: dict[str, Any]
+    manifest: Manifest
     stability: dict[int, float] | None = None
     eval_mask: np.ndarray | None = None
     full_corpus: Corpus | None = None

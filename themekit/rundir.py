@@ -35,6 +35,7 @@ from themekit.errors import InputError, UserError
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from themekit.manifest import Manifest
     from themekit.result import RunResult
 
 logger = logging.getLogger(__name__)
@@ -209,7 +210,8 @@ class SavedRun:
     file as a plain mapping, or None), ``assignments`` (``assignments.csv``), ``segments``
     (``segments.csv``: every turn, moderator turns too, ids and names as text, character
     positions as ints or None), ``themes`` (``themes.json``'s list, [] without the file) and
-    ``manifest`` (``manifest.json``, {} without the file). A missing or unreadable file raises
+    ``manifest`` (``manifest.json`` as a :class:`~themekit.manifest.Manifest`, None without
+    the file). A missing or unreadable file raises
     :class:`~themekit.errors.InputError` naming it."""
 
     def __init__(self, path: Path) -> None:
@@ -280,9 +282,11 @@ class SavedRun:
         return list(_read_json(path).get("themes", []))
 
     @cached_property
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> Manifest | None:
+        from themekit.manifest import Manifest
+
         path = self.path / "manifest.json"
-        return _read_json(path) if path.is_file() else {}
+        return Manifest.read(path) if path.is_file() else None
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -338,7 +342,7 @@ def run_name(result: RunResult) -> str:
     if cfg.output.name:
         return safe_name(cfg.output.name, what="output.name", key="output.name")
     stem = "run"
-    src = result.manifest.get("config_file")
+    src = result.manifest.config_file
     if src:
         stem = Path(src).stem
     return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -355,7 +359,7 @@ def write_run(result: RunResult, out_dir: str | Path | None = None) -> Path:
     check_target(final, cfg.output.overwrite)
     with atomic_folder(final, replace=cfg.output.overwrite) as tmp:
         (tmp / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
-        write_json(tmp / "manifest.json", result.manifest)
+        result.manifest.write(tmp / "manifest.json")
         segments = result.full_corpus or result.corpus  # moderator turns too (is_context)
         segments.to_frame().drop(columns=["meta"]).to_csv(tmp / "segments.csv", index=False)
         assignments = result.assignments()

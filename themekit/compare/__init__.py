@@ -9,8 +9,9 @@ the outlier rate and cross-lingual consistency. :func:`methods_paragraph` and
 
 Modules: ``matching`` (contingency table, one-to-one and many-to-one matching, recovery),
 ``agreement`` (kappa, alpha, F1, bootstrap), ``clustering`` (ARI/NMI, language mixing,
-translation pairs), ``scores`` (the result and the metric definitions), ``compute`` (the
-comparison), ``text`` (the paragraph and the table).
+translation pairs), ``scores`` (the result and the metric definitions), ``inputs`` (checking the
+inputs, choosing the scored segments), ``compute`` (the comparison), ``text`` (the paragraph and
+the table).
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ from pydantic import Field, field_validator, model_validator
 
 from themekit.config._base import Section
 
+#: Defaults of ``language``, also used by :class:`themekit.language.LanguageDetector`.
+DEFAULT_MIN_WORDS = 3
+DEFAULT_MIXED_THRESHOLD = 0.12
+
 Format = Literal["auto", "transcript", "vtt", "srt", "docx", "csv", "tsv", "jsonl", "parquet"]
 
 
@@ -98,9 +102,11 @@ class SegmentationConfig(Section):
 
 class LanguageConfig(Section):
     detect: bool = Field(True, description="detect the language of segments that lack one")
-    min_words: int = Field(3, ge=1, description="below this many words a segment is 'unknown'")
+    min_words: int = Field(
+        DEFAULT_MIN_WORDS, ge=1, description="below this many words a segment is 'unknown'"
+    )
     mixed_threshold: float = Field(
-        0.12,
+        DEFAULT_MIXED_THRESHOLD,
         ge=0.0,
         le=0.5,
         description="minority-language share of words above which a segment is 'mixed' "

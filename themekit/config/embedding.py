@@ -8,6 +8,9 @@ from pydantic import Field
 
 from themekit.config._base import Section
 
+#: Default ``embedding.context_weight`` (also ``themekit.embed.context.DEFAULT_CONTEXT_WEIGHT``).
+DEFAULT_CONTEXT_WEIGHT = 0.3
+
 
 class EmbeddingConfig(Section):
     backend: str = Field(
@@ -51,7 +54,7 @@ class EmbeddingConfig(Section):
         True, description="subtract each language's mean vector before clustering"
     )
     context_weight: float = Field(
-        0.3,
+        DEFAULT_CONTEXT_WEIGHT,
         ge=0.0,
         le=2.0,
         description=(

@@ -9,13 +9,20 @@ from pydantic import Field, field_validator
 
 from themekit.config._base import Section
 
+#: Defaults of ``evaluation``, also those of :func:`themekit.compare.compare`.
+DEFAULT_BOOTSTRAP = 1000
+DEFAULT_CONFIDENCE = 0.95
+DEFAULT_RECOVERY_THRESHOLD = 0.5
+
 
 class EvaluationConfig(Section):
     enabled: bool = Field(True, description="score against hand codes when the corpus has them")
-    bootstrap: int = Field(1000, ge=0, le=100000, description="bootstrap resamples for 95% CIs")
-    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    bootstrap: int = Field(
+        DEFAULT_BOOTSTRAP, ge=0, le=100000, description="bootstrap resamples for 95% CIs"
+    )
+    confidence: float = Field(DEFAULT_CONFIDENCE, gt=0.5, lt=1.0)
     recovery_threshold: float = Field(
-        0.5,
+        DEFAULT_RECOVERY_THRESHOLD,
         gt=0.0,
         le=1.0,
         description="a theme is recovered when a candidate holds this share of it and is this share made of it",

@@ -8,6 +8,9 @@ from pydantic import Field
 
 from themekit.config._base import Section
 
+#: Default ``themes.question_weight`` (also ``themekit.themes.guided.QUESTION_WEIGHT``).
+DEFAULT_QUESTION_WEIGHT = 0.5
+
 
 class ThemesConfig(Section):
     mode: Literal["discover", "guided", "semi-supervised"] = "discover"
@@ -29,7 +32,7 @@ class ThemesConfig(Section):
         0.0, ge=-1.0, le=1.0, description="guided: below this similarity a segment is a new theme"
     )
     question_weight: float = Field(
-        0.5,
+        DEFAULT_QUESTION_WEIGHT,
         ge=0.0,
         le=1.0,
         description=(

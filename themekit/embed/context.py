@@ -26,14 +26,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from themekit.config.embedding import DEFAULT_CONTEXT_WEIGHT as DEFAULT_CONTEXT_WEIGHT
 from themekit.corpus import Corpus, Segment
 from themekit.embed.base import l2_normalize
 from themekit.errors import NotFittedError
 
 logger = logging.getLogger(__name__)
-
-#: Default ``embedding.context_weight``.
-DEFAULT_CONTEXT_WEIGHT = 0.3
 
 
 def link_prompts(corpus: Corpus) -> tuple[list[int | None], list[Segment]]:

@@ -224,8 +224,8 @@ def export_qdpx(result: RunResult, path: str | Path) -> Path:
         codebook_theme=result.codebook_theme,
         codebook=result.codebook,
         theme_notes={t.id: _theme_note(t) for t in result.themes},
-        name=f"themekit run {result.path.name if result.path else m.get('created', '')}".strip(),
-        description=f"Made by themekit {m.get('themekit_version', '')} with {m.get('model_id', '')}, seed {cfg.seed}.",
+        name=f"themekit run {result.path.name if result.path else m.created}".strip(),
+        description=f"Made by themekit {m.themekit_version} with {m.model_id}, seed {cfg.seed}.",
         encoding=cfg.corpus.encoding,
         fmt=cfg.corpus.format,
     )

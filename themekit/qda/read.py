@@ -193,72 +193,10 @@ def read_qdpx(path: str | Path, *, max_mb: float | None = None) -> QdaProject:
             guid = src_el.get("guid")
             if not guid:
                 raise InputError(f"text source {name!r} has no guid", path=path)
-            content = _child(src_el, "PlainTextContent")
-            ref = src_el.get("plainTextPath")
-            if content is not None and content.text is not None:
-                raw = content.text
-            elif ref:
-                if not ref.startswith("internal://"):
-                    raise InputError(
-                        f"text source {name!r} points at {ref!r}, outside the .qdpx; export the project "
-                        "with its sources embedded",
-                        path=path,
-                    )
-                member = _member(zf, ref)
-                if member is None:
-                    raise InputError(
-                        f"text source {name!r} points at {ref!r}, which the .qdpx does not contain",
-                        path=path,
-                    )
-                try:
-                    raw = _read_member(zf, member, path).decode("utf-8-sig")
-                except UnicodeDecodeError as exc:
-                    raise InputError(
-                        f"text source {name!r} ({member}) is not UTF-8: {exc.reason}", path=path
-                    ) from None
-            else:
-                raise InputError(
-                    f"text source {name!r} has neither plain text content nor a plainTextPath; "
-                    "its codings cannot be placed",
-                    path=path,
-                )
+            raw = _source_text(zf, src_el, name, path)
             text, mapping = _normalise_newlines(raw)
             sources.append(QdaSource(_norm_guid(guid), name, text))
-            for sel_el in _children(src_el, "PlainTextSelection"):
-                sel_name = sel_el.get("name") or sel_el.get("guid") or "?"
-                try:
-                    start, end = (
-                        int(sel_el.get("startPosition", "")),
-                        int(sel_el.get("endPosition", "")),
-                    )
-                except ValueError:
-                    raise InputError(
-                        f"selection {sel_name!r} in source {name!r} has no valid startPosition/endPosition",
-                        path=path,
-                    ) from None
-                codings = _children(sel_el, "Coding")
-                if not codings:
-                    continue
-                if not (0 <= start <= end <= len(raw)):
-                    names = ", ".join(_coded_names(codings, codes))
-                    raise InputError(
-                        f"coding of {names or '?'} in source {name!r} at {start}–{end} falls outside "
-                        f"the source ({len(raw)} characters)",
-                        path=path,
-                    )
-                refs = _code_refs(codings, code_guids, name, path)
-                if mapping is not None:
-                    start, end = mapping[start], mapping[end]
-                selections.append(
-                    QdaSelection(
-                        _norm_guid(sel_el.get("guid") or _guid("sel", name, start, end)),
-                        _norm_guid(guid),
-                        start,
-                        end,
-                        refs,
-                        sel_el.get("name") or "",
-                    )
-                )
+            selections += _source_selections(src_el, guid, name, raw, mapping, codes, path)
             direct = _children(src_el, "Coding")  # codings of the whole source
             if direct:
                 refs = _code_refs(direct, code_guids, name, path)
@@ -280,6 +218,90 @@ def read_qdpx(path: str | Path, *, max_mb: float | None = None) -> QdaProject:
         origin=root.get("origin") or "",
         description=(desc.text or "") if desc is not None else "",
     )
+
+
+def _source_text(zf: zipfile.ZipFile, src_el: ET.Element, name: str, path: Path) -> str:
+    """A text source's text as stored: inline ``PlainTextContent`` or an ``internal://`` member
+    of the archive."""
+    content = _child(src_el, "PlainTextContent")
+    ref = src_el.get("plainTextPath")
+    if content is not None and content.text is not None:
+        return content.text
+    if not ref:
+        raise InputError(
+            f"text source {name!r} has neither plain text content nor a plainTextPath; "
+            "its codings cannot be placed",
+            path=path,
+        )
+    if not ref.startswith("internal://"):
+        raise InputError(
+            f"text source {name!r} points at {ref!r}, outside the .qdpx; export the project "
+            "with its sources embedded",
+            path=path,
+        )
+    member = _member(zf, ref)
+    if member is None:
+        raise InputError(
+            f"text source {name!r} points at {ref!r}, which the .qdpx does not contain",
+            path=path,
+        )
+    try:
+        return _read_member(zf, member, path).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"text source {name!r} ({member}) is not UTF-8: {exc.reason}", path=path
+        ) from None
+
+
+def _source_selections(
+    src_el: ET.Element,
+    guid: str,
+    name: str,
+    raw: str,
+    mapping: list[int] | None,
+    codes: list[QdaCode],
+    path: Path,
+) -> list[QdaSelection]:
+    """The coded ``PlainTextSelection``s of one text source, positions moved to the text with
+    normalised line ends (``mapping``)."""
+    code_guids = {c.guid for c in codes}
+    out: list[QdaSelection] = []
+    for sel_el in _children(src_el, "PlainTextSelection"):
+        sel_name = sel_el.get("name") or sel_el.get("guid") or "?"
+        try:
+            start, end = (
+                int(sel_el.get("startPosition", "")),
+                int(sel_el.get("endPosition", "")),
+            )
+        except ValueError:
+            raise InputError(
+                f"selection {sel_name!r} in source {name!r} has no valid startPosition/endPosition",
+                path=path,
+            ) from None
+        codings = _children(sel_el, "Coding")
+        if not codings:
+            continue
+        if not (0 <= start <= end <= len(raw)):
+            names = ", ".join(_coded_names(codings, codes))
+            raise InputError(
+                f"coding of {names or '?'} in source {name!r} at {start}–{end} falls outside "
+                f"the source ({len(raw)} characters)",
+                path=path,
+            )
+        refs = _code_refs(codings, code_guids, name, path)
+        if mapping is not None:
+            start, end = mapping[start], mapping[end]
+        out.append(
+            QdaSelection(
+                _norm_guid(sel_el.get("guid") or _guid("sel", name, start, end)),
+                _norm_guid(guid),
+                start,
+                end,
+                refs,
+                sel_el.get("name") or "",
+            )
+        )
+    return out
 
 
 def _code_refs(

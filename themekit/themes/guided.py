@@ -15,6 +15,7 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 
 from themekit.codebook import Codebook
+from themekit.config.themes import DEFAULT_QUESTION_WEIGHT
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +23,9 @@ logger = logging.getLogger(__name__)
 SELF_TRAIN_SHARE = 0.5
 
 #: Default ``themes.question_weight``: how much of the mean theme probabilities of the answers to
-#: the same moderator question each answer takes (benchmarks/question_pooling.py).
-QUESTION_WEIGHT = 0.5
+#: the same moderator question each answer takes (defined by the config schema; measured in
+#: benchmarks/RESULTS.md, benchmarks/question_pooling.py).
+QUESTION_WEIGHT = DEFAULT_QUESTION_WEIGHT
 
 
 def description_languages(codebook: Codebook) -> list[str]:
