@@ -92,6 +92,19 @@ class CandidateTheme:
         """Plain JSON-ready dict (for ``themes.json``)."""
         return asdict(self)
 
+    def codebook_match(self) -> str:
+        """The matching codebook theme, for showing beside the name: ``support — The group
+        gives me support … (similarity 0.81)``; empty when none matches."""
+        return codebook_match(self.codebook_theme, self.codebook_name, self.codebook_similarity)
+
+
+def codebook_match(theme_id: str | None, name: str | None, similarity: float | None) -> str:
+    """``id — name (similarity s)`` for whatever of the three is known; empty without an id."""
+    if not theme_id:
+        return ""
+    text = theme_id + (f" — {name}" if name and name != theme_id else "")
+    return text + (f" (similarity {similarity:.2f})" if similarity is not None else "")
+
 
 def describe_themes(
     corpus: Corpus,

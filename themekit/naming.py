@@ -4,7 +4,8 @@ Keyphrases are BERTopic's ``KeyBERTInspired`` + ``MaximalMarginalRelevance`` ide
 themekit's own embedder, so that phrases and segments share one space:
 
 1. **candidates**: the 1–3 word n-grams of the theme's segments, never across a clause boundary
-   (``.``, ``,``, ``?`` ...), with no stop word of either language at either edge, no Malay
+   (``.``, ``,``, ``?`` ...), with no function word of either language at either edge
+   (:func:`name_stop_words`), no Malay
    particle (*je, lah, kot, dah* ...) anywhere and no name of a person or place
    (:func:`proper_nouns`);
 2. **prefilter**: per theme and language the :data:`N_CANDIDATES` n-grams with the highest
@@ -67,8 +68,56 @@ PARTICLES: frozenset[str] = frozenset(
     """.split()
 )
 
+#: Malay function words (pronouns, prepositions, conjunctions, auxiliaries, quantifiers).
+#: stopwordsiso's Malay list, which keywords use, is a news frequency list that also holds
+#: content words a theme is named by ("sokongan", "kumpulan", "rakan", "pemimpin", "sukan"),
+#: so names use this list instead.
+MALAY_FUNCTION_WORDS: frozenset[str] = frozenset(
+    """
+    ada adalah agak agar akan akhirnya amat anda antara apa apabila apakah atas bagaimana bagi
+    bahawa barangkali beberapa begini begitu belum beliau bersama betapa biasa biasanya bila
+    boleh bukan cuma dalam daripada dapat dari demikian dengan di dia dialah dirinya dulu
+    hampir hanya harus hendak hingga ia iaitu ialah ini itu jadi jangan jika juga justeru kalau
+    kami kamu kata ke kepada kerana ketika kini kita lagi lain lalu lebih maka mana manakala
+    masih mereka mesti mungkin namun nanti oleh pada paling para pernah perlu pula saja sahaja
+    saling sambil sangat saya sebab sebagai sebelum sedang sedangkan sehingga sejak selalu
+    selain selepas semua seorang seperti serta sesuatu setiap siapa sini situ sudah supaya
+    tadi tanpa telah tentang terhadap tersebut tetapi tiada tidak untuk walaupun yang satu dua
+    tiga empat lima enam tujuh lapan sembilan sepuluh ini-lah itulah inilah
+    """.split()
+)
+#: Words of scikit-learn's English stop list that can end a keyphrase ("give back").
+_ENGLISH_CONTENT = frozenset("give back show help work home group system find call move".split())
+#: Words of everyday talk in either language that say nothing about a theme on their own.
+FILLERS: frozenset[str] = frozenset(
+    """
+    exactly went go going goes gone got get gets getting come came comes coming guys guy man
+    time times thing things stuff way lot lots bit kind sort good right sure okay maybe just
+    day days year years people person told tell says said start started want wanted need
+    orang benda masa kali hari sama-sama mula-mula semua macam tahun bulan minggu
+    """.split()
+)
+
 #: Where a clause ends: n-grams never run across these.
 _CLAUSE = re.compile(r"[.,;:!?()\[\]{}\"“”‘’…/|]+|\s[-–—]+\s|\n")
+
+
+def name_stop_words(extra: Sequence[str] = ()) -> frozenset[str]:
+    """Words that never stand at the edge of a keyphrase: English function words
+    (scikit-learn's list), Malay function words, colloquial particles and fillers
+    (:data:`themekit.stopwords.COLLOQUIAL`) and ``extra`` (``themes.stop_words``)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from themekit.stopwords import COLLOQUIAL
+
+    return frozenset(
+        (set(ENGLISH_STOP_WORDS) - _ENGLISH_CONTENT)
+        | MALAY_FUNCTION_WORDS
+        | COLLOQUIAL
+        | PARTICLES
+        | FILLERS
+        | {w.strip().lower() for w in extra if w.strip()}
+    )
 
 
 def phrase_embedder(
@@ -102,6 +151,8 @@ def phrase_analyzer(
                 for i in range(len(toks) - n + 1):
                     gram = toks[i : i + n]
                     if gram[0] in edge_bad or gram[-1] in edge_bad:
+                        continue
+                    if "'" in gram[0] or "'" in gram[-1]:  # contractions: didn't, he'd
                         continue
                     if any(w in PARTICLES or w in names for w in gram):
                         continue
@@ -189,14 +240,12 @@ def keyphrases(
     """Per theme (outliers, label -1, excluded) and language, its best keyphrases.
 
     ``embeddings``: the segments' vectors in the space ``embed_phrases`` maps phrases into
-    (both None: c-TF-IDF ranking only). ``stop_words`` are added to the Malay + English ones.
+    (both None: c-TF-IDF ranking only). ``stop_words`` are added to :func:`name_stop_words`.
     ``names`` (default: :func:`proper_nouns` of ``texts``) never appear in a phrase.
     """
     from bertopic.vectorizers import ClassTfidfTransformer
     from scipy.sparse import csr_matrix
     from sklearn.feature_extraction.text import CountVectorizer
-
-    from themekit.stopwords import stop_words as all_stop_words
 
     labels = np.asarray(labels, dtype=int)
     themes = sorted(t for t in set(labels.tolist()) if t != -1)
@@ -211,7 +260,7 @@ def keyphrases(
     sub_labels = labels[keep]
     if names is None:
         names = proper_nouns(sub_texts)
-    stop = frozenset(all_stop_words(stop_words))
+    stop = name_stop_words(stop_words)
     vec = CountVectorizer(analyzer=phrase_analyzer(stop, names), binary=True)
     try:
         counts = csr_matrix(vec.fit_transform(sub_texts))
