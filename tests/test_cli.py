@@ -225,7 +225,8 @@ def test_theme_names_reach_every_output(demo_runs: tuple[Path, Path], tmp_path: 
     from themekit.qda.read import read_qdpx
 
     run_dir = demo_runs[0]
-    themes = [t for t in json.loads((run_dir / "themes.json").read_text()) if t["id"] >= 0]
+    themes = json.loads((run_dir / "themes.json").read_text())["themes"]
+    themes = [t for t in themes if t["id"] >= 0]
     assert themes
     assign = pd.read_csv(run_dir / "assignments.csv")
     report = (run_dir / "report.md").read_text(encoding="utf-8")

@@ -380,7 +380,8 @@ def test_a_run_with_the_llm_namer_records_prompt_and_reply(
     )
     assert res.exit_code == 0, res.stderr
     run_dir = Path(res.stdout.strip().splitlines()[-1])
-    themes = [t for t in json.loads((run_dir / "themes.json").read_text()) if t["id"] >= 0]
+    themes = json.loads((run_dir / "themes.json").read_text())["themes"]
+    themes = [t for t in themes if t["id"] >= 0]
     posts = [r for r in _Chat.requests if r["method"] == "POST"]
     assert len(posts) == len(themes) and _Chat.requests[0]["method"] == "GET"  # ping first
     for t, req in zip(themes, posts, strict=True):
