@@ -221,7 +221,7 @@ def test_hub_model_without_remote_access_fails_fast(tmp_path: Path) -> None:
 def test_theme_names_reach_every_output(demo_runs: tuple[Path, Path], tmp_path: Path) -> None:
     """The keyphrase name is the label in themes.json, assignments.csv, report.md,
     report.html and the QDPX code names; the codebook match stands beside it."""
-    from themekit.qda.export import export_run_qdpx
+    from themekit.qda import export_run_qdpx
     from themekit.qda.read import read_qdpx
 
     run_dir = demo_runs[0]
