@@ -216,3 +216,32 @@ def test_hub_model_without_remote_access_fails_fast(tmp_path: Path) -> None:
         ),
     )
     _assert_user_error(tmp_path, ["run", str(cfg)], "allow_remote")
+
+
+def test_theme_names_reach_every_output(demo_runs: tuple[Path, Path], tmp_path: Path) -> None:
+    """The keyphrase name is the label in themes.json, assignments.csv, report.md,
+    report.html and the QDPX code names; the codebook match stands beside it."""
+    from themekit.qda import export_run_qdpx
+    from themekit.qda.read import read_qdpx
+
+    run_dir = demo_runs[0]
+    themes = json.loads((run_dir / "themes.json").read_text())["themes"]
+    themes = [t for t in themes if t["id"] >= 0]
+    assert themes
+    assign = pd.read_csv(run_dir / "assignments.csv")
+    report = (run_dir / "report.md").read_text(encoding="utf-8")
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    codes = {c.name for c in read_qdpx(export_run_qdpx(run_dir, tmp_path / "run.qdpx")).codes}
+    for t in themes:
+        assert t["label"].count(" / ") == 1 and t["label"] != t["keyword_label"]
+        assert set(t["name_by_language"]) == {"ms", "en"} and t["description"]
+        assert t["keyphrases_by_language"]["ms"] and t["keyphrases_by_language"]["en"]
+        label = t["label"]
+        assert set(assign.loc[assign["theme_id"] == t["id"], "theme_label"]) == {label}
+        assert f"### Theme {t['id']}: {label}" in report
+        assert label.replace("'", "&#x27;") in html
+        assert f"T{t['id']}: {label}" in codes
+        # the codebook theme is shown beside the name with its similarity, not instead of it
+        assert t["codebook_theme"] and t["codebook_name"] and t["codebook_similarity"] is not None
+        assert t["codebook_name"] not in label
+        assert f"{t['codebook_theme']} — {t['codebook_name']} (similarity" in report

@@ -138,8 +138,7 @@ def _one_theme(rows: list[tuple[str, str]]) -> tuple[Corpus, CandidateTheme]:
 
 def test_labels_skip_names_of_places_and_people() -> None:
 
-    from themekit.describe import _proper_nouns
-    from themekit.stopwords import TOKEN_PATTERN
+    from themekit.naming import proper_nouns
 
     rows = [  # the place is the one word every segment of a language repeats
         ("ms", "Di Temerloh kami bercakap dengan pelajar sekolah menengah"),
@@ -150,7 +149,7 @@ def test_labels_skip_names_of_places_and_people() -> None:
         ("en", "People in Kuantan listened to our recovery stories and asked about HIV"),
     ]
     corpus, theme = _one_theme(rows)
-    names = _proper_nouns(corpus.texts, TOKEN_PATTERN)
+    names = proper_nouns(corpus.texts)
     assert {"temerloh", "kuantan"} <= names and "hiv" not in names and "sekolah" not in names
     # the keywords keep them (first: the most frequent words) ...
     assert theme.keywords_by_language["ms"][0] == "temerloh"

@@ -1,4 +1,10 @@
-"""Describe candidate themes: keywords per language, a label, and diverse representative quotes.
+"""Describe candidate themes: a name, keyphrases and keywords per language, and quotes.
+
+Each theme is named by :mod:`themekit.naming`: keyphrases of 1-3 words per language scored
+against the theme's centre in the embedding space, the name joining the best phrase of each
+language, and a one-line description from its most central quote. Where the codebook coding
+gives a theme a codebook theme, that theme's name and its cosine similarity to the candidate's
+centre are shown beside the candidate's name (never instead of it).
 
 Keywords are BERTopic's class-based TF-IDF (:class:`bertopic.vectorizers.ClassTfidfTransformer`)
 over words counted once per segment (how many of a theme's segments use a word, not how often one
@@ -22,6 +28,14 @@ import numpy as np
 
 from themekit.corpus import Corpus
 from themekit.errors import InputError
+from themekit.naming import (
+    PhraseEmbedder,
+    describe_quote,
+    keyphrases,
+    name_themes,
+    proper_nouns,
+    word_languages,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +73,37 @@ class CandidateTheme:
     #: the moderator's questions this theme's segments answer, most frequent first (at most
     #: :data:`N_PROMPTS`), with how many of its segments follow each; empty without a moderator
     prompts: dict[str, int] = field(default_factory=dict)
+    #: the name's phrase in each language (``label`` joins them)
+    name_by_language: dict[str, str] = field(default_factory=dict)
+    #: keyphrases of 1-3 words per language, best first (:mod:`themekit.naming`)
+    keyphrases_by_language: dict[str, list[str]] = field(default_factory=dict)
+    #: one line: the theme's most central quote, shortened
+    description: str = ""
+    #: the name of ``codebook_theme`` and the cosine between its descriptions' mean vector and
+    #: the theme's centre (shown beside the candidate's name, never instead of it)
+    codebook_name: str | None = None
+    codebook_similarity: float | None = None
+    #: the two-keyword label of earlier versions ("kumpulan, faham / group, listen")
+    keyword_label: str = ""
+    #: with ``themes.namer: llm``: the endpoint, model, prompt sent and reply received
+    llm: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (for ``themes.json``)."""
         return asdict(self)
+
+    def codebook_match(self) -> str:
+        """The matching codebook theme, for showing beside the name: ``support — The group
+        gives me support … (similarity 0.81)``; empty when none matches."""
+        return codebook_match(self.codebook_theme, self.codebook_name, self.codebook_similarity)
+
+
+def codebook_match(theme_id: str | None, name: str | None, similarity: float | None) -> str:
+    """``id — name (similarity s)`` for whatever of the three is known; empty without an id."""
+    if not theme_id:
+        return ""
+    text = theme_id + (f" — {name}" if name and name != theme_id else "")
+    return text + (f" (similarity {similarity:.2f})" if similarity is not None else "")
 
 
 def describe_themes(
@@ -77,10 +118,17 @@ def describe_themes(
     stop_words: Sequence[str] = (),
     seed: int = 42,
     prompts: Sequence[str | None] | None = None,
+    phrase_space: np.ndarray | None = None,
+    embed_phrases: PhraseEmbedder | None = None,
+    codebook_vectors: Mapping[str, tuple[str, np.ndarray]] | None = None,
 ) -> list[CandidateTheme]:
     """One :class:`CandidateTheme` per label (outliers, label -1, last), largest theme first.
 
     ``embeddings`` are the vectors the themes were found in (``ThemeFinder.embeddings_``).
+    ``phrase_space``: the segments' vectors in the space ``embed_phrases`` maps keyphrases
+    into (the embedder's own output; default ``embeddings``); without ``embed_phrases``
+    keyphrases are ranked by c-TF-IDF alone. ``codebook_vectors``: codebook theme id ->
+    (name, vector in ``phrase_space``), for the similarity shown beside ``codebook_theme``.
     ``prompts``: for each segment the moderator's question it answers (None where none), from
     :func:`themekit.embed.context.link_prompts`; each theme lists the questions it answers most.
     ``seed`` breaks ties only; the result is deterministic.
@@ -97,16 +145,38 @@ def describe_themes(
     X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
     themes = sorted(set(labels.tolist()), key=lambda t: (t == -1, -int((labels == t).sum()), t))
     keywords = _keywords(corpus, labels, themes, n_keywords, stop_words)
+    P = X if phrase_space is None else _unit(phrase_space)
+    if P.shape[0] != n:
+        raise InputError(f"{P.shape[0]} phrase-space vectors for {n} segments")
+    names_all = proper_nouns(corpus.texts)
+    phrases = keyphrases(
+        corpus.texts,
+        corpus.languages,
+        labels,
+        P if embed_phrases is not None else None,
+        embed_phrases=embed_phrases,
+        stop_words=stop_words,
+        names=names_all,
+        seed=seed,
+    )
+    names = name_themes(phrases, [t for t in themes if t != -1])
     out: list[CandidateTheme] = []
     for t in themes:
         idx = np.flatnonzero(labels == t)
-        kw, by_lang, names = keywords[t]
+        kw, by_lang, kw_names = keywords[t]
         stab = None if stability is None else stability.get(int(t))
         flagged = t == -1 or (stab is not None and stab < UNSTABLE_BELOW)
+        cb = None if theme_codebook is None else theme_codebook.get(int(t))
+        cb_name, cb_sim = None, None
+        if cb is not None and codebook_vectors and cb in codebook_vectors and len(idx):
+            cb_name, vec = codebook_vectors[cb]
+            centre = _unit(P[idx].mean(axis=0))
+            cb_sim = round(float(centre @ _unit(np.asarray(vec, dtype=np.float64))), 3)
+        by_phrase = phrases.get(int(t), {})
         out.append(
             CandidateTheme(
                 id=int(t),
-                label="outliers" if t == -1 else _label(kw, by_lang, names),
+                label="outliers" if t == -1 else names[int(t)][0],
                 size=len(idx),
                 keywords=kw,
                 keywords_by_language=by_lang,
@@ -114,13 +184,35 @@ def describe_themes(
                 languages=_count(corpus[i].language for i in idx.tolist()),
                 speakers=_count(corpus[i].speaker for i in idx.tolist()),
                 sessions=_count(corpus[i].session for i in idx.tolist()),
-                codebook_theme=None if theme_codebook is None else theme_codebook.get(int(t)),
+                codebook_theme=cb,
                 stability=None if stab is None else float(stab),
                 flagged=bool(flagged),
                 prompts=_top_prompts(prompts, idx),
+                name_by_language={} if t == -1 else names[int(t)][1],
+                keyphrases_by_language={k: list(v) for k, v in by_phrase.items()},
+                description=_description(corpus, X, idx),
+                codebook_name=cb_name,
+                codebook_similarity=cb_sim,
+                keyword_label="outliers" if t == -1 else keyword_label(kw, by_lang, kw_names),
             )
         )
     return out
+
+
+def _unit(X: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    return X / np.maximum(np.linalg.norm(X, axis=-1, keepdims=True), 1e-12)
+
+
+def _description(corpus: Corpus, X: np.ndarray, idx: np.ndarray) -> str:
+    """The theme's most central quote of at least :data:`MIN_QUOTE_WORDS` words, shortened."""
+    if len(idx) == 0:
+        return ""
+    centre = _unit(X[idx].mean(axis=0))
+    central = X[idx] @ centre
+    long_enough = np.asarray([len(corpus[int(i)].text.split()) >= MIN_QUOTE_WORDS for i in idx])
+    score = central - 2.0 * (~long_enough)
+    return describe_quote(corpus[int(idx[int(np.argmax(score))])].text)
 
 
 #: How many of the moderator's questions each theme lists.
@@ -173,8 +265,8 @@ def _keywords(
     )
     ctfidf = ClassTfidfTransformer(reduce_frequent_words=True).fit_transform(rows)
     weights = np.asarray(ctfidf.todense()) if hasattr(ctfidf, "todense") else np.asarray(ctfidf)
-    word_lang = _word_languages(counts, corpus.languages)
-    names = _proper_nouns(texts, TOKEN_PATTERN)
+    word_lang = word_languages(counts, corpus.languages)
+    names = proper_nouns(texts)
     out = {}
     for r, t in enumerate(themes):
         order = [j for j in np.argsort(-weights[r], kind="stable") if weights[r, j] > 0]
@@ -190,22 +282,7 @@ def _keywords(
     return out
 
 
-def _word_languages(counts: Any, languages: Sequence[str]) -> list[str]:
-    """The language of each vocabulary word: where its share of segments is higher."""
-    langs = np.asarray(languages, dtype=object)
-    present = (counts > 0).astype(np.float64)
-    rates = {}
-    for lang in KEYWORD_LANGUAGES:
-        m = langs == lang
-        rates[lang] = np.asarray(present[m].sum(axis=0)).ravel() / max(1, int(m.sum()))
-    out = []
-    for j in range(counts.shape[1]):
-        ms, en = rates["ms"][j], rates["en"][j]
-        out.append("ms" if ms > en else "en" if en > ms else "unknown")
-    return out
-
-
-def _label(
+def keyword_label(
     keywords: list[str], by_lang: dict[str, list[str]], names: frozenset[str] = frozenset()
 ) -> str:
     """Two keywords per language where the theme has both ("kumpulan, faham / group, listen").
@@ -223,32 +300,6 @@ def _label(
     if len(parts) == 2:
         return " / ".join(parts)
     return ", ".join(pick(keywords, 4)) if keywords else "(no keywords)"
-
-
-def _proper_nouns(texts: Sequence[str], token_pattern: str) -> frozenset[str]:
-    """Lower-cased words written with a capital letter inside sentences and (almost) never in
-    lower case: names of people and places ("Kuantan", "Budin"). A word that opens a sentence,
-    and an acronym in capitals ("HIV"), count neither way."""
-    import re
-
-    token = re.compile(token_pattern)
-    capital: Counter[str] = Counter()
-    lower: Counter[str] = Counter()
-    for text in texts:
-        for m in token.finditer(text):
-            word = m.group()
-            j = m.start() - 1
-            while j >= 0 and text[j].isspace():
-                j -= 1
-            if j < 0 or text[j] in ".!?:;\"'“‘(":
-                continue  # sentence-initial: capitalised anyway
-            if word.isupper() and len(word) > 1:
-                continue  # an acronym, not a name
-            if word[0].isupper():
-                capital[word.lower()] += 1
-            elif word[0].islower():
-                lower[word.lower()] += 1
-    return frozenset(w for w, n in capital.items() if lower[w] <= 0.1 * (n + lower[w]))
 
 
 def _quotes(

@@ -77,6 +77,8 @@ def run(
         question_vectors,
     )
     from themekit.load import check_analysable, check_codes, input_files, load_corpus
+    from themekit.namer_llm import LLMNamer, check_llm_config
+    from themekit.naming import phrase_embedder
     from themekit.themes import ThemeFinder
 
     config_file = str(Path(config_file).resolve()) if config_file else None
@@ -90,6 +92,11 @@ def run(
         from themekit.rundir import check_output
 
         check_output(Path(out_dir or cfg.output.dir), cfg.output.name, cfg.output.overwrite)
+    check_llm_config(cfg.themes)  # sends nothing
+    namer = None
+    if cfg.themes.namer == "llm":  # permission given: fail now if the endpoint is not there
+        namer = LLMNamer.from_config(cfg.themes.llm)
+        namer.ping()
     _seed_everything(cfg.seed)
     timer = StageTimer()
 
@@ -211,6 +218,14 @@ def run(
         )
     labels = np.asarray(finder.labels_, dtype=int)
 
+    cb_vectors = None
+    if codebook is not None and cb_X is not None:
+        owners = np.asarray(codebook.descriptions()[1], dtype=object)
+        cb_vectors = {
+            th.id: (th.name, np.asarray(cb_X)[owners == th.id].mean(axis=0))
+            for th in codebook.themes
+            if (owners == th.id).any()
+        }
     with timer.stage("describe"):
         themes = describe_themes(
             corpus,
@@ -223,7 +238,13 @@ def run(
             stop_words=cfg.themes.stop_words,
             seed=cfg.seed,
             prompts=[prompts[j].text if j is not None else None for j in links],
+            phrase_space=X,
+            embed_phrases=phrase_embedder(embedder, cache_dir, cfg.embedding.batch_size),
+            codebook_vectors=cb_vectors,
         )
+    if namer is not None:
+        with timer.stage("name"):
+            namer.name(themes)
 
     scores = None
     if cfg.evaluation.enabled and coded:

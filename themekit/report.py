@@ -65,7 +65,10 @@ def _themes(result: RunResult) -> list[str]:
     add = lines.append
     add("## Candidate themes")
     add("")
-    add("| id | label | segments | ms / en / mixed | codebook theme | stability |")
+    add(
+        "| id | name | segments | ms / en / mixed | matching codebook theme (similarity) "
+        "| stability |"
+    )
     add("|---|---|---|---|---|---|")
     for t in result.themes:
         lc = t.languages
@@ -73,7 +76,7 @@ def _themes(result: RunResult) -> list[str]:
         flag = " ⚠" if t.flagged else ""
         add(
             f"| {t.id} | {_md_escape(t.label)} | {t.size} | {lc.get('ms', 0)} / {lc.get('en', 0)} / "
-            f"{lc.get('mixed', 0)} | {t.codebook_theme or '—'} | {stab}{flag} |"
+            f"{lc.get('mixed', 0)} | {_md_escape(t.codebook_match()) or '—'} | {stab}{flag} |"
         )
     add("")
     add("### Sizes by session and speaker")
@@ -85,9 +88,19 @@ def _themes(result: RunResult) -> list[str]:
     for t in result.themes:
         add(f"### Theme {t.id}: {t.label}")
         add("")
+        if t.description:
+            add(f"*{_md_escape(t.description)}*")
+            add("")
         add(f"- Segments: {t.size}; speakers: {len(t.speakers)}; sessions: {len(t.sessions)}")
         if t.codebook_theme:
-            add(f"- Closest codebook theme: `{t.codebook_theme}`")
+            add(
+                f"- Matching codebook theme (beside the name above): {_md_escape(t.codebook_match())}"
+            )
+        if t.llm:
+            add(f"- Named by `{t.llm.get('model')}`; keyphrase name: {t.llm.get('keyphrase_name')}")
+        for lang, phrases in t.keyphrases_by_language.items():
+            if phrases:
+                add(f"- Keyphrases ({lang}): {', '.join(phrases)}")
         for lang, words in t.keywords_by_language.items():
             if words:
                 add(f"- Keywords ({lang}): {', '.join(words)}")

@@ -61,6 +61,7 @@ h2 { border-bottom:1px solid var(--line); padding-bottom:.25rem; }
          margin:1rem 0; }
 .theme h3 { margin:.1rem 0 .4rem; }
 .meta { color:var(--muted); font-size:.9rem; }
+.description { font-style:italic; margin:.3rem 0; }
 .kw { display:inline-block; background:var(--soft); border:1px solid var(--line); border-radius:999px;
       padding:0 .55rem; margin:.1rem .15rem; font-size:.88rem; }
 .lang { font-weight:600; margin-right:.3rem; }
@@ -201,7 +202,11 @@ def _themes(result: RunResult) -> str:
         if lc:
             meta.append(lc)
         if t.codebook_theme:
-            meta.append(f"closest codebook theme: {t.codebook_theme}")
+            meta.append(f"matching codebook theme: {t.codebook_match()}")
+        if t.llm:
+            meta.append(
+                f"named by {t.llm.get('model')} (keyphrases: {t.llm.get('keyphrase_name')})"
+            )
         if t.stability is not None:
             meta.append(f"stability {pct(t.stability)}")
         flag = (
@@ -213,7 +218,15 @@ def _themes(result: RunResult) -> str:
             f'<article class="theme" id="theme-{t.id}" style="--c:{color}">'
             f"<h3>T{t.id}: {_e(t.label)}{flag}</h3>"
             f'<div class="meta">{_e(" · ".join(meta))}</div>'
+            + (f'<p class="description">{_e(t.description)}</p>' if t.description else "")
         )
+        for lang, phrases in (t.keyphrases_by_language or {}).items():
+            if phrases:
+                chips = "".join(f'<span class="kw">{_e(p)}</span>' for p in phrases)
+                parts.append(
+                    f'<div class="keywords keyphrases"><span class="lang">'
+                    f"{_e(_LANG_NAMES.get(lang, lang))} phrases</span>{chips}</div>"
+                )
         kw = t.keywords_by_language or {}
         rows = [(lang, words) for lang, words in kw.items() if words]
         if not rows and t.keywords:

@@ -12,6 +12,32 @@ from themekit.config._base import Section
 DEFAULT_QUESTION_WEIGHT = 0.5
 
 
+class LLMNamerConfig(Section):
+    """``themes.llm``: an OpenAI-compatible chat-completions endpoint that names the themes."""
+
+    endpoint: str | None = Field(
+        None,
+        description=(
+            "base URL of an OpenAI-compatible API (the part before /chat/completions), e.g. "
+            "http://127.0.0.1:11434/v1 (Ollama), http://127.0.0.1:8080/v1 (llama.cpp server)"
+        ),
+    )
+    model: str | None = Field(None, description="the model name the endpoint serves")
+    allow_remote: bool = Field(
+        False,
+        description=(
+            "allow sending each theme's keyphrases and a few quotes to the endpoint (needed for "
+            "every endpoint, local or hosted: the quotes leave themekit)"
+        ),
+    )
+    api_key_env: str | None = Field(
+        None, description="name of the environment variable holding the API key (hosted APIs)"
+    )
+    n_quotes: int = Field(3, ge=0, le=10, description="quotes per theme shown to the model")
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    timeout: float = Field(120.0, gt=0.0, description="seconds to wait for one reply")
+
+
 class ThemesConfig(Section):
     mode: Literal["discover", "guided", "semi-supervised"] = "discover"
     n_themes: Annotated[int, Field(ge=2, le=1000)] | Literal["auto"] = Field(
@@ -56,6 +82,14 @@ class ThemesConfig(Section):
     n_keywords: int = Field(10, ge=1, le=50)
     n_quotes: int = Field(5, ge=1, le=50)
     stop_words: list[str] = Field(default_factory=list, description="extra stop words")
+    namer: Literal["keyphrase", "llm"] = Field(
+        "keyphrase",
+        description=(
+            "how themes are named: keyphrases scored against the theme's centre (offline), or "
+            "an LLM given those keyphrases and a few quotes (themes.llm)"
+        ),
+    )
+    llm: LLMNamerConfig = Field(default_factory=LLMNamerConfig)
 
 
 class CodebookConfig(Section):

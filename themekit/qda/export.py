@@ -202,13 +202,25 @@ def build_project(
 
 
 def _theme_note(theme: Any) -> str:
+    from themekit.describe import codebook_match
+
     lines = []
+    if getattr(theme, "description", None):
+        lines.append(str(theme.description))
+    for lang, phrases in (getattr(theme, "keyphrases_by_language", None) or {}).items():
+        if phrases:
+            lines.append(f"Keyphrases ({lang}): {', '.join(phrases)}")
     kw = getattr(theme, "keywords_by_language", None) or {}
     for lang, words in kw.items():
         if words:
             lines.append(f"Keywords ({lang}): {', '.join(words)}")
     if getattr(theme, "codebook_theme", None):
-        lines.append(f"Closest codebook theme: {theme.codebook_theme}")
+        match = codebook_match(
+            theme.codebook_theme,
+            getattr(theme, "codebook_name", None),
+            getattr(theme, "codebook_similarity", None),
+        )
+        lines.append(f"Matching codebook theme: {match}")
     return "\n".join(lines)
 
 

@@ -72,6 +72,10 @@ class _Obj:
     def __init__(self, d: dict[str, Any]) -> None:
         self.keywords_by_language = d.get("keywords_by_language") or {}
         self.codebook_theme = d.get("codebook_theme")
+        self.description = d.get("description") or ""
+        self.keyphrases_by_language = d.get("keyphrases_by_language") or {}
+        self.codebook_name = d.get("codebook_name")
+        self.codebook_similarity = d.get("codebook_similarity")
 
 
 def _try_codebook(run: SavedRun, cb_path: str) -> Codebook | None:

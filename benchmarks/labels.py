@@ -1,0 +1,262 @@
+"""Name fidelity: does a candidate theme's name say which hand-coded theme it holds?
+
+For each corpus the themes are found as ``themekit run`` finds them (default embedder, default
+``ThemeFinder``, the moderator's questions as context where there is a moderator) and
+described by :func:`themekit.describe.describe_themes` with the run's embedder for keyphrases.
+Each name -- today's two keywords per language (``CandidateTheme.keyword_label``) and the new
+keyphrase name (``CandidateTheme.label``) -- is embedded with the same embedder, and the nearest
+gold label name (cosine) is looked up. A name is *faithful* when that nearest gold name belongs
+to the theme's majority hand code. Printed per corpus: themes, faithful share with the old and
+the new names, and the names themselves (JSON lines, then a Markdown table).
+
+Gold label names: the codebook's theme names (``other`` included) for the focus-group corpora
+(the bundled demo whole and per session, and every ``benchmarks/corpora/*/job.yaml`` with a
+codebook); SIB-200's seven topic names in English and in Malay (a theme points to a topic when
+the nearest of the 14 names is one of that topic's two); the NHS staff themes.
+
+    python benchmarks/labels.py ../shared/benchdata [--only demo sib200] [--out FILE]
+
+Never copies data into the project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from quality import REPO, nhs, sib200
+
+from themekit.config import EmbeddingConfig, load_config
+from themekit.corpus import Corpus
+from themekit.describe import describe_themes
+from themekit.embed import build_embedder, default_cache_dir, embed_texts
+from themekit.embed.context import (
+    DEFAULT_CONTEXT_WEIGHT,
+    add_prompt_context,
+    is_question,
+    link_prompts,
+    question_vectors,
+)
+from themekit.naming import phrase_embedder
+from themekit.themes import ThemeFinder
+
+log = logging.getLogger("benchmarks.labels")
+
+#: SIB-200's topics and their names in English and Malay.
+SIB_NAMES = {
+    "science/technology": ["science/technology", "sains/teknologi"],
+    "travel": ["travel", "pelancongan"],
+    "politics": ["politics", "politik"],
+    "sports": ["sports", "sukan"],
+    "health": ["health", "kesihatan"],
+    "entertainment": ["entertainment", "hiburan"],
+    "geography": ["geography", "geografi"],
+}
+
+#: A corpus: its segments (context included) and gold code -> names.
+Loaded = tuple[Corpus, dict[str, list[str]]]
+
+
+def _codebook_names(path: Path) -> dict[str, list[str]]:
+    from themekit.codebook import load_codebook
+
+    return {t.id: [t.name] for t in load_codebook(path).themes}
+
+
+def job_corpus(config: Path, session: str | None = None) -> Loaded:
+    """A job config's corpus (context segments kept) and its codebook's theme names."""
+    from themekit.load import load_corpus
+
+    cfg = load_config(config)
+    full = load_corpus(cfg)
+    if session is not None:
+        full = Corpus([s for s in full if s.session == session])
+    if not cfg.codebook.path:
+        raise SystemExit(f"{config}: no codebook.path, no gold label names")
+    return full, _codebook_names(cfg.resolve_path(cfg.codebook.path))
+
+
+def corpora(data: Path, nhs_size: int, seed: int) -> dict[str, Callable[[], Loaded]]:
+    demo = REPO / "configs" / "demo.yaml"
+    sets: dict[str, Callable[[], Loaded]] = {"demo": lambda: job_corpus(demo)}
+    for session in ("week1", "week2", "week3"):
+        sets[f"demo_{session}"] = lambda s=session: job_corpus(demo, s)  # type: ignore[misc]
+    for job in sorted((REPO / "benchmarks" / "corpora").glob("*/job.yaml")):
+        sets[job.parent.name] = lambda j=job: job_corpus(j)  # type: ignore[misc]
+    sets["sib200"] = lambda: (sib200(data / "sib200")[0], SIB_NAMES)
+    sets["nhs"] = lambda: _nhs(data, nhs_size, seed)
+    return sets
+
+
+def _nhs(data: Path, n: int, seed: int) -> Loaded:
+    corpus, _ = nhs(data / "nhs_pxtextmining", n, seed)
+    return corpus, {c: [c] for c in sorted(set(corpus.codes)) if c}
+
+
+def _unit(X: np.ndarray) -> np.ndarray:
+    return X / np.maximum(np.linalg.norm(X, axis=-1, keepdims=True), 1e-12)
+
+
+def fidelity(
+    names: list[str],
+    majority: list[str],
+    gold: dict[str, list[str]],
+    embed: Callable[[list[str]], np.ndarray],
+    *,
+    by_parts: bool = True,
+) -> tuple[float, list[str]]:
+    """Share of ``names`` whose nearest gold name belongs to the theme's majority code, and
+    the code each name points to. ``by_parts``: a name's vector is the mean of the unit vectors
+    of its phrases (split at " / " and ", "), so that the punctuation joining them does not
+    decide which gold name is nearest; else the name is embedded whole."""
+    owners = [code for code, ns in gold.items() for _ in ns]
+    G = _unit(embed([n for ns in gold.values() for n in ns]))
+    if by_parts:
+        parts = [[p.strip() for p in re.split(r" / |, ", n) if p.strip()] or [n] for n in names]
+        V = _unit(embed([p for ps in parts for p in ps]))
+        bounds = np.cumsum([0] + [len(ps) for ps in parts])
+        N = _unit(np.vstack([V[a:b].mean(axis=0) for a, b in itertools.pairwise(bounds)]))
+    else:
+        N = _unit(embed(names))
+    points = [owners[int(j)] for j in np.argmax(N @ G.T, axis=1)]
+    hits = [p == m for p, m in zip(points, majority, strict=True)]
+    return (float(np.mean(hits)) if hits else float("nan")), points
+
+
+def run_one(
+    name: str, load: Callable[[], Loaded], seed: int, keep: Path | None = None
+) -> dict[str, object]:
+    full, gold = load()
+    corpus = full.analysed()
+    links, prompts = link_prompts(full)
+    embedder = build_embedder(EmbeddingConfig())
+    cache = default_cache_dir()
+    X = np.asarray(embed_texts(corpus.texts, embedder, cache_dir=cache))
+    X_fit, Q, answers = X, None, None
+    if prompts:  # the moderator's questions as context, as `themekit run` reads them
+        P = np.asarray(embed_texts([p.text for p in prompts], embedder, cache_dir=cache))
+        X_fit = add_prompt_context(X, P, links, DEFAULT_CONTEXT_WEIGHT)
+        Q = question_vectors(P, links, [is_question(p.text) for p in prompts])
+        answers = X
+    t0 = time.perf_counter()
+    kept = keep / f"{name}-{seed}.npz" if keep else None
+    if kept is not None and kept.is_file():  # themes of an earlier run (naming work only)
+        with np.load(kept) as z:
+            labels, space = z["labels"], z["space"]
+    else:
+        finder = ThemeFinder(seed=seed).fit(
+            X_fit,
+            corpus.texts,
+            languages=corpus.languages,
+            questions=links if prompts else None,
+            question_embeddings=Q,
+            answer_embeddings=answers,
+        )
+        labels, space = np.asarray(finder.labels_, dtype=int), np.asarray(finder.embeddings_)
+        if kept is not None:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(kept, labels=labels, space=space)
+    t_fit = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    themes = describe_themes(
+        corpus,
+        labels,
+        space,
+        seed=seed,
+        phrase_space=X,
+        embed_phrases=phrase_embedder(embedder, cache),
+    )
+    t_describe = time.perf_counter() - t0
+    themes = [t for t in themes if t.id != -1]
+    codes = np.asarray([c or "" for c in corpus.codes], dtype=object)
+    majority = [Counter(codes[labels == t.id].tolist()).most_common(1)[0][0] for t in themes]
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return np.asarray(embed_texts(texts, embedder, cache_dir=cache))
+
+    old_names, new_names = [t.keyword_label for t in themes], [t.label for t in themes]
+    old, old_points = fidelity(old_names, majority, gold, embed)
+    new, new_points = fidelity(new_names, majority, gold, embed)
+    old_whole, _ = fidelity(old_names, majority, gold, embed, by_parts=False)
+    new_whole, _ = fidelity(new_names, majority, gold, embed, by_parts=False)
+    return {
+        "corpus": name,
+        "n_segments": len(corpus),
+        "n_themes": len(themes),
+        "old": round(old, 3),
+        "new": round(new, 3),
+        "old_whole": round(old_whole, 3),
+        "new_whole": round(new_whole, 3),
+        "fit_seconds": round(t_fit, 1),
+        "describe_seconds": round(t_describe, 1),
+        "themes": [
+            {
+                "id": t.id,
+                "size": t.size,
+                "majority": m,
+                "old_name": t.keyword_label,
+                "old_points_to": op,
+                "new_name": t.label,
+                "new_points_to": np_,
+            }
+            for t, m, op, np_ in zip(themes, majority, old_points, new_points, strict=True)
+        ],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("data", type=Path, help="folder holding sib200/ and nhs_pxtextmining/")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--nhs-size", type=int, default=1500)
+    ap.add_argument("--only", nargs="*", help="corpus names to run (demo, demo_week1, sib200 ...)")
+    ap.add_argument("--out", type=Path, help="also write the JSON lines to this file")
+    ap.add_argument(
+        "--keep-themes",
+        type=Path,
+        help="folder to keep each corpus's themes in and reuse them from (to work on names only)",
+    )
+    args = ap.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
+    )
+    rows = []
+    for name, load in corpora(args.data, args.nhs_size, args.seed).items():
+        if args.only and name not in args.only:
+            continue
+        row = run_one(name, load, args.seed, args.keep_themes)
+        rows.append(row)
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    keys = ("old", "new", "old_whole", "new_whole")
+    print(
+        "\n| corpus | segments | themes | old names | new names | old, embedded whole "
+        "| new, embedded whole |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        cells = " | ".join(str(r[k]) for k in keys)
+        print(f"| {r['corpus']} | {r['n_segments']} | {r['n_themes']} | {cells} |")
+    focus = [r for r in rows if r["corpus"] not in ("sib200", "nhs")]
+    if focus:
+        means = " | ".join(f"{np.mean([float(r[k]) for r in focus]):.3f}" for k in keys)  # type: ignore[arg-type]
+        print(f"| focus-group mean ({len(focus)}) | | | {means} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
