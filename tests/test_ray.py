@@ -272,3 +272,42 @@ def test_a_killed_worker_loses_no_finished_shard_and_the_rerun_resumes(
         write=False,
     )
     assert _labels(retried) == _labels(local) == _labels(resumed)
+
+
+@pytest.mark.slow
+def test_large_corpus_is_fitted_on_a_stratified_sample_and_the_rest_assigned_on_ray(
+    local_ray, tmp_path: Path
+) -> None:
+    from themekit.distributed import stratified_sample
+    from themekit.embed.base import l2_normalize
+    from themekit.pipeline import run
+
+    common = [
+        *FAST_DEMO,
+        f"embedding.cache_dir={tmp_path / 'cache'}",
+        "execution.engine=ray",
+        "execution.sample_size=150",
+        "execution.shard_rows=50",
+        "codebook.path=themekit://demo/codebook.yaml",
+    ]
+    one = run(DEMO_CONFIG, overrides=[*common, "execution.num_workers=1"], write=False)
+    two = run(DEMO_CONFIG, overrides=[*common, "execution.num_workers=2"], write=False)
+    sample = one.manifest["execution"]["sample"]
+    assert sample["n_sample"] == 150 and sample["seed"] == one.config.seed
+    assert not sample["whole_corpus"] and sample["n_strata"] >= 3
+    # the same on any number of workers
+    assert _labels(one) == _labels(two) and one.codebook_theme == two.codebook_theme
+    n = len(one.corpus)
+    assert n == 283 and (one.labels >= 0).all() and len(one.codebook_theme) == n
+    # the sample is the stratified one, and every other segment sits with its nearest theme centre
+    strata = [(s.session or "", s.language or "") for s in one.corpus]
+    idx = stratified_sample(strata, 150, one.config.seed)
+    rest = np.setdiff1d(np.arange(n), idx)
+    Z = l2_normalize(one.cluster_embeddings)
+    keys = sorted(set(one.labels[idx].tolist()))
+    centres = l2_normalize(np.stack([Z[idx][one.labels[idx] == k].mean(axis=0) for k in keys]))
+    nearest = np.asarray(keys)[np.argmax(Z[rest] @ centres.T, axis=1)]
+    np.testing.assert_array_equal(one.labels[rest], nearest)
+    # every theme found on the sample keeps members among the other segments too
+    assert set(one.labels[rest].tolist()) == set(keys)
+    assert one.scores is not None  # compared against the hand codes over all segments

@@ -204,7 +204,9 @@ def run(
         finder = ThemeFinder.from_config(
             cfg.themes, seed=cfg.seed, language_neutral=cfg.embedding.language_neutral
         )
-        finder.fit(
+        # the ray engine fits a large corpus on a stratified sample and assigns the rest on Ray
+        fit = engine.fitter(finder, corpus, cfg.seed) if engine is not None else finder.fit
+        fit(
             X_fit,
             corpus.texts,
             languages=corpus.languages,

@@ -313,11 +313,64 @@ class RayEngine:
         self.embed_stats = EmbedStats(len(texts), n_distinct, n_cached, done, n_shards, secs)
         return self.embed_stats
 
+    def fitter(self, finder: Any, corpus: Any, seed: int) -> Any:
+        """A stand-in for ``finder.fit`` that fits a large corpus on a stratified sample and
+        assigns the rest on Ray (:class:`themekit.distributed.scale.SampleFitter`)."""
+        from themekit.distributed.scale import SampleFitter
 
-def _ray_version() -> str:
-    from themekit.embed.base import package_version
+        return SampleFitter(self, finder, corpus, seed)
 
-    return package_version("ray")
+    # -- assignment at scale ---------------------------------------------------------------------
+    def assign(
+        self, assigner: Any, rows: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Run ``assigner`` (:class:`themekit.distributed.scale.Assigner`) over ``rows`` (equal
+        length arrays: ``x``, ``language``, optional ``a``) on a pool of Ray actors, in batches
+        of ``shard_rows``. Returns (labels, codes or empty strings, rows in the theme space)."""
+        n = len(rows["x"])
+        labels = np.full(n, -1, dtype=int)
+        codes = np.full(n, "", dtype=object)
+        space: np.ndarray | None = None
+        with self.session() as ray:
+            refs = {k: ray.put(v) for k, v in rows.items()}
+            per = self.cfg.shard_rows
+            # row numbers as in-memory blocks: no read tasks to compete with the actors for CPUs
+            ds = ray.data.from_numpy([np.arange(i, min(i + per, n)) for i in range(0, n, per)])
+            out = ds.map_batches(
+                AssignActor,
+                fn_constructor_kwargs={"assigner": assigner, "refs": refs},
+                batch_size=per,
+                batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=self.cfg.num_workers),
+                num_cpus=self.cfg.cpus_per_worker,
+            )
+            for b in out.iter_batches(batch_size=None, batch_format="numpy"):
+                r = np.asarray(b["row"], dtype=int)
+                labels[r] = b["label"]
+                if "code" in b:
+                    codes[r] = b["code"]
+                if space is None:
+                    space = np.empty((n, np.asarray(b["space"]).shape[1]), dtype=np.float32)
+                space[r] = b["space"]
+            del refs
+        assert space is not None  # n > 0
+        return labels, codes, space
+
+
+class AssignActor:
+    """A Ray Data actor holding the rows to assign (fetched once from the object store)."""
+
+    def __init__(self, assigner: Any, refs: dict[str, Any]):
+        import ray
+
+        self.assigner = assigner
+        self.rows = {k: ray.get(v) if isinstance(v, ray.ObjectRef) else v for k, v in refs.items()}
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        ids = np.asarray(batch["data"], dtype=int)
+        sub = {k: v[ids] for k, v in self.rows.items()}
+        sub["row"] = ids
+        return dict(self.assigner(sub))
 
 
 def _actor_payload(embedder: Embedder, cfg: EmbeddingConfig) -> bytes:
@@ -362,3 +415,9 @@ class EmbedActor:
             self.cache.put([str(h).encode("ascii") for h in batch["hash"].tolist()], vectors)
             return {"hash": batch["hash"]}
         return {"hash": batch["hash"], "vector": vectors}
+
+
+def _ray_version() -> str:
+    from themekit.embed.base import package_version
+
+    return package_version("ray")
