@@ -106,6 +106,21 @@ def throughput(data: Path, n: int, backend: str, workdir: Path) -> dict[str, flo
     texts = real_texts(data)[:n]
     cfg = EmbeddingConfig(backend=backend)
     rates: dict[str, float] = {}
+    # baseline in the same run: the local engine (embed_texts in this process, no Ray)
+    from themekit.embed import embed_texts
+
+    emb = build_embedder(cfg)
+    emb.encode(["warm up"])
+    t = time.perf_counter()
+    embed_texts(texts, emb, cache_dir=workdir / "tp-local")
+    secs = time.perf_counter() - t
+    rates["local"] = len(texts) / secs
+    print(
+        f"throughput: {len(texts)} texts, {backend}, local engine: {secs:.1f} s, "
+        f"{rates['local']:.1f} texts/s",
+        flush=True,
+    )
+    del emb
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         for workers in (1, 2):
@@ -183,8 +198,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(real_texts(args.data))} distinct real texts in {args.data}", flush=True)
         if not args.skip_throughput:
             rates = throughput(args.data, args.n_throughput, args.backend, workdir)
-            r1, r2 = rates["workers_1"], rates["workers_2"]
-            print(f"throughput ratio 2 workers / 1 worker: {r2 / r1:.2f} (2 CPU cores)")
+            r0, r1, r2 = rates["local"], rates["workers_1"], rates["workers_2"]
+            print(
+                f"throughput ratios: 2 workers / 1 worker {r2 / r1:.2f}; 1 Ray worker / local "
+                f"engine {r1 / r0:.2f}; 2 Ray workers / local engine {r2 / r0:.2f} (2 CPU cores)"
+            )
             print(
                 f"projection: N GPU workers ~ N x (one GPU worker's rate); from the measured "
                 f"single CPU worker ({r1:.0f} texts/s) 10^6 texts take {1e6 / r1 / 3600:.1f} h "

@@ -182,8 +182,10 @@ class RayEngine:
                         f"cannot connect to the Ray cluster at {address!r} ({exc})",
                         key="execution.address",
                     ) from None
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # its per-dataset INFO lines
         ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = False
+        ctx.enable_progress_bars = False  # themekit reports progress itself, and says so once:
+        logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
         ctx.print_on_execution_start = False
         res = ray.cluster_resources()
         logger.info(
@@ -262,6 +264,7 @@ class RayEngine:
                 for i in range(0, len(todo), rows)
             ]
             n_todo = len(todo)
+            blocks_sizes = [len(b) for b in blocks]
             del todo
             ds = ray.data.from_pandas(blocks)
             del blocks
@@ -278,7 +281,9 @@ class RayEngine:
                     },
                     batch_size=rows,
                     batch_format="numpy",
-                    compute=ray.data.ActorPoolStrategy(size=self.cfg.num_workers),
+                    compute=ray.data.ActorPoolStrategy(
+                        size=min(self.cfg.num_workers, len(blocks_sizes))
+                    ),
                     num_gpus=gpus,
                     num_cpus=self.cfg.cpus_per_worker,
                     max_restarts=retries,  # a killed actor is restarted ...
@@ -341,7 +346,7 @@ class RayEngine:
                 fn_constructor_kwargs={"assigner": assigner, "refs": refs},
                 batch_size=per,
                 batch_format="numpy",
-                compute=ray.data.ActorPoolStrategy(size=self.cfg.num_workers),
+                compute=ray.data.ActorPoolStrategy(size=min(self.cfg.num_workers, -(-n // per))),
                 num_cpus=self.cfg.cpus_per_worker,
             )
             for b in out.iter_batches(batch_size=None, batch_format="numpy"):
