@@ -311,3 +311,26 @@ def test_large_corpus_is_fitted_on_a_stratified_sample_and_the_rest_assigned_on_
     # every theme found on the sample keeps members among the other segments too
     assert set(one.labels[rest].tolist()) == set(keys)
     assert one.scores is not None  # compared against the hand codes over all segments
+
+
+@pytest.mark.slow
+def test_demo_with_the_default_embedder_on_ray_gives_the_local_result(
+    local_ray, tmp_path: Path
+) -> None:
+    from themekit.pipeline import run
+
+    common = ["evaluation.bootstrap=100", "execution.shard_rows=64"]
+    local = run(
+        DEMO_CONFIG, overrides=[*common, f"embedding.cache_dir={tmp_path / 'c1'}"], write=False
+    )
+    on_ray = run(
+        DEMO_CONFIG,
+        overrides=[*common, f"embedding.cache_dir={tmp_path / 'c2'}", "execution.engine=ray"],
+        write=False,
+    )
+    assert on_ray.manifest["embedder_id"] == local.manifest["embedder_id"]
+    np.testing.assert_allclose(on_ray.embeddings, local.embeddings, atol=1e-5)
+    assert _labels(on_ray) == _labels(local)
+    assert on_ray.codebook_theme == local.codebook_theme
+    assert on_ray.scores is not None and local.scores is not None
+    assert on_ray.scores.to_dict() == local.scores.to_dict()
