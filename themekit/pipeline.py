@@ -99,6 +99,11 @@ def run(
         namer.ping()
     _seed_everything(cfg.seed)
     timer = StageTimer()
+    engine = None
+    if cfg.execution.engine == "ray":  # fail before the work: Ray missing, cluster unreachable
+        from themekit.distributed.ray_engine import RayEngine
+
+        engine = RayEngine.check(cfg)
 
     codebook = None
     if cfg.codebook.path:
@@ -170,8 +175,11 @@ def run(
         # tfidf, puts both in the same space) unless embedding.query_prompt gives them their own
         cb_texts = codebook.descriptions()[0] if codebook is not None else []
         together = q_embedder is embedder
+        all_texts = corpus.texts + prompt_texts + (cb_texts if together else [])
+        if engine is not None and cache_dir is not None:  # fills the cache on the cluster
+            engine.embed(all_texts, embedder, cfg.embedding, cache_dir=cache_dir, progress=progress)
         X_all = embed_texts(
-            corpus.texts + prompt_texts + (cb_texts if together else []),
+            all_texts,
             embedder,
             cache_dir=cache_dir,
             batch_size=cfg.embedding.batch_size,
@@ -203,7 +211,9 @@ def run(
         finder = ThemeFinder.from_config(
             cfg.themes, seed=cfg.seed, language_neutral=cfg.embedding.language_neutral
         )
-        finder.fit(
+        # the ray engine fits a large corpus on a stratified sample and assigns the rest on Ray
+        fit = engine.fitter(finder, corpus, cfg.seed) if engine is not None else finder.fit
+        fit(
             X_fit,
             corpus.texts,
             languages=corpus.languages,
@@ -288,6 +298,7 @@ def run(
             "codebook": str(cfg.resolve_path(cfg.codebook.path)) if cfg.codebook.path else None,
             # how the codebook's descriptions were embedded (embedding.query_prompt)
             "codebook_embedder_id": q_embedder.id if codebook is not None else None,
+            "execution": engine.record() if engine is not None else {"engine": "local"},
         },
     )
     result = RunResult(

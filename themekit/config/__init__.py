@@ -3,6 +3,7 @@
 from themekit.config.corpus import Columns, CorpusConfig, LanguageConfig, SegmentationConfig
 from themekit.config.embedding import EmbeddingConfig
 from themekit.config.evaluation import EvaluationConfig, OutputConfig
+from themekit.config.execution import ExecutionConfig
 from themekit.config.job import (
     JobConfig,
     apply_overrides,
@@ -19,6 +20,7 @@ __all__ = [
     "CorpusConfig",
     "EmbeddingConfig",
     "EvaluationConfig",
+    "ExecutionConfig",
     "JobConfig",
     "LanguageConfig",
     "OutputConfig",

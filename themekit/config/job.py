@@ -16,6 +16,7 @@ from themekit.config._base import Section
 from themekit.config.corpus import CorpusConfig, LanguageConfig, SegmentationConfig
 from themekit.config.embedding import EmbeddingConfig
 from themekit.config.evaluation import EvaluationConfig, OutputConfig
+from themekit.config.execution import ExecutionConfig
 from themekit.config.themes import CodebookConfig, ThemesConfig
 from themekit.errors import ConfigError
 
@@ -34,6 +35,7 @@ class JobConfig(Section):
     codebook: CodebookConfig = Field(default_factory=CodebookConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     base_dir: str = Field(
         ".", description="folder that relative paths resolve against (set on load)"
     )
