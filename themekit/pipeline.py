@@ -212,7 +212,11 @@ def run(
             cfg.themes, seed=cfg.seed, language_neutral=cfg.embedding.language_neutral
         )
         # the ray engine fits a large corpus on a stratified sample and assigns the rest on Ray
-        fit = engine.fitter(finder, corpus, cfg.seed) if engine is not None else finder.fit
+        fit = finder.fit
+        if engine is not None:
+            from themekit.distributed.scale import SampleFitter
+
+            fit = SampleFitter(engine, finder, corpus, cfg.seed)
         fit(
             X_fit,
             corpus.texts,

@@ -318,13 +318,6 @@ class RayEngine:
         self.embed_stats = EmbedStats(len(texts), n_distinct, n_cached, done, n_shards, secs)
         return self.embed_stats
 
-    def fitter(self, finder: Any, corpus: Any, seed: int) -> Any:
-        """A stand-in for ``finder.fit`` that fits a large corpus on a stratified sample and
-        assigns the rest on Ray (:class:`themekit.distributed.scale.SampleFitter`)."""
-        from themekit.distributed.scale import SampleFitter
-
-        return SampleFitter(self, finder, corpus, seed)
-
     # -- assignment at scale ---------------------------------------------------------------------
     def assign(
         self, assigner: Any, rows: dict[str, np.ndarray]
