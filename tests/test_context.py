@@ -8,15 +8,16 @@ import pytest
 from tests.conftest import DEMO as REPO_DEMO
 from themekit.config.corpus import SegmentationConfig
 from themekit.corpus import Corpus, Segment
-from themekit.embed.context import (
-    QuestionSubspace,
+from themekit.context import (
     add_prompt_context,
+    build_context,
     is_question,
     link_prompts,
     question_vectors,
 )
 from themekit.errors import NotFittedError
 from themekit.segment import Turn, segment_turns
+from themekit.themes.subspace import QuestionSubspace
 
 
 def _seg(i: str, session: str, context: bool = False, source: str = "a.txt") -> Segment:
@@ -266,3 +267,83 @@ def test_no_speaker_is_guessed_when_nobody_mostly_asks() -> None:
         )
     ]
     assert not any(s.is_context for s in segment_turns(turns, SegmentationConfig()))
+
+
+def test_a_table_of_independent_texts_is_not_read_as_a_conversation() -> None:
+    # question titles, one per row, "speakers" round-robin: P2 happens to end all 3 of its rows
+    # with "?", but the others end 6 of 9 so: nobody leads a conversation
+    titles = [
+        "How do I merge two dicts?",
+        "Why is my loop slow?",
+        "Segfault when freeing a pointer",
+        "What does yield do?",
+        "How to sort a list of tuples?",
+        "Git rebase vs merge?",
+        "Can I use async in a constructor?",
+        "CSS grid not centering",
+        "Regex for an email address",
+        "Is Python pass by reference?",
+        "How to read a file line by line?",
+        "What is a closure?",
+    ]
+    turns = [
+        Turn(id=f"r{i}", text=t, session="s", source="x.csv", speaker=f"P{i % 4 + 1}")
+        for i, t in enumerate(titles)
+    ]
+    assert not any(s.is_context for s in segment_turns(turns, SegmentationConfig()))
+    # the same P1 in a real conversation, where the others answer, is read as the moderator
+    answers = ["Use the update method.", "Because it copies.", "Ya, saya setuju.", "Boleh."]
+    convo = [
+        Turn(
+            id=f"c{i}",
+            text=titles[i // 2] if i % 2 == 0 else answers[(i // 2) % 4],
+            session="s",
+            source="x.txt",
+            speaker="P1" if i % 2 == 0 else f"P{2 + (i // 2) % 3}",
+        )
+        for i in range(8)
+    ]
+    segs = segment_turns(convo, SegmentationConfig())
+    inferred = [s for s in segs if s.meta.get("moderator_inferred")]
+    assert {s.speaker for s in segs if s.is_context} == {"P1"} and len(inferred) == 4
+
+
+def test_a_prompt_asks_with_or_without_a_question_mark() -> None:
+    assert is_question("Apa yang membuatkan tuan-tuan terus datang?")
+    assert is_question("Tell me about the first time you came.")
+    assert is_question("Okay, now describe a normal week for you.")
+    assert is_question("Cuba ceritakan sikit pasal keluarga awak.")
+    assert is_question("Kongsikan pengalaman pertama.")
+    assert not is_question("Terima kasih semua.")
+    assert not is_question("Okay, let's move on.")
+
+
+def test_the_context_stage_returns_one_object() -> None:
+    full = Corpus(
+        [
+            _seg("a", "w1"),
+            _seg("q1", "w1", context=True),
+            _seg("b", "w1"),
+            _seg("c", "w1"),
+            _seg("t", "w1", context=True),
+            _seg("d", "w1"),
+        ]
+    )
+    full.segments[1] = Segment(id="q1", text="Why?", session="w1", source="a.txt", is_context=True)
+    links, prompts = link_prompts(full)
+    rng = np.random.default_rng(0)
+    X, P = rng.normal(size=(4, 8)).astype(np.float32), rng.normal(size=(2, 8)).astype(np.float32)
+    ctx = build_context(links, prompts, X, P, 0.3)
+    assert ctx.links == [None, 0, 0, 1] and ctx.asks == [True, False]
+    assert ctx.question_ids.tolist() == [-1, 0, 0, -1]
+    assert ctx.evidence() == {
+        "n_segments": 4,
+        "n_following_prompt": 3,
+        "n_answering_question": 2,
+        "n_questions": 1,
+        "answered_share": 0.5,
+    }
+    assert ctx.question_vectors is not None and not ctx.question_vectors[3].any()
+    np.testing.assert_allclose(ctx.fitted_vectors, add_prompt_context(X, P, links, 0.3))
+    none = build_context([None] * 4, [], X, None)
+    assert none.question_vectors is None and none.n_linked == 0

@@ -241,6 +241,16 @@ def test_from_config() -> None:
     )
 
 
+def test_theme_finder_is_a_scikit_learn_estimator() -> None:
+    from sklearn.base import clone
+
+    f = ThemeFinder(n_themes=4, question_space="off", seed=3)
+    assert f.get_params()["question_space"] == "off"
+    g = clone(f)
+    assert g is not f and g.get_params() == f.get_params()
+    assert g.set_params(n_themes=5).n_themes == 5
+
+
 def test_pooling_over_a_question_mixes_in_the_mean_of_its_answers() -> None:
     from themekit.themes.guided import group_ids, pool_by_question
 
@@ -275,7 +285,12 @@ def test_answers_to_one_question_are_coded_together(corpus300) -> None:
 
     def coded(weight: float, qs: list[str] | None) -> np.ndarray:
         f = ThemeFinder(mode="guided", question_weight=weight).fit(
-            X, texts, languages=langs, codebook=cb, codebook_embeddings=C, questions=qs
+            X,
+            texts,
+            languages=langs,
+            codebook=cb,
+            codebook_embeddings=C,
+            context=_context(qs, X) if qs else None,
         )
         return np.asarray(f.codebook_theme_)
 
@@ -288,9 +303,14 @@ def test_answers_to_one_question_are_coded_together(corpus300) -> None:
     assert (together == np.asarray(topics)).mean() >= (plain == np.asarray(topics)).mean()
     with pytest.raises(ConfigError, match=r"themes\.question_weight"):
         coded(1.5, questions)
-    with pytest.raises(InputError, match="question links"):
+    with pytest.raises(InputError, match="question context of 59 segments"):
         ThemeFinder(mode="guided").fit(
-            X, texts, languages=langs, codebook=cb, codebook_embeddings=C, questions=questions[:-1]
+            X,
+            texts,
+            languages=langs,
+            codebook=cb,
+            codebook_embeddings=C,
+            context=_context(questions[:-1], X[:-1]),
         )
 
 
@@ -314,54 +334,59 @@ def test_discover_uses_the_question_directions_only_when_given(corpus300, food_c
     }
     Q = np.stack([q_vec[q] if q else np.zeros(X.shape[1], np.float32) for q in questions])
 
-    f = ThemeFinder(n_themes=3).fit(
-        X, texts, languages=langs, questions=questions, question_embeddings=Q
-    )
-    assert f.question_subspace_ is not None
+    ctx = _context(questions, X, {q: q_vec[q] for q in q_vec})
+    f = ThemeFinder(n_themes=3, question_space="on").fit(X, texts, languages=langs, context=ctx)
+    assert f.question_subspace_ is not None and f.space_ is not None
+    assert f.space_.used == "question" and f.space_.setting == "on"
     assert f.question_subspace_.n_components_ == 4 and f.question_subspace_.n_questions_ == 6
     assert f.embeddings_.shape == (90, 4 + X.shape[1])
     from sklearn.metrics import adjusted_rand_score
 
     assert adjusted_rand_score(topics, f.labels_) > 0.9
     # off, without questions, and in guided mode the themes are found in the vectors themselves
-    off = ThemeFinder(n_themes=3, question_components=0).fit(
-        X, texts, languages=langs, questions=questions, question_embeddings=Q
-    )
+    off = ThemeFinder(n_themes=3, question_space="off").fit(X, texts, languages=langs, context=ctx)
     assert off.question_subspace_ is None and off.embeddings_.shape == X.shape
-    plain = ThemeFinder(n_themes=3).fit(X, texts, languages=langs, questions=questions)
+    assert off.space_ is not None and off.space_.reason == "themes.question_space is off"
+    zero = ThemeFinder(n_themes=3, question_components=0).fit(
+        X, texts, languages=langs, context=ctx
+    )
+    np.testing.assert_array_equal(zero.labels_, off.labels_)
+    plain = ThemeFinder(n_themes=3).fit(X, texts, languages=langs)
     np.testing.assert_array_equal(plain.labels_, off.labels_)
+    assert plain.space_ is not None and plain.space_.used == "full"
     cb, C = food_codebook
     g = ThemeFinder(mode="guided").fit(
-        X,
-        texts,
-        languages=langs,
-        codebook=cb,
-        codebook_embeddings=C,
-        questions=questions,
-        question_embeddings=Q,
+        X, texts, languages=langs, codebook=cb, codebook_embeddings=C, context=ctx
     )
-    assert g.question_subspace_ is None and g.embeddings_.shape == X.shape
-    # answers given on their own (X has the question added): the directions come from them, the
-    # question is not counted twice; without the question directions they are ignored
-    from themekit.embed.context import add_prompt_context
-
-    Xq = add_prompt_context(X, Q, list(range(len(X))), 0.3)
-    own = ThemeFinder(n_themes=3).fit(
-        Xq, texts, languages=langs, questions=questions, question_embeddings=Q, answer_embeddings=X
+    assert g.question_subspace_ is None and g.embeddings_.shape == X.shape and g.space_ is None
+    # the fitted vectors have the question added: the directions come from the answers' own
+    # vectors, so the question is not counted twice
+    own = ThemeFinder(n_themes=3, question_space="on").fit(
+        ctx.fitted_vectors, texts, languages=langs, context=ctx
     )
     np.testing.assert_array_equal(own.labels_, f.labels_)
     np.testing.assert_allclose(own.embeddings_, f.embeddings_, atol=1e-5)
-    ignored = ThemeFinder(n_themes=3, question_components=0).fit(
-        Xq, texts, languages=langs, questions=questions, question_embeddings=Q, answer_embeddings=X
-    )
-    assert ignored.embeddings_.shape == X.shape
-    with pytest.raises(InputError, match="answer_embeddings must have the shape"):
-        ThemeFinder().fit(X, texts, languages=langs, answer_embeddings=X[:, :10])
-    with pytest.raises(InputError, match="need questions"):
-        ThemeFinder().fit(X, texts, languages=langs, question_embeddings=Q)
-    with pytest.raises(InputError, match="one question embedding row per segment"):
-        ThemeFinder().fit(
-            X, texts, languages=langs, questions=questions, question_embeddings=Q[:-1]
-        )
+    # auto: the gates pass (85 of 90 answer one of 6 questions) and the space is chosen by the
+    # stability of its clustering, both numbers kept
+    auto = ThemeFinder(n_themes=3).fit(X, texts, languages=langs, context=ctx)
+    assert auto.space_ is not None and set(auto.space_.stability or {}) == {"full", "question"}
+    assert auto.space_.evidence["n_answering_question"] == 85
+    with pytest.raises(InputError, match="answer vectors have shape"):
+        ThemeFinder().fit(X[:, :10], texts, languages=langs, context=ctx)
+    with pytest.raises(ConfigError, match=r"themes\.question_space"):
+        ThemeFinder(question_space="maybe").fit(X, texts, languages=langs)
     with pytest.raises(ConfigError, match=r"themes\.question_components"):
         ThemeFinder(question_components=-1).fit(X, texts, languages=langs)
+
+
+def _context(questions, X, vectors=None):  # type: ignore[no-untyped-def]
+    """A question context for ids of the questions each row answers (None: none), with the
+    questions' vectors when given."""
+    from themekit.context import build_context
+    from themekit.corpus import Segment
+
+    ids = sorted({q for q in questions if q is not None})
+    prompts = [Segment(id=q, text=f"{q}?", is_context=True) for q in ids]
+    links = [ids.index(q) if q is not None else None for q in questions]
+    P = np.stack([vectors[q] for q in ids]) if vectors else None
+    return build_context(links, prompts, X, P, 0.3)

@@ -136,6 +136,12 @@ class Manifest(_MappingAccess):
     n_segments_with_prompt_context: int = 0
     #: discover: directions along which answers vary with the questions (0 = not used)
     question_components: int = 0
+    #: discover: which space was clustered and why (themekit.themes.space.SpaceChoice)
+    clustering_space: dict[str, Any] | None = None
+    #: discover: k chosen, how, the runner-up (themekit.themes.discover.k_record)
+    k: dict[str, Any] | None = None
+    #: what was inferred about moderators (themekit.pipeline._structure)
+    structure: dict[str, Any] | None = None
     n_themes: int = 0
     n_outliers_initial: int = 0
     n_outliers: int = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,35 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["RunResult", "run"]  # RunResult lives in themekit.result; imported here as before
 
 logger = logging.getLogger(__name__)
+
+
+def _structure(cfg: JobConfig, full: Corpus, corpus: Corpus, n_linked: int) -> dict[str, Any]:
+    """What was read or inferred about the corpus's structure (logged; kept in the manifest)."""
+    inferred = [s for s in full if s.meta.get("moderator_inferred")]
+    out: dict[str, Any] = {
+        "moderator": cfg.segmentation.moderator,
+        "moderator_detect": cfg.segmentation.moderator_detect,
+        "n_context": len(full) - len(corpus),
+        "n_inferred_context": sum(s.is_context for s in inferred),
+        "inferred_moderators": sorted({f"{s.session}: {s.speaker}" for s in inferred}),
+        "n_following_context": n_linked,
+    }
+    if cfg.segmentation.moderator == "context":
+        if len(full) == len(corpus) and any(s.speaker for s in corpus):
+            logger.warning(
+                "segmentation.moderator is 'context' but no speaker matched "
+                "segmentation.moderator_pattern and no session reads as a conversation led by "
+                "one questioner: every turn is analysed, none is read as a prompt"
+            )
+        else:
+            logger.info(
+                "%d moderator turns kept as context (%d of them inferred, not named); %d "
+                "segments follow one",
+                out["n_context"],
+                out["n_inferred_context"],
+                n_linked,
+            )
+    return out
 
 
 def _seed_everything(seed: int) -> None:
@@ -63,18 +92,13 @@ def run(
     """
     from themekit.codebook import load_codebook
     from themekit.compare import compare
+    from themekit.context import build_context, link_prompts
     from themekit.describe import describe_themes
     from themekit.embed import (
         build_embedder,
         build_query_embedder,
         default_cache_dir,
         embed_texts,
-    )
-    from themekit.embed.context import (
-        add_prompt_context,
-        is_question,
-        link_prompts,
-        question_vectors,
     )
     from themekit.load import check_analysable, check_codes, input_files, load_corpus
     from themekit.namer_llm import LLMNamer, check_llm_config
@@ -142,24 +166,12 @@ def run(
     logger.info("loaded %d segments from %d file(s)", len(corpus), len(files))
     links, prompts = link_prompts(full)
     n_linked = sum(j is not None for j in links)
-    if cfg.segmentation.moderator == "context":
-        if len(full) == len(corpus) and any(s.speaker for s in corpus):
-            logger.warning(
-                "segmentation.moderator is 'context' but no speaker matched "
-                "segmentation.moderator_pattern and none ends most of their turns with a question "
-                "mark: every turn is analysed, none is read as a prompt"
-            )
-        else:
-            logger.info(
-                "%d moderator turns kept as context; %d segments follow one",
-                len(full) - len(corpus),
-                n_linked,
-            )
-    use_context = cfg.embedding.context_weight > 0 and n_linked > 0
-    use_questions = (
-        cfg.themes.mode == "discover" and cfg.themes.question_components > 0 and n_linked > 0
+    structure = _structure(cfg, full, corpus, n_linked)
+    use_context = n_linked > 0 and (
+        cfg.embedding.context_weight > 0
+        or (cfg.themes.mode == "discover" and cfg.themes.question_components > 0)
     )
-    prompt_texts = [p.text for p in prompts] if use_context or use_questions else []
+    prompt_texts = [p.text for p in prompts] if use_context else []
 
     embedder = build_embedder(cfg.embedding)
     cache_dir = None
@@ -200,12 +212,11 @@ def run(
                     progress=(lambda _s, d, t: progress("codebook", d, t)) if progress else None,
                 )
             )
-        P = np.asarray(X_all[n : n + n_p])
-        X_fit = add_prompt_context(X, P, links, cfg.embedding.context_weight) if use_context else X
-        # the question directions are fitted on the answers to questions only (not to thanks,
-        # transitions or a counsellor's reflections)
-        asks = [is_question(p.text) for p in prompts]
-        Q = question_vectors(P, links, asks) if use_questions else None
+        P = np.asarray(X_all[n : n + n_p]) if use_context else None
+        context = build_context(links, prompts, X, P, cfg.embedding.context_weight)
+        for line in context.decisions:
+            logger.info("question context: %s", line)
+        X_fit = context.fitted_vectors if use_context and cfg.embedding.context_weight > 0 else X
 
     with timer.stage("themes"):
         finder = ThemeFinder.from_config(
@@ -225,9 +236,7 @@ def run(
             codebook_embeddings=cb_X,
             # only semi-supervised coding learns from hand codes; the others never read them
             hand_codes=corpus.codes if cfg.themes.mode == "semi-supervised" and coded else None,
-            questions=links,
-            question_embeddings=Q,
-            answer_embeddings=X if use_questions and use_context else None,
+            context=context,
             progress=progress,
         )
     labels = np.asarray(finder.labels_, dtype=int)
@@ -289,11 +298,19 @@ def run(
             "seeds": {"global": cfg.seed, "themes": cfg.seed, "bootstrap": cfg.seed},
             "n_segments": len(corpus),
             "n_context_segments": len(full) - len(corpus),
-            "n_segments_with_prompt_context": n_linked if use_context else 0,
+            "n_segments_with_prompt_context": (
+                n_linked if use_context and cfg.embedding.context_weight > 0 else 0
+            ),
             # discover: directions along which answers vary with the questions (0 = not used)
             "question_components": (
                 finder.question_subspace_.n_components_ if finder.question_subspace_ else 0
             ),
+            # which space discovery clustered in, and why (themekit.themes.space)
+            "clustering_space": finder.space_.to_dict() if finder.space_ else None,
+            # how many themes, how chosen, the runner-up (themekit.themes.discover.k_record)
+            "k": finder.k_,
+            # what was inferred about the corpus's structure (segmentation.moderator_detect)
+            "structure": structure,
             "n_themes": len(themes),
             "n_outliers_initial": int(getattr(finder, "n_outliers_initial_", 0)),
             "n_outliers": int((labels == -1).sum()),

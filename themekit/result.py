@@ -54,7 +54,7 @@ class RunResult:
         said, its text and (with moderator turns as context) the ``prompt`` it answers."""
         import pandas as pd
 
-        from themekit.embed.context import link_prompts
+        from themekit.context import link_prompts
 
         links, prompts = link_prompts(self.full_corpus) if self.full_corpus else ([], [])
         labels_by_theme = {t.id: t.label for t in self.themes}

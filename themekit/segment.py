@@ -26,9 +26,11 @@ name the turn reach every piece through ``meta["turn_id"]``.
 
 Moderator turns (speaker matching ``moderator_pattern``) are kept, dropped, or kept as
 context only (``Segment.is_context``: shown next to the talk they prompt, never clustered),
-as ``segmentation.moderator`` says. In a session where no speaker matches the pattern,
-``moderator_detect`` reads as the moderator the speaker who ends most of their turns with a
-question mark (:func:`detect_moderators`; logged as a warning).
+as ``segmentation.moderator`` says. In a session where no speaker matches the pattern and the
+turns read as a conversation led by one questioner, ``moderator_detect`` reads as the moderator
+the speaker who ends most of their turns with a question mark while the others mostly answer
+(:func:`detect_moderators`; logged as a warning; their segments carry
+``meta["moderator_inferred"]``).
 
 Every segment's text is normalised by :func:`themekit.normalize.normalize_text`; the
 transcription marks taken out of it are kept in ``meta["marks"]``. ``char_start`` /
@@ -218,41 +220,93 @@ def segment_turn(turn: Turn, cfg: SegmentationConfig, *, is_context: bool = Fals
 
 #: :func:`detect_moderators`: the share of a speaker's turns that must end with "?" ...
 QUESTION_SHARE = 0.5
-#: ... and how many turns they must have in the session.
+#: ... and how many turns they must have in the session ...
 MIN_MODERATOR_TURNS = 3
+#: ... and by how much their share must exceed the other speakers' (pooled): in a conversation led
+#: by one questioner the others mostly answer (demo: moderators 85-88 %, participants at most
+#: 5 %); in a table of independent texts (question titles, survey answers) everyone "asks" alike.
+QUESTION_CONTRAST = 0.4
+#: ... and the share of their questions that the next turn, by someone else, answers (does not
+#: end with "?" itself).
+ANSWERED_SHARE = 0.5
+
+
+def _is_asked(text: str) -> bool:
+    return text.rstrip().endswith("?")
+
+
+def _conversation_stats(turns: Sequence[Turn], speaker: str) -> tuple[int, int, float, float]:
+    """In one session's turns (reading order): the speaker's turns, those ending with "?", the
+    other speakers' share of turns ending with "?", and the share of the speaker's questions
+    that the next turn, by another speaker, answers without a question of its own."""
+    mine = [i for i, t in enumerate(turns) if t.speaker == speaker]
+    asked = [i for i in mine if _is_asked(turns[i].text)]
+    others = [t for t in turns if t.speaker and t.speaker != speaker]
+    others_share = sum(_is_asked(t.text) for t in others) / len(others) if others else 1.0
+    answered = sum(
+        1
+        for i in asked
+        if i + 1 < len(turns)
+        and turns[i + 1].speaker not in ("", speaker)
+        and not _is_asked(turns[i + 1].text)
+    )
+    return len(mine), len(asked), others_share, answered / len(asked) if asked else 0.0
 
 
 def detect_moderators(turns: Sequence[Turn], cfg: SegmentationConfig) -> set[tuple[str, str]]:
     """(session, speaker) pairs read as the moderator in sessions where no speaker matches
-    ``moderator_pattern``: the speaker who ends the largest share of their turns with a question
-    mark, if that share is at least :data:`QUESTION_SHARE` over at least
-    :data:`MIN_MODERATOR_TURNS` turns. On the demo the moderators end 85-88 % of their turns with
-    "?" and no participant more than 5 %."""
+    ``moderator_pattern`` and the turns read as a conversation led by one questioner: the
+    speaker who ends the largest share of their turns with a question mark, if that share is at
+    least :data:`QUESTION_SHARE` over at least :data:`MIN_MODERATOR_TURNS` turns, exceeds the
+    other speakers' share by :data:`QUESTION_CONTRAST`, and at least :data:`ANSWERED_SHARE` of
+    their questions are followed by another speaker's answer. A table of independent texts,
+    where every "speaker" ends rows with "?" alike, is not a conversation: nobody is inferred."""
     regex = _moderator_regex(cfg)
     named = {t.session for t in turns if t.speaker and regex.search(t.speaker)}
-    counts: dict[tuple[str, str], list[int]] = {}
+    by_session: dict[str, list[Turn]] = {}
     for t in turns:
-        if t.speaker and t.session not in named:
-            c = counts.setdefault((t.session, t.speaker), [0, 0])
-            c[0] += 1
-            c[1] += t.text.rstrip().endswith("?")
-    best: dict[str, tuple[float, str, int, int]] = {}
-    for (session, speaker), (n, q) in counts.items():
-        share = q / n
-        if n >= MIN_MODERATOR_TURNS and share >= QUESTION_SHARE:
-            if session not in best or share > best[session][0]:
-                best[session] = (share, speaker, q, n)
-    for session, (_, speaker, q, n) in sorted(best.items()):
+        if t.session not in named:
+            by_session.setdefault(t.session, []).append(t)
+    found: set[tuple[str, str]] = set()
+    for session, sturns in sorted(by_session.items()):
+        speakers = {t.speaker for t in sturns if t.speaker}
+        if len(speakers) < 2:
+            continue
+        stats = {spk: _conversation_stats(sturns, spk) for spk in sorted(speakers)}
+        eligible = {
+            spk: st
+            for spk, st in stats.items()
+            if st[0] >= MIN_MODERATOR_TURNS and st[1] / st[0] >= QUESTION_SHARE
+        }
+        if not eligible:
+            continue
+        spk, (n, q, others, answered) = max(eligible.items(), key=lambda kv: kv[1][1] / kv[1][0])
+        if q / n - others < QUESTION_CONTRAST or answered < ANSWERED_SHARE:
+            log.info(
+                "%s: %r ends %d of %d turns with a question mark, but the others end %.0f %% of "
+                "theirs so and %.0f %% of the questions are answered by another speaker: not "
+                "read as a conversation led by a moderator; every turn is analysed",
+                session,
+                spk,
+                q,
+                n,
+                100 * others,
+                100 * answered,
+            )
+            continue
         log.warning(
             "%s: no speaker matched segmentation.moderator_pattern; %r ends %d of %d turns with "
-            "a question mark and is read as the moderator (set moderator_pattern, or "
-            "moderator_detect: false, to change this)",
+            "a question mark (the others %.0f %%) and is read as the moderator: their turns are "
+            "context, not analysed (set moderator_pattern, or moderator_detect: false, to "
+            "change this)",
             session,
-            speaker,
+            spk,
             q,
             n,
+            100 * others,
         )
-    return {(session, speaker) for session, (_, speaker, _, _) in best.items()}
+        found.add((session, spk))
+    return found
 
 
 def segment_turns(turns: Sequence[Turn], cfg: SegmentationConfig) -> list[Segment]:
@@ -264,12 +318,13 @@ def segment_turns(turns: Sequence[Turn], cfg: SegmentationConfig) -> list[Segmen
     segments: list[Segment] = []
     dropped = 0
     for turn in turns:
-        moderator = bool(turn.speaker) and (
-            bool(regex.search(turn.speaker)) or (turn.session, turn.speaker) in detected
-        )
+        inferred = (turn.session, turn.speaker) in detected
+        moderator = bool(turn.speaker) and (bool(regex.search(turn.speaker)) or inferred)
         if moderator and cfg.moderator == "drop":
             dropped += 1
             continue
+        if inferred:
+            turn = replace(turn, meta={**turn.meta, "moderator_inferred": True})
         segments.extend(
             segment_turn(turn, cfg, is_context=moderator and cfg.moderator == "context")
         )

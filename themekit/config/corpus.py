@@ -75,8 +75,9 @@ class SegmentationConfig(Section):
     moderator_detect: bool = Field(
         True,
         description=(
-            "in a session where no speaker matches moderator_pattern, read as the moderator the "
-            "speaker who ends at least half of their turns (3 or more) with a question mark"
+            "in a session where no speaker matches moderator_pattern and the turns read as a "
+            "conversation, read as the moderator the speaker who ends at least half of their "
+            "turns (3 or more) with a question mark while the others mostly answer"
         ),
     )
     min_chars: int = Field(1, ge=0, description="segments shorter than this are dropped")

@@ -71,9 +71,17 @@ class ThemesConfig(Section):
         ge=0,
         le=50,
         description=(
-            "discover: cluster the answers in this many directions along which they vary with "
-            "the moderator's questions, beside their full vectors (0 = off; needs moderator "
-            "turns as context)"
+            "discover: the number of directions along which the answers vary with the "
+            "moderator's questions, fitted beside their full vectors (0 = never use them; "
+            "needs moderator turns as context; see question_space)"
+        ),
+    )
+    question_space: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description=(
+            "discover: cluster in the question directions 'on', never ('off'), or when the data "
+            "support it ('auto': enough segments answer enough distinct questions, and the "
+            "clustering there is at least as stable over subsamples as in the full vectors)"
         ),
     )
     sample_size: int = Field(

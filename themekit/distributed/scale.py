@@ -91,10 +91,15 @@ class SampleFitter:
             if k not in _NOT_PER_SEGMENT and v is not None and hasattr(v, "__len__") and len(v) == n
         }
         sub = {k: (take(v, idx) if k in per_segment else v) for k, v in kwargs.items()}
+        context = kwargs.get("context")
+        if context is not None:  # a themekit.context.QuestionContext: the sample's rows of it
+            sub["context"] = context.subset(idx)
         finder.fit(X[idx], [texts[int(i)] for i in idx], **sub)
 
         languages = per_segment.get("languages")
         answers = kwargs.get("answer_embeddings")
+        if context is not None:
+            answers = context.answer_vectors
         assigner = Assigner.from_fitted(
             finder,
             X[idx],

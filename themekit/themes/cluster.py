@@ -89,6 +89,8 @@ class AutoKMeans:
         k = _parsimonious_k(self.scores_) if self.scores_ else ks[0]
         km = fitted[k]
         self.n_clusters_ = k
+        self.candidates_ = ks
+        self.labels_by_k_ = {kk: m.labels_.astype(int) for kk, m in fitted.items()}
         self.cluster_centers_ = km.cluster_centers_
         self.labels_ = km.labels_.astype(int)
         logger.info(
@@ -132,9 +134,46 @@ class AutoAgglomerative(AutoKMeans):
         k = _parsimonious_k(self.scores_) if self.scores_ else ks[0]
         lab = fitted[k]
         self.n_clusters_ = k
+        self.candidates_ = ks
+        self.labels_by_k_ = {kk: v.astype(int) for kk, v in fitted.items()}
         self.labels_ = lab.astype(int)
         self.cluster_centers_ = np.stack([X[lab == c].mean(0) for c in range(k)])
         return self
+
+
+def k_choice(model: Any) -> dict[str, Any]:
+    """What a fitted :class:`AutoKMeans` / :class:`AutoAgglomerative` chose, and the runner-up:
+    ``chosen``, ``range`` (the candidate ks), ``scores`` (silhouette by k), ``runner_up`` (the
+    best-scoring other k) with its ``runner_up_score``, ``runner_up_agreement`` (ARI between the
+    two clusterings), ``at_bound`` ("lower" / "upper" / None; only when k was chosen)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    k = int(model.n_clusters_)
+    scores = {int(kk): round(float(v), 4) for kk, v in getattr(model, "scores_", {}).items()}
+    ks = list(getattr(model, "candidates_", [k]))
+    out: dict[str, Any] = {
+        "chosen": k,
+        "forced": model.n_clusters != "auto",
+        "range": [min(ks), max(ks)],
+        "scores": scores,
+        "score": scores.get(k),
+        "runner_up": None,
+        "runner_up_score": None,
+        "runner_up_agreement": None,
+        "at_bound": None,
+    }
+    others = {kk: v for kk, v in scores.items() if kk != k}
+    if others:
+        r = max(others, key=lambda kk: (others[kk], -kk))
+        by_k = getattr(model, "labels_by_k_", {})
+        out["runner_up"], out["runner_up_score"] = r, others[r]
+        if r in by_k and k in by_k:
+            out["runner_up_agreement"] = round(float(adjusted_rand_score(by_k[k], by_k[r])), 3)
+        if len(ks) > 1 and k == min(ks):
+            out["at_bound"] = "lower"
+        elif len(ks) > 1 and k == max(ks):
+            out["at_bound"] = "upper"
+    return out
 
 
 def _parsimonious_k(scores: dict[int, float]) -> int:

@@ -5,16 +5,16 @@ The steps, each measured in ``benchmarks/themes_choices.py``:
 1. unit-normalise the raw embeddings and (``language_neutral``) remove each language's mean
    (:func:`themekit.embed.neutral.LanguageMeanRemover`), so that Malay and English segments about
    the same thing land together; the codebook descriptions get the same treatment;
-2. ``discover``: with the moderator's questions given (``questions`` and
-   ``question_embeddings``), the answers' own vectors (``answer_embeddings``, else the
-   embeddings) are first projected onto the ``question_components`` directions along which they
+2. ``discover`` (:mod:`themekit.themes.discover`): with the moderator's questions given
+   (``context``, a :class:`themekit.context.QuestionContext`), the space to cluster in is chosen
+   from the data (``question_space``, :mod:`themekit.themes.space`): the full vectors, or the
+   answers' own vectors projected onto the ``question_components`` directions along which they
    vary with the questions, beside their full vectors
-   (:class:`themekit.embed.context.QuestionSubspace`; measured in
-   ``benchmarks/question_subspace.py``); then BERTopic with a reducer and a cluster model sized
-   to the corpus (see :mod:`themekit.themes.cluster`); ``guided``: every segment is coded with
-   the codebook theme it is closest to (:mod:`themekit.themes.guided`; with ``questions`` given, pooled over the
-   answers to the same moderator question by ``question_weight``, measured in
-   ``benchmarks/question_pooling.py``), the rest (``other``) are clustered into new
+   (:class:`themekit.themes.subspace.QuestionSubspace`); then BERTopic with a reducer and a
+   cluster model sized to the corpus (see :mod:`themekit.themes.cluster`), k and its runner-up
+   recorded (``k_``); ``guided``: every segment is coded with
+   the codebook theme it is closest to (:mod:`themekit.themes.guided`; with a context given,
+   pooled over the answers to the same moderator question by ``question_weight``), the rest (``other``) are clustered into new
    candidate themes, and BERTopic describes the result (its manual/supervised mode: ``y`` with
    ``BaseCluster``); ``semi-supervised``: as guided, with a share of the hand codes as training
    labels; the segments given are left out of ``eval_mask_``;
@@ -32,19 +32,24 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Hashable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from themekit.codebook import Codebook
 from themekit.embed.base import l2_normalize
-from themekit.embed.context import DEFAULT_QUESTION_COMPONENTS, QuestionSubspace
 from themekit.errors import ConfigError, InputError, NotFittedError
 from themekit.progress import ProgressCallback
-from themekit.themes import guided
-from themekit.themes.cluster import AutoKMeans, make_clusterer, make_reducer
+from themekit.themes import discover, guided
+from themekit.themes.cluster import AutoKMeans
+from themekit.themes.space import QUESTION_SPACES, SpaceChoice
 from themekit.themes.stability import stability as _stability
+from themekit.themes.subspace import DEFAULT_QUESTION_COMPONENTS, QuestionSubspace
+
+if TYPE_CHECKING:  # pragma: no cover
+    from themekit.context import QuestionContext
 
 logger = logging.getLogger(__name__)
 
@@ -53,22 +58,19 @@ CLUSTERINGS = ("auto", "kmeans", "agglomerative", "hdbscan")
 REDUCTIONS = ("auto", "umap", "none")
 #: Fewer "other" segments than this become a single new candidate theme in guided mode.
 MIN_NEW_THEME_SEGMENTS = 10
-#: From this many segments on, ``clustering: auto`` uses HDBSCAN on UMAP (BERTopic's own recipe,
-#: with sizes scaled to the corpus) instead of k-means on the full embeddings. Measured with
-#: language-neutralised e5: on the 339-segment demo k-means recovers more hand-coded themes and
-#: HDBSCAN leaves 15-60 % outliers; on SIB-200 (2,008 sentences) HDBSCAN+UMAP reaches NMI 0.53
-#: against 0.29-0.37 for silhouette-chosen k-means (benchmarks/RESULTS.md).
-DENSITY_MIN_SEGMENTS = 1000
-#: Words of two or more letters (no numbers); hyphenated Malay words ("kawan-kawan") stay whole.
+DENSITY_MIN_SEGMENTS = discover.DENSITY_MIN_SEGMENTS
 
 
-class ThemeFinder:
-    """Find candidate themes in segment embeddings (scikit-learn style estimator).
+class ThemeFinder(BaseEstimator):  # type: ignore[misc]
+    """Find candidate themes in segment embeddings (a scikit-learn estimator: ``get_params``,
+    ``set_params`` and ``sklearn.base.clone`` work).
 
     Parameters mirror :class:`themekit.config.themes.ThemesConfig`; ``seed`` drives every
     random component. After :meth:`fit`: ``labels_``, ``codebook_theme_``, ``theme_codebook_``,
     ``stability_``, ``eval_mask_``, ``n_outliers_initial_``, ``topic_model_``, ``embeddings_``
-    (the vectors the themes were found in), ``question_subspace_`` (None unless used).
+    (the vectors the themes were found in), ``question_subspace_`` (None unless used),
+    ``space_`` (:class:`themekit.themes.space.SpaceChoice`: which space and why; discover only),
+    ``k_`` (k chosen, how, the runner-up and its score; discover only).
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class ThemeFinder:
         stop_words: Sequence[str] = (),
         question_weight: float = guided.QUESTION_WEIGHT,
         question_components: int = DEFAULT_QUESTION_COMPONENTS,
+        question_space: str = "auto",
     ):
         self.mode = mode
         self.n_themes = n_themes
@@ -106,6 +109,7 @@ class ThemeFinder:
         self.stop_words = stop_words
         self.question_weight = question_weight
         self.question_components = question_components
+        self.question_space = question_space
 
     @classmethod
     def from_config(cls, cfg: Any, seed: int = 42, language_neutral: bool = True) -> ThemeFinder:
@@ -127,6 +131,7 @@ class ThemeFinder:
             stop_words=tuple(cfg.stop_words),
             question_weight=cfg.question_weight,
             question_components=cfg.question_components,
+            question_space=cfg.question_space,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -139,98 +144,39 @@ class ThemeFinder:
         codebook: Codebook | None = None,
         codebook_embeddings: np.ndarray | None = None,
         hand_codes: Sequence[str | None] | None = None,
-        questions: Sequence[Hashable | None] | None = None,
-        question_embeddings: np.ndarray | None = None,
-        answer_embeddings: np.ndarray | None = None,
+        context: QuestionContext | None = None,
         progress: ProgressCallback | None = None,
     ) -> ThemeFinder:
         """Fit on RAW embeddings (one row per text); see the module doc for the steps.
 
-        ``questions``: for each segment the moderator question it answers (any id, None where
-        none; e.g. the links of :func:`themekit.embed.context.link_prompts`). Answers to the
-        same question are pooled when segments are coded with the codebook
-        (``question_weight``). ``question_embeddings``: for each segment the RAW embedding of the
-        question it answers (any row where ``questions`` is None); in ``discover`` mode the
-        themes are then found in the question directions (``question_components``).
-        ``answer_embeddings``: RAW embeddings of the segments on their own, when ``embeddings``
-        have the question added (:func:`themekit.embed.context.add_prompt_context`): the question
-        directions are then found in these, so that the question is not counted twice, while the
-        codebook coding keeps ``embeddings``. Ignored unless the question directions are used."""
+        ``context``: the moderator-question context of the segments
+        (:func:`themekit.context.build_context` / :func:`themekit.context.question_context`),
+        whose ``fitted_vectors`` are usually the ``embeddings``. Answers to the same question are
+        pooled when segments are coded with the codebook (``question_weight``); in ``discover``
+        mode the question directions are fitted on its ``answer_vectors`` and used when the data
+        support them (``question_space``)."""
         self._validate_params()
         X = np.asarray(embeddings, dtype=np.float32)
         texts = [str(t) for t in texts]
-        if X.ndim != 2 or X.shape[0] != len(texts):
-            raise InputError(
-                f"expected one embedding row per text: got shape {X.shape} for {len(texts)} texts"
-            )
+        self._check_inputs(X, texts, languages, codebook, codebook_embeddings, hand_codes, context)
         n = len(texts)
-        if n < 3:
-            raise InputError(f"need at least 3 segments to find themes, got {n}")
-        if languages is not None and len(languages) != n:
-            raise InputError(f"{len(languages)} language labels for {n} segments")
-        if questions is not None and len(questions) != n:
-            raise InputError(f"{len(questions)} question links for {n} segments")
-        if question_embeddings is not None:
-            if questions is None:
-                raise InputError("question_embeddings need questions (which rows answer which)")
-            if np.ndim(question_embeddings) != 2 or len(question_embeddings) != n:
-                raise InputError(
-                    f"expected one question embedding row per segment: got shape "
-                    f"{np.shape(question_embeddings)} for {n} segments"
-                )
-        if answer_embeddings is not None and np.shape(answer_embeddings) != X.shape:
-            raise InputError(
-                f"answer_embeddings must have the shape of embeddings {X.shape}: got "
-                f"{np.shape(answer_embeddings)}"
-            )
-        if self.mode == "guided" and (codebook is None or codebook_embeddings is None):
-            raise ConfigError("guided mode needs a codebook and its embeddings", key="themes.mode")
-        if codebook is not None and codebook_embeddings is not None:
-            n_desc = len(codebook.descriptions()[0])
-            if len(codebook_embeddings) != n_desc:
-                raise InputError(
-                    f"{len(codebook_embeddings)} codebook embeddings for {n_desc} codebook descriptions"
-                )
-        if self.mode == "semi-supervised":
-            if hand_codes is None or len(hand_codes) != n:
-                raise ConfigError(
-                    "semi-supervised mode needs one hand code per segment", key="themes.mode"
-                )
-
         report = progress or (lambda stage, done, total: None)
         total_steps = 1 + int(self.stability_runs)
         report("themes", 0, total_steps)
 
         Y, C = self._prepare(X, languages, codebook, codebook_embeddings)
         self._codebook = codebook
-        self._questions = guided.group_ids(questions, n)
+        self._questions = guided.group_ids(context.links if context is not None else None, n)
         self._C = C
-        # the space themes are found in: Y, or in discover mode Y in the question directions
+        # the space themes are found in: Y, or in discover mode perhaps the question directions
         space = Y
         self.question_subspace_: QuestionSubspace | None = None
-        if (
-            self.mode == "discover"
-            and self.question_components > 0
-            and question_embeddings is not None
-        ):
-            A = Y
-            if answer_embeddings is not None:
-                A, _ = self._prepare(
-                    np.asarray(answer_embeddings, dtype=np.float32), languages, None, None
-                )
-            sub = QuestionSubspace(self.question_components).fit(
-                A, question_embeddings, self._questions
+        self.space_: SpaceChoice | None = None
+        self.k_: dict[str, Any] | None = None
+        if self.mode == "discover":
+            space, self.space_, self.question_subspace_ = discover.choose_space(
+                self, Y, languages, context
             )
-            if sub.n_components_:
-                space = sub.transform(A)
-                self.question_subspace_ = sub
-                logger.info(
-                    "themes found in %d directions along which %d answers vary with %d "
-                    "moderator questions, beside their full vectors",
-                    sub.n_components_,
-                    sub.n_answers_,
-                    sub.n_questions_,
-                )
         self.embeddings_ = space
 
         given = np.zeros(n, dtype=bool)
@@ -240,7 +186,7 @@ class ThemeFinder:
         self.eval_mask_ = ~given
 
         if self.mode == "discover":
-            topic_model, labels, n_out = self._discover_bertopic(space, texts)
+            topic_model, labels, n_out, self.k_ = discover.fit_bertopic(self, space, texts)
             seg_codes = (
                 self._code(Y, None, given, self._questions)
                 if codebook is not None and C is not None
@@ -250,7 +196,7 @@ class ThemeFinder:
             labels, seg_codes, n_out = self._assign(
                 Y, np.arange(n), self.seed, texts, hand_codes, given
             )
-            topic_model, labels = self._describe_with_bertopic(texts, Y, labels)
+            topic_model, labels = discover.describe_with_bertopic(self.stop_words, texts, Y, labels)
         self.topic_model_ = topic_model
         self.labels_ = labels
         self.n_outliers_initial_ = n_out
@@ -282,6 +228,46 @@ class ThemeFinder:
             )
         return self
 
+    def _check_inputs(
+        self,
+        X: np.ndarray,
+        texts: list[str],
+        languages: Sequence[str] | None,
+        codebook: Codebook | None,
+        codebook_embeddings: np.ndarray | None,
+        hand_codes: Sequence[str | None] | None,
+        context: QuestionContext | None,
+    ) -> None:
+        if X.ndim != 2 or X.shape[0] != len(texts):
+            raise InputError(
+                f"expected one embedding row per text: got shape {X.shape} for {len(texts)} texts"
+            )
+        n = len(texts)
+        if n < 3:
+            raise InputError(f"need at least 3 segments to find themes, got {n}")
+        if languages is not None and len(languages) != n:
+            raise InputError(f"{len(languages)} language labels for {n} segments")
+        if context is not None:
+            if len(context.links) != n:
+                raise InputError(f"a question context of {len(context.links)} segments for {n}")
+            if np.shape(context.answer_vectors) != X.shape:
+                raise InputError(
+                    f"the context's answer vectors have shape {np.shape(context.answer_vectors)}"
+                    f", the embeddings {X.shape}"
+                )
+        if self.mode == "guided" and (codebook is None or codebook_embeddings is None):
+            raise ConfigError("guided mode needs a codebook and its embeddings", key="themes.mode")
+        if codebook is not None and codebook_embeddings is not None:
+            n_desc = len(codebook.descriptions()[0])
+            if len(codebook_embeddings) != n_desc:
+                raise InputError(
+                    f"{len(codebook_embeddings)} codebook embeddings for {n_desc} codebook descriptions"
+                )
+        if self.mode == "semi-supervised" and (hand_codes is None or len(hand_codes) != n):
+            raise ConfigError(
+                "semi-supervised mode needs one hand code per segment", key="themes.mode"
+            )
+
     # ------------------------------------------------------------------------------------------
     def _validate_params(self) -> None:
         checks = [
@@ -289,6 +275,7 @@ class ThemeFinder:
             ("clustering", self.clustering, CLUSTERINGS),
             ("reduction", self.reduction, REDUCTIONS),
             ("outliers", self.outliers, ("reassign", "keep")),
+            ("question_space", self.question_space, QUESTION_SPACES),
         ]
         for name, value, allowed in checks:
             if value not in allowed:
@@ -347,15 +334,6 @@ class ThemeFinder:
             given[rng.choice(idx, size=min(k, len(idx)), replace=False)] = True
         return given
 
-    def _resolved(self, n: int) -> tuple[str, str]:
-        clustering = self.clustering
-        if clustering == "auto":
-            large = n >= DENSITY_MIN_SEGMENTS and self.n_themes == "auto"
-            clustering = "hdbscan" if large else "kmeans"
-        if self.reduction != "auto":
-            return clustering, self.reduction
-        return clustering, ("umap" if clustering == "hdbscan" else "none")
-
     # -- assignment --------------------------------------------------------------------------------
     def _assign(
         self,
@@ -368,7 +346,7 @@ class ThemeFinder:
     ) -> tuple[np.ndarray, list[str] | None, int]:
         """Labels (0..k-1, -1 outliers if kept), per-segment codebook codes, initial outliers."""
         if self.mode == "discover":  # stability refits: the coding is not needed
-            labels, n_out = self._discover(Y, texts, seed)
+            labels, n_out = discover.labels_only(self, Y, seed)
             return labels, None, n_out
         codes = self._code(Y, hand_codes, given, self._questions[index])
         other = self._other_id()
@@ -395,94 +373,9 @@ class ThemeFinder:
         if len(Z) < MIN_NEW_THEME_SEGMENTS or room <= 1:
             return np.zeros(len(Z), dtype=int)
         km = AutoKMeans("auto", min_k=2, max_k=max(2, min(room, self.max_themes)), seed=seed)
-        fit_idx = self._sample(len(Z), seed)
+        fit_idx = discover.sample(len(Z), self.sample_size, seed)
         km.fit(Z[fit_idx])
         return km.predict(Z) if len(fit_idx) < len(Z) else km.labels_
-
-    def _sample(self, n: int, seed: int) -> np.ndarray:
-        if n <= self.sample_size:
-            return np.arange(n)
-        rng = np.random.default_rng(seed)
-        return np.sort(rng.choice(n, size=self.sample_size, replace=False))
-
-    def _discover(self, Y: np.ndarray, texts: Sequence[str], seed: int) -> tuple[np.ndarray, int]:
-        """Cluster without BERTopic (used by the stability refits; same models and rules as
-        :meth:`_discover_bertopic`)."""
-        n = len(Y)
-        clustering, reduction = self._resolved(n)
-        fit_idx = self._sample(n, seed)
-        reducer = make_reducer(reduction, len(fit_idx), seed)
-        Z = reducer.fit_transform(Y[fit_idx]) if reduction == "umap" else Y[fit_idx]
-        model = self._clusterer(clustering, len(fit_idx), seed)
-        model.fit(Z)
-        labels = np.full(n, -1, dtype=int)
-        labels[fit_idx] = np.asarray(model.labels_, dtype=int)
-        n_out = int((labels[fit_idx] == -1).sum())
-        todo = np.ones(n, dtype=bool)
-        todo[fit_idx] = False
-        if self.outliers == "reassign":
-            todo |= labels == -1
-        if todo.any() and (labels >= 0).any():
-            cents = _centroids(Y, labels)
-            keys = np.asarray(list(cents))
-            labels[todo] = keys[np.argmax(Y[todo] @ np.stack(list(cents.values())).T, axis=1)]
-        return _relabel(labels), n_out
-
-    def _clusterer(self, clustering: str, n: int, seed: int) -> Any:
-        return make_clusterer(
-            clustering,
-            n,
-            n_themes=self.n_themes,
-            min_k=self.min_themes,
-            max_k=self.max_themes,
-            seed=seed,
-        )
-
-    def _discover_bertopic(
-        self, Y: np.ndarray, texts: Sequence[str]
-    ) -> tuple[Any, np.ndarray, int]:
-        """BERTopic with the reducer and cluster model in its slots, fitted on a sample when the
-        corpus is larger than ``sample_size``; the rest assigned with ``transform``; outliers
-        reassigned with ``reduce_outliers(strategy="embeddings")`` unless kept."""
-        n = len(Y)
-        clustering, reduction = self._resolved(n)
-        fit_idx = self._sample(n, self.seed)
-        tm = self._bertopic(
-            make_reducer(reduction, len(fit_idx), self.seed),
-            self._clusterer(clustering, len(fit_idx), self.seed),
-        )
-        fit_texts = [texts[i] for i in fit_idx]
-        topics = np.full(n, -1, dtype=int)
-        topics[fit_idx], _ = tm.fit_transform(fit_texts, embeddings=Y[fit_idx])
-        n_out = int((topics[fit_idx] == -1).sum())
-        changed = False
-        if len(fit_idx) < n:
-            rest = np.setdiff1d(np.arange(n), fit_idx)
-            pred, _ = tm.transform([texts[i] for i in rest], embeddings=Y[rest])
-            topics[rest] = np.asarray(pred, dtype=int)
-            changed = True
-        if self.outliers == "reassign" and (topics == -1).any() and (topics >= 0).any():
-            topics = np.asarray(
-                tm.reduce_outliers(
-                    list(texts),
-                    topics.tolist(),
-                    strategy="embeddings",
-                    embeddings=Y,
-                    threshold=-1.0,
-                ),
-                dtype=int,
-            )
-            # BERTopic keeps a document an outlier when its similarities sum to <= 0, which
-            # happens in the centred (language-neutralised) space: nearest theme centre instead
-            left = topics == -1
-            if left.any():
-                cents = _centroids(Y, topics)
-                keys = np.asarray(list(cents))
-                topics[left] = keys[np.argmax(Y[left] @ np.stack(list(cents.values())).T, axis=1)]
-            changed = True
-        if changed:
-            tm.update_topics(list(texts), topics=topics.tolist())
-        return tm, np.asarray(topics, dtype=int), n_out
 
     def _code(
         self,
@@ -534,41 +427,6 @@ class ThemeFinder:
                 codes[int(i)] = hand_codes[int(i)] or other
         return codes
 
-    # -- BERTopic ---------------------------------------------------------------------------------
-    def _describe_with_bertopic(
-        self, texts: Sequence[str], Y: np.ndarray, labels: np.ndarray
-    ) -> tuple[Any, np.ndarray]:
-        """Fit BERTopic with the labels found (manual mode: ``BaseCluster`` + ``y``)."""
-        from bertopic.cluster import BaseCluster
-        from bertopic.dimensionality import BaseDimensionalityReduction
-
-        tm = self._bertopic(BaseDimensionalityReduction(), BaseCluster())
-        topics, _ = tm.fit_transform(list(texts), embeddings=Y, y=np.asarray(labels))
-        return tm, np.asarray(topics, dtype=int)
-
-    def _bertopic(self, reducer: Any, cluster_model: Any) -> Any:
-        """A BERTopic that never loads a model (``embedding_model=None``; embeddings passed in),
-        with Malay + English stop words removed from its c-TF-IDF keywords and each word counted
-        once per segment, as in :func:`themekit.describe.describe_themes`."""
-        from bertopic import BERTopic
-        from bertopic.vectorizers import ClassTfidfTransformer
-        from sklearn.feature_extraction.text import CountVectorizer
-
-        from themekit.stopwords import TOKEN_PATTERN, stop_words
-
-        vectorizer = CountVectorizer(
-            stop_words=stop_words(self.stop_words), token_pattern=TOKEN_PATTERN, binary=True
-        )
-        return BERTopic(
-            embedding_model=None,
-            umap_model=reducer,
-            hdbscan_model=cluster_model,
-            vectorizer_model=vectorizer,
-            ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
-            calculate_probabilities=False,
-            verbose=False,
-        )
-
     def _check_fitted(self) -> None:
         if not hasattr(self, "labels_"):
             raise NotFittedError(
@@ -577,24 +435,6 @@ class ThemeFinder:
 
 
 # ----------------------------------------------------------------------------------------------
-def _centroids(Y: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:
-    return {
-        int(c): l2_normalize(Y[labels == c].mean(axis=0, keepdims=True))[0]
-        for c in sorted(set(labels.tolist()) - {-1})
-    }
-
-
-def _relabel(labels: np.ndarray) -> np.ndarray:
-    """Consecutive ids 0..k-1 in order of first appearance (-1 kept)."""
-    mapping: dict[int, int] = {}
-    out = labels.copy()
-    for i, v in enumerate(labels.tolist()):
-        if v == -1:
-            continue
-        out[i] = mapping.setdefault(v, len(mapping))
-    return out
-
-
 def _majority_map(labels: np.ndarray, codes: Sequence[str]) -> dict[int, str]:
     out: dict[int, str] = {}
     for t in sorted(set(labels.tolist()) - {-1}):

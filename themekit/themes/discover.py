@@ -1,0 +1,243 @@
+"""Discover mode of :class:`themekit.themes.ThemeFinder`: BERTopic with a reducer and cluster model
+sized to the corpus, the space chosen from the data, k recorded honestly.
+
+Functions here take the fitted-or-fitting finder (``est``) for its parameters; the finder holds
+the state. The steps are listed in :mod:`themekit.themes.finder`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from themekit.embed.base import l2_normalize
+from themekit.themes import space as space_choice
+from themekit.themes.cluster import k_choice, make_clusterer, make_reducer
+from themekit.themes.subspace import QuestionSubspace
+
+if TYPE_CHECKING:  # pragma: no cover
+    from themekit.context import QuestionContext
+    from themekit.themes.finder import ThemeFinder
+
+logger = logging.getLogger(__name__)
+
+#: From this many segments on, ``clustering: auto`` uses HDBSCAN on UMAP (BERTopic's own recipe,
+#: with sizes scaled to the corpus) instead of k-means on the full embeddings
+#: (benchmarks/RESULTS.md: k-means is better on a few hundred segments, HDBSCAN+UMAP on SIB-200).
+DENSITY_MIN_SEGMENTS = 1000
+
+
+def resolved(est: ThemeFinder, n: int) -> tuple[str, str]:
+    """The clustering and reduction ``auto`` resolves to for ``n`` segments."""
+    clustering = est.clustering
+    if clustering == "auto":
+        large = n >= DENSITY_MIN_SEGMENTS and est.n_themes == "auto"
+        clustering = "hdbscan" if large else "kmeans"
+    if est.reduction != "auto":
+        return clustering, est.reduction
+    return clustering, ("umap" if clustering == "hdbscan" else "none")
+
+
+def sample(n: int, size: int, seed: int) -> np.ndarray:
+    """All rows, or a sorted random sample of ``size`` of them."""
+    if n <= size:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=size, replace=False))
+
+
+def clusterer(est: ThemeFinder, clustering: str, n: int, seed: int) -> Any:
+    return make_clusterer(
+        clustering, n, n_themes=est.n_themes, min_k=est.min_themes, max_k=est.max_themes, seed=seed
+    )
+
+
+def choose_space(
+    est: ThemeFinder,
+    Y: np.ndarray,
+    languages: Sequence[str] | None,
+    context: QuestionContext | None,
+) -> tuple[np.ndarray, space_choice.SpaceChoice, QuestionSubspace | None]:
+    """The space themes are found in (``Y`` or the question directions), why, and the fitted
+    :class:`QuestionSubspace` when it is used."""
+    evidence = context.evidence() if context is not None else {}
+    setting = "off" if est.question_components == 0 else est.question_space
+    Qv = context.question_vectors if context is not None else None
+    if setting == "off" or context is None or Qv is None or not context.answers_question.any():
+        choice = space_choice.choose(setting, evidence, Y, None, 0, _labels_fn(est), est.seed)
+        return Y, choice, None
+    # the directions are found in the answers' own vectors, so the question is not counted twice
+    A = est._prepare(context.answer_vectors, languages, None, None)[0]
+    sub = QuestionSubspace(est.question_components).fit(A, Qv, context.question_ids)
+    Zq = sub.transform(A) if sub.n_components_ else None
+    choice = space_choice.choose(
+        setting, evidence, Y, Zq, sub.n_components_, _labels_fn(est), est.seed
+    )
+    if choice.used == "question" and Zq is not None:
+        logger.info(
+            "themes found in %d directions along which %d answers vary with %d moderator "
+            "questions, beside their full vectors: %s",
+            sub.n_components_,
+            sub.n_answers_,
+            sub.n_questions_,
+            choice.reason,
+        )
+        return Zq, choice, sub
+    logger.info("themes found in the full vectors: %s", choice.reason)
+    return Y, choice, None
+
+
+def _labels_fn(est: ThemeFinder) -> Any:
+    return lambda Z, seed: labels_only(est, Z, seed)[0]
+
+
+def labels_only(est: ThemeFinder, Y: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
+    """Cluster without BERTopic (stability refits, the space choice; same models and rules as
+    :func:`fit_bertopic`). Returns labels and the number of initial outliers."""
+    n = len(Y)
+    clustering, reduction = resolved(est, n)
+    fit_idx = sample(n, est.sample_size, seed)
+    reducer = make_reducer(reduction, len(fit_idx), seed)
+    Z = reducer.fit_transform(Y[fit_idx]) if reduction == "umap" else Y[fit_idx]
+    model = clusterer(est, clustering, len(fit_idx), seed)
+    model.fit(Z)
+    labels = np.full(n, -1, dtype=int)
+    labels[fit_idx] = np.asarray(model.labels_, dtype=int)
+    n_out = int((labels[fit_idx] == -1).sum())
+    todo = np.ones(n, dtype=bool)
+    todo[fit_idx] = False
+    if est.outliers == "reassign":
+        todo |= labels == -1
+    if todo.any() and (labels >= 0).any():
+        labels[todo] = nearest_centre(Y, labels, Y[todo])
+    return relabel(labels), n_out
+
+
+def fit_bertopic(
+    est: ThemeFinder, Y: np.ndarray, texts: Sequence[str]
+) -> tuple[Any, np.ndarray, int, dict[str, Any]]:
+    """BERTopic with the reducer and cluster model in its slots, fitted on a sample when the
+    corpus is larger than ``sample_size``; the rest assigned with ``transform``; outliers
+    reassigned with ``reduce_outliers(strategy="embeddings")`` unless kept. Returns the model,
+    the labels, the initial outliers and the k record (:func:`k_record`)."""
+    n = len(Y)
+    clustering, reduction = resolved(est, n)
+    fit_idx = sample(n, est.sample_size, est.seed)
+    cluster_model = clusterer(est, clustering, len(fit_idx), est.seed)
+    tm = make_bertopic(
+        est.stop_words, make_reducer(reduction, len(fit_idx), est.seed), cluster_model
+    )
+    topics = np.full(n, -1, dtype=int)
+    topics[fit_idx], _ = tm.fit_transform([texts[i] for i in fit_idx], embeddings=Y[fit_idx])
+    n_out = int((topics[fit_idx] == -1).sum())
+    changed = False
+    if len(fit_idx) < n:
+        rest = np.setdiff1d(np.arange(n), fit_idx)
+        pred, _ = tm.transform([texts[i] for i in rest], embeddings=Y[rest])
+        topics[rest] = np.asarray(pred, dtype=int)
+        changed = True
+    if est.outliers == "reassign" and (topics == -1).any() and (topics >= 0).any():
+        topics = np.asarray(
+            tm.reduce_outliers(
+                list(texts), topics.tolist(), strategy="embeddings", embeddings=Y, threshold=-1.0
+            ),
+            dtype=int,
+        )
+        # BERTopic keeps a document an outlier when its similarities sum to <= 0, which
+        # happens in the centred (language-neutralised) space: nearest theme centre instead
+        left = topics == -1
+        if left.any():
+            topics[left] = nearest_centre(Y, topics, Y[left])
+        changed = True
+    if changed:
+        tm.update_topics(list(texts), topics=topics.tolist())
+    return tm, np.asarray(topics, dtype=int), n_out, k_record(cluster_model, clustering, topics)
+
+
+def k_record(model: Any, clustering: str, labels: np.ndarray) -> dict[str, Any]:
+    """How many themes, how chosen, and the runner-up (logged; a warning at a bound)."""
+    if not hasattr(model, "n_clusters_"):  # HDBSCAN: the density decides
+        k = len(set(labels.tolist()) - {-1})
+        return {"chosen": k, "by": clustering, "runner_up": None, "at_bound": None}
+    rec = k_choice(model)
+    rec["by"] = "fixed (themes.n_themes)" if rec["forced"] else "silhouette"
+    if rec["runner_up"] is not None:
+        logger.info(
+            "k=%d chosen by silhouette (%s); runner-up k=%d (%s), agreement with the chosen "
+            "clustering ARI %s",
+            rec["chosen"],
+            rec["score"],
+            rec["runner_up"],
+            rec["runner_up_score"],
+            rec["runner_up_agreement"],
+        )
+    if rec["at_bound"]:
+        key = "min_themes" if rec["at_bound"] == "lower" else "max_themes"
+        logger.warning(
+            "k=%d sits at the %s bound of its range %s: the data may hold %s themes; widen "
+            "themes.%s or set themes.n_themes to look",
+            rec["chosen"],
+            rec["at_bound"],
+            rec["range"],
+            "fewer" if rec["at_bound"] == "lower" else "more",
+            key,
+        )
+    return rec
+
+
+def make_bertopic(stop_words: Sequence[str], reducer: Any, cluster_model: Any) -> Any:
+    """A BERTopic that never loads a model (``embedding_model=None``; embeddings passed in),
+    with Malay + English stop words removed from its c-TF-IDF keywords and each word counted
+    once per segment, as in :func:`themekit.describe.describe_themes`."""
+    from bertopic import BERTopic
+    from bertopic.vectorizers import ClassTfidfTransformer
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from themekit.stopwords import TOKEN_PATTERN
+    from themekit.stopwords import stop_words as all_stop_words
+
+    vectorizer = CountVectorizer(
+        stop_words=all_stop_words(stop_words), token_pattern=TOKEN_PATTERN, binary=True
+    )
+    return BERTopic(
+        embedding_model=None,
+        umap_model=reducer,
+        hdbscan_model=cluster_model,
+        vectorizer_model=vectorizer,
+        ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+        calculate_probabilities=False,
+        verbose=False,
+    )
+
+
+def describe_with_bertopic(
+    stop_words: Sequence[str], texts: Sequence[str], Y: np.ndarray, labels: np.ndarray
+) -> tuple[Any, np.ndarray]:
+    """Fit BERTopic with the labels found (manual mode: ``BaseCluster`` + ``y``)."""
+    from bertopic.cluster import BaseCluster
+    from bertopic.dimensionality import BaseDimensionalityReduction
+
+    tm = make_bertopic(stop_words, BaseDimensionalityReduction(), BaseCluster())
+    topics, _ = tm.fit_transform(list(texts), embeddings=Y, y=np.asarray(labels))
+    return tm, np.asarray(topics, dtype=int)
+
+
+def nearest_centre(Y: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For each of ``rows`` the label whose (unit) centre in ``Y`` it is most similar to."""
+    keys = sorted(set(labels.tolist()) - {-1})
+    cents = np.stack([l2_normalize(Y[labels == c].mean(axis=0, keepdims=True))[0] for c in keys])
+    return np.asarray(keys)[np.argmax(rows @ cents.T, axis=1)]
+
+
+def relabel(labels: np.ndarray) -> np.ndarray:
+    """Consecutive ids 0..k-1 in order of first appearance (-1 kept)."""
+    mapping: dict[int, int] = {}
+    out = labels.copy()
+    for i, v in enumerate(labels.tolist()):
+        if v == -1:
+            continue
+        out[i] = mapping.setdefault(v, len(mapping))
+    return out

@@ -1,0 +1,133 @@
+"""Which space discovery clusters in: the full vectors, or the question directions.
+
+The moderator's questions help discovery where the interview guide follows the themes (the
+demo) and hurt where it does not, or where few answers follow a question (benchmarks/RESULTS.md,
+"development suite"). So discover mode decides from the data, without hand codes
+(``themes.question_space: auto``):
+
+1. **evidence gates**: the question directions are considered only when at least
+   :data:`MIN_ANSWERED_SHARE` of the analysed segments answer a question, from at least
+   :data:`MIN_QUESTIONS` distinct questions;
+2. **stability**: both spaces are clustered on the whole corpus and on
+   :data:`STABILITY_REFITS` random subsamples of 80 % with other seeds; the mean adjusted Rand
+   index between each refit and the whole-corpus clustering (on the segments they share) says
+   how reproducible each space's clustering is. The question directions are used only when
+   their clustering is at least :data:`STABILITY_MARGIN` more stable than the full vectors'.
+
+``on`` / ``off`` force either space. The choice, its reason and the numbers behind it are kept in
+:class:`SpaceChoice` (the finder's ``space_``; the run's manifest ``clustering_space``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+QUESTION_SPACES = ("auto", "on", "off")
+#: Gate: share of analysed segments that must answer a moderator question (a coded-excerpts
+#: export with a few moderator turns at the end has 7 of 111).
+MIN_ANSWERED_SHARE = 0.5
+#: Gate: distinct questions those answers must come from.
+MIN_QUESTIONS = 5
+#: Subsample refits per space for the stability comparison.
+STABILITY_REFITS = 4
+#: Share of the corpus in each refit.
+STABILITY_SHARE = 0.8
+#: The question directions must be at least this much more stable (mean ARI) to be used.
+STABILITY_MARGIN = 0.0
+
+
+@dataclass
+class SpaceChoice:
+    """``used``: "full" or "question"; ``setting``: themes.question_space; ``reason``: one
+    sentence; ``evidence``: counts from :meth:`themekit.context.QuestionContext.evidence`;
+    ``stability``: mean ARI of refits per space (None when not measured); ``n_components``: the
+    question directions fitted (0 when none)."""
+
+    used: str
+    setting: str
+    reason: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    stability: dict[str, float] | None = None
+    n_components: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def gate(evidence: dict[str, Any]) -> str | None:
+    """None when the evidence suffices to consider the question directions, else why not."""
+    share = float(evidence.get("answered_share", 0.0))
+    n_q = int(evidence.get("n_questions", 0))
+    if share < MIN_ANSWERED_SHARE:
+        return (
+            f"only {evidence.get('n_answering_question', 0)} of {evidence.get('n_segments', 0)} "
+            f"segments ({share:.0%}) answer a moderator question (needs "
+            f"{MIN_ANSWERED_SHARE:.0%})"
+        )
+    if n_q < MIN_QUESTIONS:
+        return f"the answers follow only {n_q} distinct questions (needs {MIN_QUESTIONS})"
+    return None
+
+
+def stability(Z: np.ndarray, cluster: Callable[[np.ndarray, int], np.ndarray], seed: int) -> float:
+    """Mean ARI between the clustering of all of ``Z`` (seed ``seed``) and
+    :data:`STABILITY_REFITS` clusterings of 80 % subsamples (other seeds), on the shared rows."""
+    from sklearn.metrics import adjusted_rand_score
+
+    n = len(Z)
+    base = cluster(Z, seed)
+    rng = np.random.default_rng(seed + 7919)
+    scores = []
+    for r in range(STABILITY_REFITS):
+        idx = np.sort(rng.choice(n, size=max(3, int(STABILITY_SHARE * n)), replace=False))
+        lab = cluster(Z[idx], seed + 1 + r)
+        scores.append(adjusted_rand_score(base[idx], lab))
+    return float(np.mean(scores))
+
+
+def choose(
+    setting: str,
+    evidence: dict[str, Any],
+    full: np.ndarray,
+    question: np.ndarray | None,
+    n_components: int,
+    cluster: Callable[[np.ndarray, int], np.ndarray],
+    seed: int,
+) -> SpaceChoice:
+    """Decide between ``full`` and ``question`` (None when the directions could not be fitted).
+    ``cluster(Z, seed)`` is the finder's own clustering (labels)."""
+    if setting == "off":
+        return SpaceChoice("full", setting, "themes.question_space is off", evidence)
+    if question is None:
+        why = (
+            "no moderator questions to fit question directions on"
+            if not evidence.get("n_answering_question")
+            else "too few answers or distinct questions to fit question directions"
+        )
+        if setting == "on":
+            logger.warning("themes.question_space is on, but %s: full vectors used", why)
+        return SpaceChoice("full", setting, why, evidence)
+    if setting == "on":
+        return SpaceChoice(
+            "question", setting, "themes.question_space is on", evidence, None, n_components
+        )
+    blocked = gate(evidence)
+    if blocked:
+        return SpaceChoice("full", setting, blocked, evidence, None, n_components)
+    stab = {"full": stability(full, cluster, seed), "question": stability(question, cluster, seed)}
+    use_q = stab["question"] >= stab["full"] + STABILITY_MARGIN
+    reason = (
+        f"clustering in the question directions is "
+        f"{'more' if use_q else 'less'} stable over subsamples (mean ARI "
+        f"{stab['question']:.2f} vs {stab['full']:.2f} in the full vectors)"
+    )
+    return SpaceChoice(
+        "question" if use_q else "full", setting, reason, evidence, stab, n_components
+    )
