@@ -20,6 +20,7 @@ import pandas as pd
 
 from themekit.codebook import Codebook
 from themekit.config import load_config
+from themekit.context import QuestionContext
 from themekit.corpus import Corpus, Segment
 from themekit.embed import Embedder
 
@@ -58,9 +59,7 @@ class DemoSet:
     X: np.ndarray
     codebook: Codebook
     C: np.ndarray
-    questions: list[int | None]  # the moderator question each segment answers
-    Q: np.ndarray | None  # the vector of that question (zeros where none); None without questions
-    answers: np.ndarray | None  # the segments' own vectors (X before the question was added)
+    context: QuestionContext  # the question each segment answers, and the vectors built from it
 
     @property
     def texts(self) -> list[str]:
@@ -80,30 +79,18 @@ def demo_set(path: str = "themekit://demo") -> DemoSet:
     own stages with configs/demo.yaml's settings."""
     from themekit.codebook import load_codebook
     from themekit.config import load_config
+    from themekit.context import question_context
     from themekit.embed import build_embedder, build_query_embedder
-    from themekit.embed.context import (
-        add_prompt_context,
-        is_question,
-        link_prompts,
-        question_vectors,
-    )
     from themekit.load import load_corpus
 
     cfg = load_config(ROOT / "configs" / "demo.yaml", [f"corpus.path={path}"])
     full = load_corpus(cfg)
     corpus = full.analysed()
-    links, prompts = link_prompts(full)
     embedder = build_embedder(cfg.embedding)
-    X = embed(corpus.texts, embedder)
-    Q = answers = None
-    if prompts:
-        answers = X
-        P = embed([p.text for p in prompts], embedder)
-        X = add_prompt_context(X, P, links, cfg.embedding.context_weight)
-        Q = question_vectors(P, links, [is_question(p.text) for p in prompts])
+    ctx = question_context(full, lambda t: embed(t, embedder), cfg.embedding.context_weight)
     cb = load_codebook(DEMO / "codebook.yaml")
     C = embed(cb.descriptions()[0], build_query_embedder(cfg.embedding, embedder))
-    return DemoSet(corpus, X, cb, C, links, Q, answers)
+    return DemoSet(corpus, ctx.fitted_vectors, cb, C, ctx)
 
 
 def embed(texts: list[str], embedder: Embedder | None = None) -> np.ndarray:

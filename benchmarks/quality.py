@@ -33,15 +33,9 @@ from _common import annomi, demo_corpus, emit, nhs, plain_bertopic, sib200
 
 from themekit.compare import compare
 from themekit.config import EmbeddingConfig
+from themekit.context import DEFAULT_CONTEXT_WEIGHT, QuestionContext, question_context
 from themekit.corpus import Corpus
 from themekit.embed import build_embedder, default_cache_dir, embed_texts
-from themekit.embed.context import (
-    DEFAULT_CONTEXT_WEIGHT,
-    add_prompt_context,
-    is_question,
-    link_prompts,
-    question_vectors,
-)
 
 log = logging.getLogger("benchmarks.quality")
 
@@ -52,20 +46,11 @@ def themekit_discover(
     texts: list[str],
     languages: list[str],
     seed: int,
-    questions: list[int | None] | None = None,
-    Q: np.ndarray | None = None,
-    answers: np.ndarray | None = None,
+    context: QuestionContext | None = None,
 ) -> np.ndarray:
     from themekit.themes import ThemeFinder
 
-    finder = ThemeFinder(seed=seed).fit(
-        X,
-        texts,
-        languages=languages,
-        questions=questions,
-        question_embeddings=Q,
-        answer_embeddings=answers,
-    )
+    finder = ThemeFinder(seed=seed).fit(X, texts, languages=languages, context=context)
     return np.asarray(finder.labels_, dtype=int)
 
 
@@ -106,18 +91,16 @@ def run_one(
 ) -> dict[str, object]:
     full, pairs = load()
     corpus = full.analysed()
-    links, prompts = link_prompts(full)
     embedder = build_embedder(EmbeddingConfig(backend=backend, prompt=prompt))
     t0 = time.perf_counter()
-    X = embed_texts(corpus.texts, embedder, cache_dir=default_cache_dir())
     # themekit reads each answer with the moderator's question before it (as `themekit run`
-    # does); plain BERTopic gets the plain vectors of the same segments
-    # and clusters them in the directions along which they vary with the questions
-    X_tk, Q = X, None
-    if prompts:
-        P = embed_texts([p.text for p in prompts], embedder, cache_dir=default_cache_dir())
-        X_tk = add_prompt_context(X, P, links, DEFAULT_CONTEXT_WEIGHT)
-        Q = question_vectors(np.asarray(P), links, [is_question(p.text) for p in prompts])
+    # does: the same stage); plain BERTopic gets the plain vectors of the same segments
+    ctx = question_context(
+        full,
+        lambda t: np.asarray(embed_texts(t, embedder, cache_dir=default_cache_dir())),
+        DEFAULT_CONTEXT_WEIGHT,
+    )
+    X, X_tk = ctx.answer_vectors, ctx.fitted_vectors
     t_embed = time.perf_counter() - t0
     row: dict[str, object] = {
         "dataset": name,
@@ -131,15 +114,7 @@ def run_one(
     for system, fn in (
         (
             "themekit",
-            lambda: themekit_discover(
-                X_tk,
-                corpus.texts,
-                corpus.languages,
-                seed,
-                links if prompts else None,
-                Q,
-                X if prompts else None,
-            ),
+            lambda: themekit_discover(X_tk, corpus.texts, corpus.languages, seed, ctx),
         ),
         ("plain_bertopic", lambda: plain_bertopic(X, corpus.texts, seed)),
     ):

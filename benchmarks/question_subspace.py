@@ -7,7 +7,7 @@ introduction, a life story, today's routine), not what the group gives them, so 
 full embeddings splits the hand-coded themes along story lines. With ``themes.question_components``
 c > 0, discover mode first fits partial least squares between the answers and the moderator's
 questions they follow and clusters the answers in those c directions, beside their full vectors
-(:class:`themekit.embed.context.QuestionSubspace`; no hand codes are used). This runs the real
+(:class:`themekit.themes.subspace.QuestionSubspace`; no hand codes are used). This runs the real
 pipeline (``themekit.run`` on configs/demo.yaml, nothing written) on the whole demo and on each
 session alone (about the size of one focus group) for each c and seed, and prints the number of
 hand-coded themes recovered (a candidate theme holds at least half of the theme's segments and is
@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                         [
                             f"seed={seed}",
                             f"themes.question_components={c}",
+                            "themes.question_space=on" if c else "themes.question_space=off",
                             f"embedding.context_weight={context}",
                         ],
                     )

@@ -90,9 +90,7 @@ def main() -> None:
             codebook=d.codebook,
             codebook_embeddings=d.C,
             hand_codes=list(d.codes),
-            questions=d.questions,
-            question_embeddings=d.Q,
-            answer_embeddings=d.answers,
+            context=d.context,
         )
         line = scores(
             f.labels_, d.codes, d.langs, f.codebook_theme_, f.theme_codebook_, f.eval_mask_
@@ -141,11 +139,7 @@ def main() -> None:
 
     # reproducibility
     X, texts, langs = everything.X, everything.texts, list(everything.langs)
-    qs = {
-        "questions": everything.questions,
-        "question_embeddings": everything.Q,
-        "answer_embeddings": everything.answers,
-    }
+    qs = {"context": everything.context}
     a = ThemeFinder(seed=7).fit(X, texts, languages=langs, **qs).labels_
     b = ThemeFinder(seed=7).fit(X, texts, languages=langs, **qs).labels_
     print(f"\nsame seed, same assignments: {bool((a == b).all())}")
@@ -157,7 +151,7 @@ def main() -> None:
         languages=langs,
         codebook=cb,
         codebook_embeddings=everything.C,
-        questions=everything.questions,
+        context=everything.context,
     )
     print(f"stability, guided: {g.stability_}")
 

@@ -45,7 +45,8 @@ def main() -> None:
     )
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    from themekit.embed.context import question_vectors
+    from themekit.context import build_context
+    from themekit.corpus import Segment
     from themekit.themes import ThemeFinder
 
     texts0, langs0, X0 = base_corpus(Path(args.sib200))
@@ -60,8 +61,10 @@ def main() -> None:
     print(f"{args.n} segments x {X.shape[1]} dims (from {len(texts0)} real e5 vectors + noise)")
     # one moderator question per 8 answers (a real e5 vector each), so that the codebook coding
     # pools and discovery uses the question directions as in a run
-    questions = [i // 8 for i in range(args.n)]
-    Q = question_vectors(X0[rng.integers(len(X0), size=questions[-1] + 1)], questions)
+    links: list[int | None] = [i // 8 for i in range(args.n)]
+    n_q = args.n // 8 + 1
+    prompts = [Segment(id=f"q{j}", text=f"Question {j}?", is_context=True) for j in range(n_q)]
+    ctx = build_context(links, prompts, X, X0[rng.integers(len(X0), size=n_q)], 0.0)
     for mode in args.modes.split(","):
         kw: dict[str, object] = (
             {"mode": "discover", "clustering": mode}
@@ -75,8 +78,7 @@ def main() -> None:
             languages=langs,
             codebook=cb,
             codebook_embeddings=C,
-            questions=questions,
-            question_embeddings=Q,
+            context=ctx,
         )
         k = len(set(f.labels_.tolist()) - {-1})
         print(

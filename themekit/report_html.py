@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from themekit.facts import num, pct, question_directions_sentence, run_facts
+from themekit.facts import num, pct, run_facts
 from themekit.qda.model import theme_color
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -176,9 +176,14 @@ def _overview(result: RunResult) -> str:
         f"<p>Languages of the segments: {_e(lang_txt)}. Mode <code>{_e(f.mode)}</code>, "
         f"embedding model <code>{_e(f.model_id)}</code>, seed {_e(f.seed)}.</p>"
     )
-    directions = question_directions_sentence(f)
-    if directions:
-        parts.append(f"<p>{_inline(directions)}</p>")
+    from themekit.explain import k_sentences, space_sentences, structure_sentences
+
+    for sentence in (
+        structure_sentences(result.manifest)
+        + space_sentences(result.manifest)
+        + k_sentences(result.manifest)
+    ):
+        parts.append(f'<p class="decision">{_e(sentence)}</p>')
     if f.codebook_name is not None:
         parts.append(f"<p>Codebook: {_e(f.codebook_name)} ({f.n_codebook_themes} themes).</p>")
     if f.flagged_themes:
@@ -404,6 +409,7 @@ def _agreement(result: RunResult, figs: _Figures) -> str:
             xaxis={"side": "bottom", "title": "hand code"},
         )
         parts.append(f'<div id="agreement-heatmap">{figs.div(fig, "fig-agreement-heatmap")}</div>')
+    parts.append(_coding_confusion(result))
     # -- figures with intervals
     ci = s.get("confidence_intervals") or {}
     level = (s.get("settings") or {}).get("confidence", 0.95)
@@ -458,6 +464,28 @@ def _agreement(result: RunResult, figs: _Figures) -> str:
         f"<ul>{items(new, themes=True)}</ul></div></div>"
     )
     return "\n".join(parts)
+
+
+def _coding_confusion(result: RunResult) -> str:
+    """The codebook coding (rows) against the hand codes (columns), as a table."""
+    from themekit.explain import coding_confusion
+
+    if result.codebook_theme is None or result.codebook is None:
+        return ""
+    codes, rows = coding_confusion(
+        result.codebook_theme, list(result.corpus.codes), list(result.codebook.ids)
+    )
+    if not codes:
+        return ""
+    head = "".join(f"<th>{_e(c)}</th>" for c in codes)
+    body = "".join(
+        f"<tr><th>{_e(c)}</th>" + "".join(f'<td class="num">{v}</td>' for v in r) + "</tr>"
+        for c, r in zip(codes, rows, strict=True)
+    )
+    return (
+        '<table id="coding-confusion"><caption>Codebook coding (rows) by hand code (columns)'
+        f"</caption><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
 
 
 def _provenance(result: RunResult) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from themekit.config._base import Section
 
@@ -84,6 +84,13 @@ class ThemesConfig(Section):
             "clustering there is at least as stable over subsamples as in the full vectors)"
         ),
     )
+
+    @field_validator("question_space", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: object) -> object:
+        # YAML 1.1 reads a bare on / off as true / false
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
     sample_size: int = Field(
         20000, ge=100, description="fit on a sample of this size for large corpora"
     )

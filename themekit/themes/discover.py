@@ -49,9 +49,16 @@ def sample(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n, size=size, replace=False))
 
 
-def clusterer(est: ThemeFinder, clustering: str, n: int, seed: int) -> Any:
+def clusterer(
+    est: ThemeFinder, clustering: str, n: int, seed: int, n_themes: int | str | None = None
+) -> Any:
     return make_clusterer(
-        clustering, n, n_themes=est.n_themes, min_k=est.min_themes, max_k=est.max_themes, seed=seed
+        clustering,
+        n,
+        n_themes=est.n_themes if n_themes is None else n_themes,
+        min_k=est.min_themes,
+        max_k=est.max_themes,
+        seed=seed,
     )
 
 
@@ -91,18 +98,21 @@ def choose_space(
 
 
 def _labels_fn(est: ThemeFinder) -> Any:
-    return lambda Z, seed: labels_only(est, Z, seed)[0]
+    return lambda Z, seed, k=None: labels_only(est, Z, seed, k)[0]
 
 
-def labels_only(est: ThemeFinder, Y: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
+def labels_only(
+    est: ThemeFinder, Y: np.ndarray, seed: int, n_themes: int | None = None
+) -> tuple[np.ndarray, int]:
     """Cluster without BERTopic (stability refits, the space choice; same models and rules as
-    :func:`fit_bertopic`). Returns labels and the number of initial outliers."""
+    :func:`fit_bertopic`; ``n_themes`` overrides the finder's). Returns labels and the number of
+    initial outliers."""
     n = len(Y)
     clustering, reduction = resolved(est, n)
     fit_idx = sample(n, est.sample_size, seed)
     reducer = make_reducer(reduction, len(fit_idx), seed)
     Z = reducer.fit_transform(Y[fit_idx]) if reduction == "umap" else Y[fit_idx]
-    model = clusterer(est, clustering, len(fit_idx), seed)
+    model = clusterer(est, clustering, len(fit_idx), seed, n_themes)
     model.fit(Z)
     labels = np.full(n, -1, dtype=int)
     labels[fit_idx] = np.asarray(model.labels_, dtype=int)

@@ -61,7 +61,7 @@ MIN_NEW_THEME_SEGMENTS = 10
 DENSITY_MIN_SEGMENTS = discover.DENSITY_MIN_SEGMENTS
 
 
-class ThemeFinder(BaseEstimator):  # type: ignore[misc]
+class ThemeFinder(BaseEstimator):
     """Find candidate themes in segment embeddings (a scikit-learn estimator: ``get_params``,
     ``set_params`` and ``sklearn.base.clone`` work).
 

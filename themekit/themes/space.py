@@ -76,18 +76,20 @@ def gate(evidence: dict[str, Any]) -> str | None:
     return None
 
 
-def stability(Z: np.ndarray, cluster: Callable[[np.ndarray, int], np.ndarray], seed: int) -> float:
-    """Mean ARI between the clustering of all of ``Z`` (seed ``seed``) and
-    :data:`STABILITY_REFITS` clusterings of 80 % subsamples (other seeds), on the shared rows."""
+def stability(Z: np.ndarray, cluster: Callable[..., np.ndarray], seed: int) -> float:
+    """Mean ARI between the clustering of all of ``Z`` (seed ``seed``; k chosen as the finder
+    chooses it) and :data:`STABILITY_REFITS` clusterings of 80 % subsamples (other seeds, the
+    same k), on the shared rows."""
     from sklearn.metrics import adjusted_rand_score
 
     n = len(Z)
     base = cluster(Z, seed)
+    k = len(set(base.tolist()) - {-1})
     rng = np.random.default_rng(seed + 7919)
     scores = []
     for r in range(STABILITY_REFITS):
         idx = np.sort(rng.choice(n, size=max(3, int(STABILITY_SHARE * n)), replace=False))
-        lab = cluster(Z[idx], seed + 1 + r)
+        lab = cluster(Z[idx], seed + 1 + r, k)
         scores.append(adjusted_rand_score(base[idx], lab))
     return float(np.mean(scores))
 
@@ -98,11 +100,11 @@ def choose(
     full: np.ndarray,
     question: np.ndarray | None,
     n_components: int,
-    cluster: Callable[[np.ndarray, int], np.ndarray],
+    cluster: Callable[..., np.ndarray],
     seed: int,
 ) -> SpaceChoice:
     """Decide between ``full`` and ``question`` (None when the directions could not be fitted).
-    ``cluster(Z, seed)`` is the finder's own clustering (labels)."""
+    ``cluster(Z, seed[, k])`` is the finder's own clustering (labels)."""
     if setting == "off":
         return SpaceChoice("full", setting, "themes.question_space is off", evidence)
     if question is None:

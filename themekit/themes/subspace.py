@@ -27,7 +27,7 @@ DEFAULT_QUESTION_COMPONENTS = 4
 FULL_SPACE_WEIGHT = 0.5
 
 
-class QuestionSubspace(BaseEstimator):  # type: ignore[misc]
+class QuestionSubspace(BaseEstimator):
     """The directions along which answers vary with the question they answer (scikit-learn style).
 
     ``fit(Y, Q, questions)`` runs partial least squares (:class:`sklearn.cross_decomposition.PLSSVD`,

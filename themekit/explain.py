@@ -1,0 +1,100 @@
+"""Sentences that say what a run inferred and decided, for both reports (report.md, report.html).
+
+Plain text (no markup): which structure was inferred and how many segments it took out of the
+analysis, which space discovery clustered in and why, how k was chosen and its runner-up; and the
+coding confusion (codebook coding against the hand codes), as data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+
+def structure_sentences(manifest: dict[str, Any]) -> list[str]:
+    """What was inferred about moderators (``manifest["structure"]``)."""
+    st = manifest.get("structure") or {}
+    if not st:
+        return []
+    n_inf = int(st.get("n_inferred_context", 0))
+    if n_inf:
+        who = "; ".join(st.get("inferred_moderators", []))
+        return [
+            f"No speaker label named the moderator in some sessions; the speaker who mostly asked "
+            f"while the others answered was inferred to be the moderator ({who}) and their "
+            f"{n_inf} turn(s) were taken out of the analysis and read as context "
+            "(segmentation.moderator_detect: false turns this off)."
+        ]
+    if st.get("moderator") == "context" and not st.get("n_context"):
+        detect = "" if st.get("moderator_detect", True) else " (inference is off)"
+        return [
+            "No moderator turns were found or inferred: every row was analysed as a text of its "
+            f"own{detect}."
+        ]
+    return []
+
+
+def space_sentences(manifest: dict[str, Any]) -> list[str]:
+    """Which space discovery clustered in, and why (``manifest["clustering_space"]``)."""
+    sp = manifest.get("clustering_space")
+    if not sp:
+        return []
+    if sp.get("used") == "question":
+        where = (
+            f"in the {sp.get('n_components', 0)} directions along which the answers vary with "
+            "the moderator's questions, beside their full vectors"
+        )
+    else:
+        where = "in the segments' full vectors"
+    return [
+        f"Candidate themes were found {where}: {sp.get('reason', '')} "
+        f"(themes.question_space: {sp.get('setting', 'auto')})."
+    ]
+
+
+def k_sentences(manifest: dict[str, Any]) -> list[str]:
+    """How many themes and how that number was chosen (``manifest["k"]``)."""
+    k = manifest.get("k")
+    if not k:
+        return []
+    if k.get("by") == "hdbscan":
+        return [f"{k['chosen']} themes, as the density clustering (HDBSCAN) found them."]
+    if k.get("forced"):
+        return [f"k = {k['chosen']} themes, as set (themes.n_themes)."]
+    lo, hi = (k.get("range") or [k["chosen"], k["chosen"]])[:2]
+    out = [f"k = {k['chosen']} chosen by silhouette ({k.get('score')}) among {lo}–{hi}."]
+    if k.get("runner_up") is not None:
+        close = (
+            k.get("score") is not None
+            and k.get("runner_up_score") is not None
+            and k["runner_up_score"] >= k["score"] - 0.1 * abs(k["score"])
+        )
+        out.append(
+            f"Runner-up: k = {k['runner_up']} (silhouette {k['runner_up_score']}), agreeing with "
+            f"the chosen clustering at ARI {k.get('runner_up_agreement')}"
+            + (
+                f"; it is close: look at it too (themes.n_themes: {k['runner_up']})."
+                if close
+                else "."
+            )
+        )
+    if k.get("at_bound"):
+        key = "min_themes" if k["at_bound"] == "lower" else "max_themes"
+        out.append(
+            f"Warning: k sits at the {k['at_bound']} bound of its range; the data may hold "
+            f"{'fewer' if k['at_bound'] == 'lower' else 'more'} themes (themes.{key}, "
+            "themes.n_themes)."
+        )
+    return out
+
+
+def coding_confusion(
+    machine: list[str], human: list[str | None], order: list[str]
+) -> tuple[list[str], list[list[int]]]:
+    """Codes (``order`` first, then any others) and the confusion counts: ``rows[i][j]`` =
+    segments coded ``codes[i]`` by the machine and ``codes[j]`` by hand (hand-coded ones only)."""
+    pairs = [(m, h) for m, h in zip(machine, human, strict=True) if h]
+    seen = {c for p in pairs for c in p}
+    codes = [c for c in order if c in seen] + sorted(seen - set(order))
+    counts = Counter(pairs)
+    return codes, [[counts.get((a, b), 0) for b in codes] for a in codes]
