@@ -61,6 +61,11 @@ def test_demo_run_writes_every_file(demo_runs: tuple[Path, Path]) -> None:
     assert manifest["n_context_segments"] == 56
     assert manifest["n_segments_with_prompt_context"] == 283
     assert manifest["question_components"] == 4  # discover used the question directions
+    space = manifest["clustering_space"]  # ... chosen from the data, and says why
+    assert (space["used"], space["setting"]) == ("question", "auto") and space["reason"]
+    assert space["evidence"]["n_answering_question"] == 272
+    assert manifest["k"]["chosen"] >= 3 and manifest["k"]["runner_up"] is not None
+    assert manifest["structure"]["n_inferred_context"] == 0  # the moderator is named
     # segments and codebook descriptions are both e5 passages (embedding.query_prompt unset)
     assert '"passage: "' in manifest["embedder_id"]
     assert manifest["codebook_embedder_id"] == manifest["embedder_id"]
@@ -96,8 +101,10 @@ def test_demo_run_writes_every_file(demo_runs: tuple[Path, Path]) -> None:
     assert report.count("Answers to the moderator's questions") == len(themes)
     assert "56 moderator turn(s) were read as context" in report
     assert "found in the 4 directions along which the answers vary" in report
+    assert "Runner-up: k =" in report and "Codebook coding by hand code" in report
     html = (run_dir / "report.html").read_text()
     assert "found in the 4 directions along which the answers" in html
+    assert 'id="coding-confusion"' in html and "Runner-up: k =" in html
     segments = pd.read_csv(run_dir / "segments.csv")
     assert len(segments) == 339 and int(segments["is_context"].sum()) == 56
     # no leftover partial folders

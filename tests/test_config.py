@@ -89,9 +89,23 @@ def test_override_validated_like_the_file(tmp_path: Path) -> None:
     p = write(tmp_path, "corpus:\n  path: x.csv\n")
     with pytest.raises(ConfigError, match=r"\[themes.mode\]"):
         load_config(p, ["themes.mode=clever"])
-    for key, bad in (("themes.question_weight", "1.5"), ("embedding.context_weight", "-0.1")):
-        with pytest.raises(ConfigError, match=rf"\[{key}\]"):
+    for key, bad in (
+        ("themes.question_weight", "1.5"),
+        ("embedding.context_weight", "-0.1"),
+        ("themes.question_components", "-1"),
+        ("themes.question_components", "51"),
+        ("themes.question_space", "sometimes"),
+        ("themes.n_themes", "many"),
+    ):
+        with pytest.raises(ConfigError, match=rf"\[{key}[\].]"):
             load_config(p, [f"{key}={bad}"])
+
+
+def test_question_space_reads_yaml_on_and_off(tmp_path: Path) -> None:
+    p = write(tmp_path, "corpus:\n  path: x.csv\nthemes:\n  question_space: on\n")
+    assert load_config(p).themes.question_space == "on"
+    assert load_config(p, ["themes.question_space=off"]).themes.question_space == "off"
+    assert load_config(p, ["themes.question_space=auto"]).themes.question_space == "auto"
 
 
 def test_relative_paths_resolve_against_config_folder(tmp_path: Path) -> None:

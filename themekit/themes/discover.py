@@ -78,6 +78,7 @@ def choose_space(
         return Y, choice, None
     # the directions are found in the answers' own vectors, so the question is not counted twice
     A = est._prepare(context.answer_vectors, languages, None, None)[0]
+    evidence["question_share"] = round(space_choice.question_share(A, context.question_ids), 4)
     sub = QuestionSubspace(est.question_components).fit(A, Qv, context.question_ids)
     Zq = sub.transform(A) if sub.n_components_ else None
     choice = space_choice.choose(

@@ -76,6 +76,24 @@ def gate(evidence: dict[str, Any]) -> str | None:
     return None
 
 
+def question_share(A: np.ndarray, ids: np.ndarray) -> float:
+    """How much of the answers' spread the question they answer explains: the between-question
+    share of the total sum of squares of the (unit) answer vectors, adjusted for the number of
+    questions (omega squared: 0 when questions explain no more than chance groups would; rows
+    with id -1 left out)."""
+    keep = ids >= 0
+    Y, g = A[keep], ids[keep]
+    groups = np.unique(g)
+    n, k = len(Y), len(groups)
+    if k < 2 or n <= k:
+        return 0.0
+    mu = Y.mean(axis=0)
+    sst = float(((Y - mu) ** 2).sum())
+    ssb = sum(float((g == q).sum() * ((Y[g == q].mean(axis=0) - mu) ** 2).sum()) for q in groups)
+    msw = (sst - ssb) / (n - k)
+    return float(max(0.0, (ssb - (k - 1) * msw) / (sst + msw)))
+
+
 def stability(Z: np.ndarray, cluster: Callable[..., np.ndarray], seed: int) -> float:
     """Mean ARI between the clustering of all of ``Z`` (seed ``seed``; k chosen as the finder
     chooses it) and :data:`STABILITY_REFITS` clusterings of 80 % subsamples (other seeds, the
