@@ -376,7 +376,7 @@ def _agreement(result: RunResult, figs: _Figures) -> str:
 
     s = result.scores.to_dict()
     names = {t.id: t.label for t in result.themes}
-    parts = [f"<p>{_e(methods_paragraph(result.scores))}</p>"]
+    parts = [f"<p>{_e(methods_paragraph(result.scores))}</p>", _coding_confusion(result)]
     # -- heat map
     cont: dict[str, dict[str, int]] = s.get("contingency") or {}
     codes: list[str] = list(s.get("codes") or sorted({c for row in cont.values() for c in row}))
@@ -409,7 +409,6 @@ def _agreement(result: RunResult, figs: _Figures) -> str:
             xaxis={"side": "bottom", "title": "hand code"},
         )
         parts.append(f'<div id="agreement-heatmap">{figs.div(fig, "fig-agreement-heatmap")}</div>')
-    parts.append(_coding_confusion(result))
     # -- figures with intervals
     ci = s.get("confidence_intervals") or {}
     level = (s.get("settings") or {}).get("confidence", 0.95)
