@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fnmatch
 import json
 import logging
 import statistics
@@ -379,7 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         help="folder holding sib200/, nhs_pxtextmining/, annomi/, stackoverflow20/",
     )
     ap.add_argument("--seeds", default="42,0,1", help="comma-separated seeds (default 42,0,1)")
-    ap.add_argument("--only", default="", help="comma-separated corpus names (prefix match)")
+    ap.add_argument(
+        "--only", default="", help="comma-separated corpus names (shell patterns: demo*, demo/*)"
+    )
     ap.add_argument(
         "--settings",
         default="",
@@ -401,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         open(jsonl, "w", encoding="utf-8") as fh,
     ):
         for entry in entries(args.data, args.quick):
-            if only and not any(entry.name.startswith(o) for o in only):
+            if only and not any(fnmatch.fnmatch(entry.name, o) for o in only):
                 continue
             keep = [k for k in args.settings.split(",") if k] or None
             for row in run_entry(entry, Path(tmpdir), seeds, keep):
