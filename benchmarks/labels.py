@@ -39,16 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import REPO, nhs, sib200
 
 from themekit.config import EmbeddingConfig, load_config
+from themekit.context import DEFAULT_CONTEXT_WEIGHT, question_context
 from themekit.corpus import Corpus
 from themekit.describe import describe_themes
 from themekit.embed import build_embedder, default_cache_dir, embed_texts
-from themekit.embed.context import (
-    DEFAULT_CONTEXT_WEIGHT,
-    add_prompt_context,
-    is_question,
-    link_prompts,
-    question_vectors,
-)
 from themekit.naming import phrase_embedder
 from themekit.themes import ThemeFinder
 
@@ -140,16 +134,15 @@ def run_one(
 ) -> dict[str, object]:
     full, gold = load()
     corpus = full.analysed()
-    links, prompts = link_prompts(full)
     embedder = build_embedder(EmbeddingConfig())
     cache = default_cache_dir()
-    X = np.asarray(embed_texts(corpus.texts, embedder, cache_dir=cache))
-    X_fit, Q, answers = X, None, None
-    if prompts:  # the moderator's questions as context, as `themekit run` reads them
-        P = np.asarray(embed_texts([p.text for p in prompts], embedder, cache_dir=cache))
-        X_fit = add_prompt_context(X, P, links, DEFAULT_CONTEXT_WEIGHT)
-        Q = question_vectors(P, links, [is_question(p.text) for p in prompts])
-        answers = X
+    # the moderator's questions as context, as `themekit run` reads them (the same stage)
+    ctx = question_context(
+        full,
+        lambda t: np.asarray(embed_texts(t, embedder, cache_dir=cache)),
+        DEFAULT_CONTEXT_WEIGHT,
+    )
+    X, X_fit = ctx.answer_vectors, ctx.fitted_vectors
     t0 = time.perf_counter()
     kept = keep / f"{name}-{seed}.npz" if keep else None
     if kept is not None and kept.is_file():  # themes of an earlier run (naming work only)
@@ -160,9 +153,7 @@ def run_one(
             X_fit,
             corpus.texts,
             languages=corpus.languages,
-            questions=links if prompts else None,
-            question_embeddings=Q,
-            answer_embeddings=answers,
+            context=ctx,
         )
         labels, space = np.asarray(finder.labels_, dtype=int), np.asarray(finder.embeddings_)
         if kept is not None:

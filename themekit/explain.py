@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 
-def structure_sentences(manifest: dict[str, Any]) -> list[str]:
+def structure_sentences(manifest: Any) -> list[str]:
     """What was inferred about moderators (``manifest["structure"]``)."""
     st = manifest.get("structure") or {}
     if not st:
@@ -34,7 +34,7 @@ def structure_sentences(manifest: dict[str, Any]) -> list[str]:
     return []
 
 
-def space_sentences(manifest: dict[str, Any]) -> list[str]:
+def space_sentences(manifest: Any) -> list[str]:
     """Which space discovery clustered in, and why (``manifest["clustering_space"]``)."""
     sp = manifest.get("clustering_space")
     if not sp:
@@ -52,7 +52,7 @@ def space_sentences(manifest: dict[str, Any]) -> list[str]:
     ]
 
 
-def k_sentences(manifest: dict[str, Any]) -> list[str]:
+def k_sentences(manifest: Any) -> list[str]:
     """How many themes and how that number was chosen (``manifest["k"]``)."""
     k = manifest.get("k")
     if not k:

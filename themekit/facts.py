@@ -79,15 +79,3 @@ def run_facts(result: RunResult) -> RunFacts:
         cohen_kappa=result.scores.cohen_kappa if result.scores is not None else None,
         flagged_themes=[t.id for t in result.themes if getattr(t, "flagged", False)],
     )
-
-
-def question_directions_sentence(facts: RunFacts) -> str | None:
-    """How the themes were found when the moderator's questions gave directions (None when
-    they did not)."""
-    if not facts.question_components:
-        return None
-    return (
-        f"Candidate themes were found in the {facts.question_components} directions along which "
-        "the answers vary with the moderator's questions, beside their full vectors "
-        "(`themes.question_components`; 0 turns this off)."
-    )

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from themekit.config._base import Section
 
-#: Default ``embedding.context_weight`` (also ``themekit.embed.context.DEFAULT_CONTEXT_WEIGHT``).
+#: Default ``embedding.context_weight`` (also ``themekit.context.DEFAULT_CONTEXT_WEIGHT``).
 DEFAULT_CONTEXT_WEIGHT = 0.3
 
 
