@@ -34,11 +34,8 @@ ALLOWED_LONG_FUNCTIONS = {
     # pipeline.run becomes a short sequence of stage calls once the parallel edits to it are
     # merged (issue 18, item 3)
     "themekit.pipeline.run",
-    # ThemeFinder is split by mode by the discovery work (issue 18, item 3)
-    "themekit.themes.finder.ThemeFinder.fit",
 }
 ALLOWED_LONG_MODULES = {
-    "themekit.themes.finder",  # split by mode by the discovery work (issue 18, item 3)
     # the HTML report keeps its page template and plotly figure code together; its overview
     # facts come from themekit.facts
     "themekit.report_html",

@@ -20,7 +20,10 @@ from themekit.themes.subspace import QuestionSubspace
 
 if TYPE_CHECKING:  # pragma: no cover
     from themekit.context import QuestionContext
-    from themekit.themes.finder import ThemeFinder
+
+#: The finder these functions serve (:class:`themekit.themes.finder.ThemeFinder`, which imports
+#: this module: typed loosely here so that the two do not import each other).
+ThemeFinder = Any
 
 logger = logging.getLogger(__name__)
 
