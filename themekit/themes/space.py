@@ -159,9 +159,9 @@ def choose(
     stab = {"full": stability(full, cluster, seed), "question": stability(question, cluster, seed)}
     use_q = stab["question"] >= stab["full"] + STABILITY_MARGIN
     reason = (
-        f"clustering in the question directions is "
-        f"{'more' if use_q else 'less'} stable over subsamples (mean ARI "
-        f"{stab['question']:.2f} vs {stab['full']:.2f} in the full vectors)"
+        f"clustering in the question directions is {'' if use_q else 'not '}clearly more "
+        f"stable over subsamples than in the full vectors (mean ARI {stab['question']:.2f} vs "
+        f"{stab['full']:.2f}; needs {STABILITY_MARGIN:g} more)"
     )
     return SpaceChoice(
         "question" if use_q else "full", setting, reason, evidence, stab, n_components
