@@ -265,6 +265,58 @@ def export(
         out_console.print(str(path), highlight=False, soft_wrap=True)
 
 
+@app.command()
+def suggest(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder with a fine-tuned coder.")],
+    n: Annotated[int, typer.Option("--n", help="How many segments to suggest.")] = 30,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="CSV to write (default: RUN/suggestions.csv)."),
+    ] = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Write the segments whose hand coding would teach the fine-tuned coder most."""
+    _setup_logging(verbose, quiet)
+
+    def go() -> Path:
+        from themekit.themes.suggest import suggest as suggest_segments
+
+        table = suggest_segments(run_dir, n)
+        target = out or run_dir / "suggestions.csv"
+        table.to_csv(target, index=False)
+        return target
+
+    path = _guard(go)
+    out_console.print(str(path), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def code(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder with a fine-tuned coder.")],
+    transcripts: Annotated[Path, typer.Argument(help="New transcripts: file, folder or glob.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="CSV to write (default: RUN/codes-<transcripts name>.csv)."),
+    ] = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Code new sessions with the coder a semi-supervised (finetune) run saved."""
+    _setup_logging(verbose, quiet)
+
+    def go() -> Path:
+        from themekit.themes.finetune import code_sessions
+
+        table = code_sessions(run_dir, transcripts)
+        target = out or run_dir / f"codes-{transcripts.stem or 'new'}.csv"
+        table.to_csv(target, index=False)
+        return target
+
+    path = _guard(go)
+    out_console.print(str(path), highlight=False, soft_wrap=True)
+
+
 @cache_app.command("show")
 def cache_show(
     cache_dir: Annotated[

