@@ -212,7 +212,11 @@ def encode(
 ) -> np.ndarray:
     """Unit-length float32 vectors from a (fine-tuned) ``SentenceTransformer``."""
     if not texts:
-        dim = model.get_sentence_embedding_dimension() or 0
+        getter = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
+        dim = getter() or 0
         return np.zeros((0, dim), dtype=np.float32)
     out = model.encode(
         [prompt + t for t in texts],
@@ -268,6 +272,14 @@ def load_encoder(
     )
     model.max_seq_length = min(max_seq_length, model.max_seq_length or max_seq_length)
     return model
+
+
+def default_prompt_for(source: str) -> str:
+    """The document prompt the model expects (e5: ``passage: ``), as the embedding backend."""
+    from themekit.embed.st import default_prompt
+
+    folder = Path(source) if Path(source).is_dir() else None
+    return default_prompt(source, folder)
 
 
 # -- the head ------------------------------------------------------------------------------------
@@ -455,8 +467,6 @@ def finetune_for_run(
 ) -> FinetunedVectors:
     """Fine-tune the encoder on the given share of ``corpus``'s hand codes (and the codebook's
     texts) and embed the segments, the prompts and the codebook texts with it."""
-    from themekit.embed.st import default_prompt
-
     ss: SemiSupervisedConfig = cfg.themes.semi_supervised
     source = encoder_source(cfg)
     given = choose_given(corpus.codes, cfg.themes.semi_supervised_share, cfg.seed)
@@ -480,11 +490,10 @@ def finetune_for_run(
         allow_remote=cfg.embedding.allow_remote,
         max_seq_length=ss.max_seq_length,
     )
-    folder = Path(source) if Path(source).is_dir() else None
     prompt = (
         cfg.embedding.prompt
         if cfg.embedding.prompt is not None and cfg.embedding.backend == "sentence-transformers"
-        else default_prompt(source, folder)
+        else default_prompt_for(source)
     )
     info = finetune_encoder(
         model,
@@ -539,6 +548,13 @@ def code_sessions(run_dir: str | Path, inputs: str | Path, *, device: str = "aut
     new_cfg.corpus.path = str(target)
     new_cfg.corpus.hand_codes = None
     new_cfg.corpus.session = None
+    # config.yaml records every column name, which would make each one required: keep only
+    # the names the run changed from the defaults as explicit
+    from themekit.config.corpus import Columns
+
+    defaults = Columns().model_dump()
+    changed = {k: v for k, v in cfg.corpus.columns.model_dump().items() if v != defaults[k]}
+    new_cfg.corpus.columns = Columns(**changed)
     full = load_corpus(new_cfg)
     corpus = full.analysed()
     if len(corpus) == 0:

