@@ -17,7 +17,10 @@ The steps, each measured in ``benchmarks/themes_choices.py``:
    pooled over the answers to the same moderator question by ``question_weight``), the rest (``other``) are clustered into new
    candidate themes, and BERTopic describes the result (its manual/supervised mode: ``y`` with
    ``BaseCluster``); ``semi-supervised``: as guided, with a share of the hand codes as training
-   labels; the segments given are left out of ``eval_mask_``;
+   labels; the segments given are left out of ``eval_mask_``; with
+   ``semi_supervised_method="finetune"`` the embeddings come from an encoder fine-tuned on
+   those labels and a logistic-regression head on them codes the rest (``head_``;
+   :mod:`themekit.themes.finetune`);
 3. outliers (HDBSCAN only) are reassigned with BERTopic's ``reduce_outliers(strategy="embeddings")``
    unless ``outliers="keep"``; their number before reassignment is kept in ``n_outliers_initial_``;
 4. corpora larger than ``sample_size`` are fitted on a random sample and the rest is assigned to
