@@ -306,7 +306,7 @@ def code(
     _setup_logging(verbose, quiet)
 
     def go() -> Path:
-        from themekit.themes.finetune import code_sessions
+        from themekit.themes.semisupervised import code_sessions
 
         table = code_sessions(run_dir, transcripts)
         target = out or run_dir / f"codes-{transcripts.stem or 'new'}.csv"

@@ -224,7 +224,7 @@ def run(
 
     finetuned = None
     if cfg.themes.mode == "semi-supervised" and cfg.themes.semi_supervised.method == "finetune":
-        from themekit.themes.finetune import finetune_for_run
+        from themekit.themes.semisupervised import finetune_for_run
 
         with timer.stage("finetune"):
             finetuned = finetune_for_run(cfg, corpus, prompt_texts, codebook, progress=progress)

@@ -371,10 +371,8 @@ def write_run(result: RunResult, out_dir: str | Path | None = None) -> Path:
             write_json(tmp / "scores.json", result.scores.to_dict())
         write_reports(result, tmp)
         coder = getattr(result, "coder", None)
-        if coder is not None:
-            from themekit.themes.finetune import CODER_DIR
-
-            coder.save(tmp / CODER_DIR)  # fine-tuned weights: safetensors, no pickle
+        if coder is not None:  # themekit.themes.finetune.Coder: safetensors, no pickle
+            coder.save_into_run(tmp)
         if cfg.output.qdpx:
             from themekit.qda.export import export_qdpx
 
