@@ -228,11 +228,17 @@ def run(
 
         with timer.stage("finetune"):
             finetuned = finetune_for_run(cfg, corpus, prompt_texts, codebook, progress=progress)
+        # the question context carries over, built from the fine-tuned vectors
+        context = build_context(
+            links,
+            prompts,
+            finetuned.segments,
+            finetuned.prompts if use_context else None,
+            cfg.embedding.context_weight,
+        )
         X_fit = (
-            add_prompt_context(
-                finetuned.segments, finetuned.prompts, links, cfg.embedding.context_weight
-            )
-            if use_context
+            context.fitted_vectors
+            if use_context and cfg.embedding.context_weight > 0
             else finetuned.segments
         )
         cb_X = finetuned.codebook
