@@ -3,7 +3,7 @@ sentences they share. ``report.md`` (:mod:`themekit.report`) and ``report.html``
 (:mod:`themekit.report_html`) format these; neither counts anything itself.
 
 Sentences are returned as text with code in backticks (Markdown); the HTML report escapes them
-and turns the backticks into ``<code>`` (:func:`themekit.report_html._inline`).
+and turns the backticks into ``<code>`` (:func:`themekit.html_parts.inline`).
 """
 
 from __future__ import annotations

@@ -140,7 +140,7 @@ class Manifest(_MappingAccess):
     clustering_space: dict[str, Any] | None = None
     #: discover: k chosen, how, the runner-up (themekit.themes.discover.k_record)
     k: dict[str, Any] | None = None
-    #: what was inferred about moderators (themekit.pipeline._structure)
+    #: what was inferred about moderators (themekit.inputs.corpus_structure)
     structure: dict[str, Any] | None = None
     n_themes: int = 0
     n_outliers_initial: int = 0

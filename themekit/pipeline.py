@@ -8,71 +8,30 @@ Each stage is importable on its own (``themekit.load``, ``themekit.embed``,
 from __future__ import annotations
 
 import logging
-import random
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from themekit.config import JobConfig, load_config
-from themekit.corpus import Corpus
-from themekit.errors import ConfigError, InputError
+from themekit.config import JobConfig
+from themekit.inputs import Inputs, Preflight, check_inputs, load_inputs, preflight, read_config
 from themekit.manifest import StageTimer, build_manifest
 from themekit.progress import ProgressCallback
 from themekit.result import RunResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from themekit.codebook import Codebook
+    from themekit.compare import Scores
+    from themekit.context import QuestionContext
+    from themekit.describe import CandidateTheme
+    from themekit.distributed.ray_engine import RayEngine
+    from themekit.embed.base import Embedder
+    from themekit.manifest import Manifest
+    from themekit.themes import ThemeFinder
 
 __all__ = ["RunResult", "run"]  # RunResult lives in themekit.result; imported here as before
 
 logger = logging.getLogger(__name__)
-
-
-def _structure(cfg: JobConfig, full: Corpus, corpus: Corpus, n_linked: int) -> dict[str, Any]:
-    """What was read or inferred about the corpus's structure (logged; kept in the manifest)."""
-    inferred = [s for s in full if s.meta.get("moderator_inferred")]
-    out: dict[str, Any] = {
-        "moderator": cfg.segmentation.moderator,
-        "moderator_detect": cfg.segmentation.moderator_detect,
-        "n_context": len(full) - len(corpus),
-        "n_inferred_context": sum(s.is_context for s in inferred),
-        "inferred_moderators": sorted({f"{s.session}: {s.speaker}" for s in inferred}),
-        "n_following_context": n_linked,
-    }
-    if cfg.segmentation.moderator == "context":
-        if len(full) == len(corpus) and any(s.speaker for s in corpus):
-            logger.warning(
-                "segmentation.moderator is 'context' but no speaker matched "
-                "segmentation.moderator_pattern and no session reads as a conversation led by "
-                "one questioner: every turn is analysed, none is read as a prompt"
-            )
-        else:
-            logger.info(
-                "%d moderator turns kept as context (%d of them inferred, not named); %d "
-                "segments follow one",
-                out["n_context"],
-                out["n_inferred_context"],
-                n_linked,
-            )
-    return out
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-
-
-def _check_guided_codebook(codebook: Codebook, cfg: JobConfig) -> None:
-    """Guided coding picks one codebook theme per segment: it needs two to choose between."""
-    if len(codebook.ids) < 2:
-        raise ConfigError(
-            f"guided mode needs a codebook with at least 2 themes to choose between (e.g. one "
-            f"theme and {codebook.other_id!r}, for segments that fit none); {cfg.codebook.path} "
-            f"has {len(codebook.ids)} ({', '.join(codebook.ids) or 'none'}). Add themes, or use "
-            "themes.mode: discover",
-            key="codebook.path",
-        )
 
 
 def run(
@@ -90,93 +49,79 @@ def run(
     ``output.dir``. Raises :class:`themekit.errors.UserError` subclasses for user mistakes,
     before anything is written.
     """
-    from themekit.codebook import load_codebook
-    from themekit.compare import compare
-    from themekit.context import build_context, link_prompts
-    from themekit.describe import describe_themes
-    from themekit.embed import (
-        build_embedder,
-        build_query_embedder,
-        default_cache_dir,
-        embed_texts,
-    )
-    from themekit.load import check_analysable, check_codes, input_files, load_corpus
-    from themekit.namer_llm import LLMNamer, check_llm_config
-    from themekit.naming import phrase_embedder
-    from themekit.themes import ThemeFinder
-
-    config_file = str(Path(config_file).resolve()) if config_file else None
-    if not isinstance(config, JobConfig):
-        config_file = str(Path(config).resolve())
-        config = load_config(config, overrides)
-    elif overrides:
-        raise ConfigError("overrides are only applied when run() reads the config file itself")
-    cfg = config
-    if write:  # fail before the work, not after it
-        from themekit.rundir import check_output
-
-        check_output(Path(out_dir or cfg.output.dir), cfg.output.name, cfg.output.overwrite)
-    check_llm_config(cfg.themes)  # sends nothing
-    namer = None
-    if cfg.themes.namer == "llm":  # permission given: fail now if the endpoint is not there
-        namer = LLMNamer.from_config(cfg.themes.llm)
-        namer.ping()
-    _seed_everything(cfg.seed)
+    cfg, config_file = read_config(config, overrides, config_file)
+    pre = preflight(cfg, out_dir=out_dir, write=write)
     timer = StageTimer()
-    engine = None
-    if cfg.execution.engine == "ray":  # fail before the work: Ray missing, cluster unreachable
-        from themekit.distributed.ray_engine import RayEngine
-
-        engine = RayEngine.check(cfg)
-
-    codebook = None
-    if cfg.codebook.path:
-        codebook = load_codebook(
-            cfg.resolve_path(cfg.codebook.path), other_id=cfg.codebook.other_id
-        )
-    if cfg.themes.mode in ("guided",) and codebook is None:
-        raise ConfigError("guided mode needs a codebook: set codebook.path", key="themes.mode")
-    if cfg.themes.mode == "guided" and codebook is not None:
-        _check_guided_codebook(codebook, cfg)
-    if cfg.themes.mode == "semi-supervised" and cfg.themes.semi_supervised.method == "finetune":
-        from themekit.themes.finetune import encoder_source
-
-        encoder_source(cfg)  # fail before the work when there is no model to fine-tune
-
     with timer.stage("load"):
-        full = load_corpus(cfg, progress=progress)
-        files = input_files(cfg)
-        coded = full.analysed().has_codes
-        if codebook is not None:  # hand codes checked against the codebook before any work
-            full = Corpus(
-                check_codes(
-                    full.segments, codebook.ids, codebook.other_id, cfg.evaluation.unknown_codes
-                )
-            )
-        corpus = full.analysed()
-    if len(corpus) == 0:
-        raise InputError(
-            "no segments left to analyse after segmentation (all were dropped or context-only)",
-            path=", ".join(map(str, files)),
-        )
-    check_analysable(
-        corpus, files, n_themes=cfg.themes.n_themes, extra_stop_words=cfg.themes.stop_words
+        inputs = load_inputs(cfg, pre.codebook, progress)
+    check_inputs(cfg, inputs)
+    vectors = _embed(cfg, inputs, pre.engine, timer, progress)
+    if cfg.themes.mode == "semi-supervised" and cfg.themes.semi_supervised.method == "finetune":
+        with timer.stage("finetune"):
+            vectors = _finetune(cfg, inputs, vectors, progress)
+    with timer.stage("themes"):
+        finder = _find_themes(cfg, inputs, vectors, pre.engine, progress)
+    labels = np.asarray(finder.labels_, dtype=int)
+    with timer.stage("describe"):
+        themes = _describe(cfg, inputs, vectors, finder, labels)
+    if pre.namer is not None:
+        with timer.stage("name"):
+            pre.namer.name(themes)
+    scores = None
+    if cfg.evaluation.enabled and inputs.coded:
+        with timer.stage("compare"):
+            scores = _compare(cfg, inputs, finder, labels)
+    manifest = _manifest(cfg, inputs, vectors, finder, labels, pre, timer, config_file, len(themes))
+    result = RunResult(
+        config=cfg,
+        corpus=inputs.corpus,
+        embeddings=vectors.X,
+        cluster_embeddings=np.asarray(finder.embeddings_),
+        labels=labels,
+        codebook_theme=finder.codebook_theme_,
+        themes=themes,
+        codebook=inputs.codebook,
+        scores=scores,
+        manifest=manifest,
+        stability=finder.stability_,
+        eval_mask=np.asarray(finder.eval_mask_) if finder.eval_mask_ is not None else None,
+        full_corpus=inputs.full,
+        coder=_coder(cfg, finder, vectors.finetuned, inputs.use_context),
     )
-    if cfg.themes.mode == "semi-supervised" and not coded:
-        raise ConfigError(
-            "semi-supervised mode needs hand codes for the segments (a code column or corpus.hand_codes)",
-            key="themes.mode",
-        )
-    logger.info("loaded %d segments from %d file(s)", len(corpus), len(files))
-    links, prompts = link_prompts(full)
-    n_linked = sum(j is not None for j in links)
-    structure = _structure(cfg, full, corpus, n_linked)
-    use_context = n_linked > 0 and (
-        cfg.embedding.context_weight > 0
-        or (cfg.themes.mode == "discover" and cfg.themes.question_components > 0)
-    )
-    prompt_texts = [p.text for p in prompts] if use_context else []
+    if write:
+        from themekit.rundir import write_run
 
+        result.path = write_run(result, out_dir=out_dir)
+    return result
+
+
+@dataclass
+class _Vectors:
+    """The embedding stage's output: the segments' own vectors ``X``, the codebook's, the
+    question context and the vectors themes are fitted on."""
+
+    embedder: Embedder
+    q_embedder: Embedder
+    cache_dir: Path | None
+    X: np.ndarray
+    cb_X: np.ndarray | None
+    context: QuestionContext
+    X_fit: np.ndarray
+    finetuned: Any = None
+
+
+def _embed(
+    cfg: JobConfig,
+    inputs: Inputs,
+    engine: RayEngine | None,
+    timer: StageTimer,
+    progress: ProgressCallback | None,
+) -> _Vectors:
+    """Segments, the prompts they follow and the codebook's descriptions, embedded once."""
+    from themekit.context import build_context
+    from themekit.embed import build_embedder, build_query_embedder, default_cache_dir, embed_texts
+
+    codebook, corpus = inputs.codebook, inputs.corpus
     embedder = build_embedder(cfg.embedding)
     cache_dir = None
     if cfg.embedding.cache:
@@ -191,6 +136,7 @@ def run(
         # tfidf, puts both in the same space) unless embedding.query_prompt gives them their own
         cb_texts = codebook.descriptions()[0] if codebook is not None else []
         together = q_embedder is embedder
+        prompt_texts = inputs.prompt_texts
         all_texts = corpus.texts + prompt_texts + (cb_texts if together else [])
         if engine is not None and cache_dir is not None:  # fills the cache on the cluster
             engine.embed(all_texts, embedder, cfg.embedding, cache_dir=cache_dir, progress=progress)
@@ -216,56 +162,97 @@ def run(
                     progress=(lambda _s, d, t: progress("codebook", d, t)) if progress else None,
                 )
             )
-        P = np.asarray(X_all[n : n + n_p]) if use_context else None
-        context = build_context(links, prompts, X, P, cfg.embedding.context_weight)
+        P = np.asarray(X_all[n : n + n_p]) if inputs.use_context else None
+        context = build_context(inputs.links, inputs.prompts, X, P, cfg.embedding.context_weight)
         for line in context.decisions:
             logger.info("question context: %s", line)
-        X_fit = context.fitted_vectors if use_context and cfg.embedding.context_weight > 0 else X
+    return _Vectors(
+        embedder=embedder,
+        q_embedder=q_embedder,
+        cache_dir=cache_dir,
+        X=X,
+        cb_X=cb_X,
+        context=context,
+        X_fit=_fit_vectors(cfg, inputs, context, X),
+    )
 
-    finetuned = None
-    if cfg.themes.mode == "semi-supervised" and cfg.themes.semi_supervised.method == "finetune":
-        from themekit.themes.semisupervised import finetune_for_run
 
-        with timer.stage("finetune"):
-            finetuned = finetune_for_run(cfg, corpus, prompt_texts, codebook, progress=progress)
-        # the question context carries over, built from the fine-tuned vectors
-        context = build_context(
-            links,
-            prompts,
-            finetuned.segments,
-            finetuned.prompts if use_context else None,
-            cfg.embedding.context_weight,
-        )
-        X_fit = (
-            context.fitted_vectors
-            if use_context and cfg.embedding.context_weight > 0
-            else finetuned.segments
-        )
-        cb_X = finetuned.codebook
+def _fit_vectors(
+    cfg: JobConfig, inputs: Inputs, context: QuestionContext, X: np.ndarray
+) -> np.ndarray:
+    """Themes are fitted on the answers read with their question when that is on."""
+    if inputs.use_context and cfg.embedding.context_weight > 0:
+        return context.fitted_vectors
+    return X
 
-    with timer.stage("themes"):
-        finder = ThemeFinder.from_config(
-            cfg.themes, seed=cfg.seed, language_neutral=cfg.embedding.language_neutral
-        )
-        # the ray engine fits a large corpus on a stratified sample and assigns the rest on Ray
-        fit = finder.fit
-        if engine is not None:
-            from themekit.distributed.scale import SampleFitter
 
-            fit = SampleFitter(engine, finder, corpus, cfg.seed)
-        fit(
-            X_fit,
-            corpus.texts,
-            languages=corpus.languages,
-            codebook=codebook,
-            codebook_embeddings=cb_X,
-            # only semi-supervised coding learns from hand codes; the others never read them
-            hand_codes=corpus.codes if cfg.themes.mode == "semi-supervised" and coded else None,
-            context=context,
-            progress=progress,
-        )
-    labels = np.asarray(finder.labels_, dtype=int)
+def _finetune(
+    cfg: JobConfig, inputs: Inputs, vectors: _Vectors, progress: ProgressCallback | None
+) -> _Vectors:
+    """Semi-supervised ``finetune``: the encoder fine-tuned on the given hand codes; the question
+    context carries over, built from the fine-tuned vectors."""
+    from themekit.context import build_context
+    from themekit.themes.semisupervised import finetune_for_run
 
+    finetuned = finetune_for_run(
+        cfg, inputs.corpus, inputs.prompt_texts, inputs.codebook, progress=progress
+    )
+    context = build_context(
+        inputs.links,
+        inputs.prompts,
+        finetuned.segments,
+        finetuned.prompts if inputs.use_context else None,
+        cfg.embedding.context_weight,
+    )
+    return replace(
+        vectors,
+        context=context,
+        X_fit=_fit_vectors(cfg, inputs, context, finetuned.segments),
+        cb_X=finetuned.codebook,
+        finetuned=finetuned,
+    )
+
+
+def _find_themes(
+    cfg: JobConfig,
+    inputs: Inputs,
+    vectors: _Vectors,
+    engine: RayEngine | None,
+    progress: ProgressCallback | None,
+) -> ThemeFinder:
+    from themekit.themes import ThemeFinder
+
+    finder = ThemeFinder.from_config(
+        cfg.themes, seed=cfg.seed, language_neutral=cfg.embedding.language_neutral
+    )
+    # the ray engine fits a large corpus on a stratified sample and assigns the rest on Ray
+    fit = finder.fit
+    if engine is not None:
+        from themekit.distributed.scale import SampleFitter
+
+        fit = SampleFitter(engine, finder, inputs.corpus, cfg.seed)
+    semi = cfg.themes.mode == "semi-supervised" and inputs.coded
+    fit(
+        vectors.X_fit,
+        inputs.corpus.texts,
+        languages=inputs.corpus.languages,
+        codebook=inputs.codebook,
+        codebook_embeddings=vectors.cb_X,
+        # only semi-supervised coding learns from hand codes; the others never read them
+        hand_codes=inputs.corpus.codes if semi else None,
+        context=vectors.context,
+        progress=progress,
+    )
+    return finder
+
+
+def _describe(
+    cfg: JobConfig, inputs: Inputs, vectors: _Vectors, finder: ThemeFinder, labels: np.ndarray
+) -> list[CandidateTheme]:
+    from themekit.describe import describe_themes
+    from themekit.naming import phrase_embedder
+
+    codebook, cb_X = inputs.codebook, vectors.cb_X
     cb_vectors = None
     if codebook is not None and cb_X is not None:
         owners = np.asarray(codebook.descriptions()[1], dtype=object)
@@ -274,58 +261,71 @@ def run(
             for th in codebook.themes
             if (owners == th.id).any()
         }
-    with timer.stage("describe"):
-        themes = describe_themes(
-            corpus,
-            labels,
-            finder.embeddings_,
-            theme_codebook=finder.theme_codebook_,
-            stability=finder.stability_,
-            n_keywords=cfg.themes.n_keywords,
-            n_quotes=cfg.themes.n_quotes,
-            stop_words=cfg.themes.stop_words,
-            seed=cfg.seed,
-            prompts=[prompts[j].text if j is not None else None for j in links],
-            phrase_space=X,
-            embed_phrases=phrase_embedder(embedder, cache_dir, cfg.embedding.batch_size),
-            codebook_vectors=cb_vectors,
-        )
-    if namer is not None:
-        with timer.stage("name"):
-            namer.name(themes)
-
-    scores = None
-    if cfg.evaluation.enabled and coded:
-        with timer.stage("compare"):
-            scores = compare(
-                labels,
-                [c or "" for c in corpus.codes],
-                secondary_codes=[s.secondary_code for s in corpus],
-                codebook_theme=finder.codebook_theme_,
-                languages=corpus.languages,
-                codebook_ids=codebook.ids if codebook else None,
-                other_id=cfg.codebook.other_id,
-                recovery_threshold=cfg.evaluation.recovery_threshold,
-                bootstrap=cfg.evaluation.bootstrap,
-                confidence=cfg.evaluation.confidence,
-                seed=cfg.seed,
-                eval_mask=finder.eval_mask_,
-            )
-
-    manifest = build_manifest(
+    prompts, links = inputs.prompts, inputs.links
+    return describe_themes(
+        inputs.corpus,
+        labels,
+        finder.embeddings_,
+        theme_codebook=finder.theme_codebook_,
+        stability=finder.stability_,
+        n_keywords=cfg.themes.n_keywords,
+        n_quotes=cfg.themes.n_quotes,
+        stop_words=cfg.themes.stop_words,
         seed=cfg.seed,
-        inputs=[Path(p) for p in files]
+        prompts=[prompts[j].text if j is not None else None for j in links],
+        phrase_space=vectors.X,
+        embed_phrases=phrase_embedder(
+            vectors.embedder, vectors.cache_dir, cfg.embedding.batch_size
+        ),
+        codebook_vectors=cb_vectors,
+    )
+
+
+def _compare(cfg: JobConfig, inputs: Inputs, finder: ThemeFinder, labels: np.ndarray) -> Scores:
+    from themekit.compare import compare
+
+    corpus, codebook = inputs.corpus, inputs.codebook
+    return compare(
+        labels,
+        [c or "" for c in corpus.codes],
+        secondary_codes=[s.secondary_code for s in corpus],
+        codebook_theme=finder.codebook_theme_,
+        languages=corpus.languages,
+        codebook_ids=codebook.ids if codebook else None,
+        other_id=cfg.codebook.other_id,
+        recovery_threshold=cfg.evaluation.recovery_threshold,
+        bootstrap=cfg.evaluation.bootstrap,
+        confidence=cfg.evaluation.confidence,
+        seed=cfg.seed,
+        eval_mask=finder.eval_mask_,
+    )
+
+
+def _manifest(
+    cfg: JobConfig,
+    inputs: Inputs,
+    vectors: _Vectors,
+    finder: ThemeFinder,
+    labels: np.ndarray,
+    pre: Preflight,
+    timer: StageTimer,
+    config_file: str | None,
+    n_themes: int,
+) -> Manifest:
+    codebook, engine = inputs.codebook, pre.engine
+    with_context = inputs.use_context and cfg.embedding.context_weight > 0
+    return build_manifest(
+        seed=cfg.seed,
+        inputs=list(inputs.files)
         + ([cfg.resolve_path(cfg.codebook.path)] if cfg.codebook.path else []),
-        model_id=embedder.model_id,
-        embedder_id=embedder.id,
+        model_id=vectors.embedder.model_id,
+        embedder_id=vectors.embedder.id,
         timings=timer.seconds,
         extra={
             "seeds": {"global": cfg.seed, "themes": cfg.seed, "bootstrap": cfg.seed},
-            "n_segments": len(corpus),
-            "n_context_segments": len(full) - len(corpus),
-            "n_segments_with_prompt_context": (
-                n_linked if use_context and cfg.embedding.context_weight > 0 else 0
-            ),
+            "n_segments": len(inputs.corpus),
+            "n_context_segments": len(inputs.full) - len(inputs.corpus),
+            "n_segments_with_prompt_context": inputs.n_linked if with_context else 0,
             # discover: directions along which answers vary with the questions (0 = not used)
             "question_components": (
                 finder.question_subspace_.n_components_ if finder.question_subspace_ else 0
@@ -335,40 +335,19 @@ def run(
             # how many themes, how chosen, the runner-up (themekit.themes.discover.k_record)
             "k": finder.k_,
             # what was inferred about the corpus's structure (segmentation.moderator_detect)
-            "structure": structure,
-            "n_themes": len(themes),
+            "structure": inputs.structure,
+            "n_themes": n_themes,
             "n_outliers_initial": int(getattr(finder, "n_outliers_initial_", 0)),
             "n_outliers": int((labels == -1).sum()),
             "mode": cfg.themes.mode,
             "config_file": config_file,
             "codebook": str(cfg.resolve_path(cfg.codebook.path)) if cfg.codebook.path else None,
             # how the codebook's descriptions were embedded (embedding.query_prompt)
-            "codebook_embedder_id": q_embedder.id if codebook is not None else None,
+            "codebook_embedder_id": vectors.q_embedder.id if codebook is not None else None,
             "execution": engine.record() if engine is not None else {"engine": "local"},
-            "semi_supervised": _semi_supervised_record(cfg, finder, finetuned),
+            "semi_supervised": _semi_supervised_record(cfg, finder, vectors.finetuned),
         },
     )
-    result = RunResult(
-        config=cfg,
-        corpus=corpus,
-        embeddings=X,
-        cluster_embeddings=np.asarray(finder.embeddings_),
-        labels=labels,
-        codebook_theme=finder.codebook_theme_,
-        themes=themes,
-        codebook=codebook,
-        scores=scores,
-        manifest=manifest,
-        stability=finder.stability_,
-        eval_mask=np.asarray(finder.eval_mask_) if finder.eval_mask_ is not None else None,
-        full_corpus=full,
-        coder=_coder(cfg, finder, finetuned, use_context),
-    )
-    if write:
-        from themekit.rundir import write_run
-
-        result.path = write_run(result, out_dir=out_dir)
-    return result
 
 
 def _semi_supervised_record(cfg: JobConfig, finder: Any, finetuned: Any) -> dict[str, Any] | None:

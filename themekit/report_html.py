@@ -14,10 +14,8 @@ needed); its coordinates are also written next to the report as ``embeddings_2d.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
-import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,127 +24,26 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from themekit.facts import num, pct, run_facts
+from themekit.html_parts import (
+    CSS,
+    LANG_NAMES,
+    SYMBOLS,
+    Figures,
+    ci_pair,
+    esc,
+    project_2d,
+    short,
+    theme_name,
+)
 from themekit.qda.model import theme_color
 
 if TYPE_CHECKING:  # pragma: no cover
-    import plotly.graph_objects as go
-
     from themekit.result import RunResult
 
 logger = logging.getLogger(__name__)
 
 #: The ids of the report's sections, in order.
 SECTION_IDS = ("overview", "themes", "sizes", "map", "agreement", "provenance")
-_LANG_NAMES = {"ms": "Malay", "en": "English", "mixed": "code-switched", "unknown": "unknown"}
-_SYMBOLS = {"ms": "circle", "en": "square", "mixed": "diamond", "unknown": "x"}
-_PLOT_CONFIG = {"displaylogo": False, "responsive": True}
-
-_CSS = """
-:root { --fg:#1f2328; --muted:#57606a; --line:#d0d7de; --bg:#ffffff; --soft:#f6f8fa; --accent:#0969da; }
-* { box-sizing: border-box; }
-body { margin:0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color:var(--fg);
-       background:var(--bg); }
-header.top { position:sticky; top:0; z-index:10; background:var(--soft); border-bottom:1px solid var(--line);
-             padding:.5rem 1.5rem; display:flex; gap:1.5rem; align-items:baseline; flex-wrap:wrap; }
-header.top h1 { font-size:1.15rem; margin:0; }
-header.top nav a { margin-right:1rem; color:var(--accent); text-decoration:none; }
-main { max-width: 1200px; margin: 0 auto; padding: 1rem 1.5rem 4rem; }
-section { margin-top:2rem; scroll-margin-top:3.5rem; }
-h2 { border-bottom:1px solid var(--line); padding-bottom:.25rem; }
-.cards { display:grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap:.75rem; }
-.card { background:var(--soft); border:1px solid var(--line); border-radius:8px; padding:.6rem .8rem; }
-.card .n { font-size:1.6rem; font-weight:600; }
-.card .l { color:var(--muted); font-size:.85rem; }
-.theme { border:1px solid var(--line); border-left:8px solid var(--c); border-radius:8px; padding:.75rem 1rem;
-         margin:1rem 0; }
-.theme h3 { margin:.1rem 0 .4rem; }
-.meta { color:var(--muted); font-size:.9rem; }
-.description { font-style:italic; margin:.3rem 0; }
-.kw { display:inline-block; background:var(--soft); border:1px solid var(--line); border-radius:999px;
-      padding:0 .55rem; margin:.1rem .15rem; font-size:.88rem; }
-.lang { font-weight:600; margin-right:.3rem; }
-blockquote { margin:.5rem 0; padding:.35rem .8rem; border-left:3px solid var(--line); background:var(--soft); }
-blockquote footer { color:var(--muted); font-size:.85rem; }
-.prompts { margin:.4rem 0; font-size:.9rem; } .prompts ul { margin:.3rem 0; }
-.prompts .n { color:var(--muted); }
-.flag { color:#9a6700; font-weight:600; }
-table { border-collapse:collapse; margin:.5rem 0; }
-th, td { border:1px solid var(--line); padding:.25rem .6rem; text-align:left; vertical-align:top; }
-th { background:var(--soft); }
-td.num { text-align:right; font-variant-numeric: tabular-nums; }
-pre { background:var(--soft); border:1px solid var(--line); padding:.75rem; overflow:auto; font-size:.85rem; }
-.note { background:#fff8c5; border:1px solid #d4a72c; border-radius:6px; padding:.5rem .8rem; }
-.fig { width:100%; }
-"""
-
-
-# ================================================================================== helpers
-def _e(text: object) -> str:
-    return html.escape("" if text is None else str(text), quote=True)
-
-
-def _inline(text: str) -> str:
-    """A sentence of :mod:`themekit.facts` as HTML text: escaped, with `code` as ``<code>``."""
-    return re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(text, quote=False))
-
-
-def _theme_name(tid: int, labels: dict[int, str]) -> str:
-    return "outliers" if tid < 0 else f"T{tid}: {labels.get(tid, '')}"
-
-
-def _short(text: str, n: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _ci(ci: Any) -> tuple[float, float] | None:
-    if not ci:
-        return None
-    if isinstance(ci, dict):
-        lo, hi = ci.get("low"), ci.get("high")
-    else:
-        lo, hi = ci[0], ci[1]
-    return None if lo is None or hi is None else (float(lo), float(hi))
-
-
-class _Figures:
-    """Renders Plotly figures to HTML divs; plotly.js goes inline with the first one only."""
-
-    def __init__(self) -> None:
-        self.first = True
-
-    def div(self, fig: go.Figure, div_id: str) -> str:
-        out = fig.to_html(
-            full_html=False,
-            include_plotlyjs=self.first,
-            div_id=div_id,
-            config=_PLOT_CONFIG,
-            default_width="100%",
-        )
-        self.first = False
-        return f'<div class="fig">{out}</div>'
-
-
-def project_2d(X: np.ndarray) -> np.ndarray:
-    """A deterministic 2-D projection (PCA; the sign of each axis fixed by its largest loading)."""
-    X = np.asarray(X, dtype=float)
-    n = X.shape[0]
-    if n == 0:
-        return np.zeros((0, 2))
-    if X.ndim != 2 or X.shape[1] < 2 or n < 2:
-        out = np.zeros((n, 2))
-        if X.ndim == 2 and X.shape[1] >= 1:
-            out[:, 0] = X[:, 0]
-        return out
-    Xc = X - X.mean(axis=0)
-    _, _, vt = np.linalg.svd(Xc, full_matrices=False)
-    comps = vt[:2]
-    signs = np.sign(comps[np.arange(comps.shape[0]), np.abs(comps).argmax(axis=1)])
-    signs[signs == 0] = 1
-    Y = Xc @ (comps * signs[:, None]).T
-    if Y.shape[1] < 2:
-        Y = np.hstack([Y, np.zeros((n, 2 - Y.shape[1]))])
-    return Y
 
 
 # ================================================================================= sections
@@ -167,14 +64,14 @@ def _overview(result: RunResult) -> str:
         cards.append((num(f.cohen_kappa), "Cohen's κ with hand codes"))
     parts = ['<div class="cards">']
     parts += [
-        f'<div class="card"><div class="n">{_e(n)}</div><div class="l">{_e(lbl)}</div></div>'
+        f'<div class="card"><div class="n">{esc(n)}</div><div class="l">{esc(lbl)}</div></div>'
         for n, lbl in cards
     ]
     parts.append("</div>")
-    lang_txt = ", ".join(f"{_LANG_NAMES.get(k, k)} {v}" for k, v in f.languages.items())
+    lang_txt = ", ".join(f"{LANG_NAMES.get(k, k)} {v}" for k, v in f.languages.items())
     parts.append(
-        f"<p>Languages of the segments: {_e(lang_txt)}. Mode <code>{_e(f.mode)}</code>, "
-        f"embedding model <code>{_e(f.model_id)}</code>, seed {_e(f.seed)}.</p>"
+        f"<p>Languages of the segments: {esc(lang_txt)}. Mode <code>{esc(f.mode)}</code>, "
+        f"embedding model <code>{esc(f.model_id)}</code>, seed {esc(f.seed)}.</p>"
     )
     from themekit.explain import k_sentences, space_sentences, structure_sentences
 
@@ -183,14 +80,14 @@ def _overview(result: RunResult) -> str:
         + space_sentences(result.manifest)
         + k_sentences(result.manifest)
     ):
-        parts.append(f'<p class="decision">{_e(sentence)}</p>')
+        parts.append(f'<p class="decision">{esc(sentence)}</p>')
     if f.codebook_name is not None:
-        parts.append(f"<p>Codebook: {_e(f.codebook_name)} ({f.n_codebook_themes} themes).</p>")
+        parts.append(f"<p>Codebook: {esc(f.codebook_name)} ({f.n_codebook_themes} themes).</p>")
     if f.flagged_themes:
         parts.append(
             '<p class="flag">⚠ '
-            + _e(f"{len(f.flagged_themes)} theme(s) are unstable across reruns: ")
-            + ", ".join(_e(f"T{t}") for t in f.flagged_themes)
+            + esc(f"{len(f.flagged_themes)} theme(s) are unstable across reruns: ")
+            + ", ".join(esc(f"T{t}") for t in f.flagged_themes)
             + ".</p>"
         )
     return "\n".join(parts)
@@ -203,7 +100,7 @@ def _themes(result: RunResult) -> str:
     for t in result.themes:
         color = theme_color(t.id)
         meta = [f"{t.size} segments", f"{len(t.speakers)} speakers", f"{len(t.sessions)} sessions"]
-        lc = ", ".join(f"{_LANG_NAMES.get(k, k)} {v}" for k, v in sorted(t.languages.items()))
+        lc = ", ".join(f"{LANG_NAMES.get(k, k)} {v}" for k, v in sorted(t.languages.items()))
         if lc:
             meta.append(lc)
         if t.codebook_theme:
@@ -221,29 +118,29 @@ def _themes(result: RunResult) -> str:
         )
         parts.append(
             f'<article class="theme" id="theme-{t.id}" style="--c:{color}">'
-            f"<h3>T{t.id}: {_e(t.label)}{flag}</h3>"
-            f'<div class="meta">{_e(" · ".join(meta))}</div>'
-            + (f'<p class="description">{_e(t.description)}</p>' if t.description else "")
+            f"<h3>T{t.id}: {esc(t.label)}{flag}</h3>"
+            f'<div class="meta">{esc(" · ".join(meta))}</div>'
+            + (f'<p class="description">{esc(t.description)}</p>' if t.description else "")
         )
         for lang, phrases in (t.keyphrases_by_language or {}).items():
             if phrases:
-                chips = "".join(f'<span class="kw">{_e(p)}</span>' for p in phrases)
+                chips = "".join(f'<span class="kw">{esc(p)}</span>' for p in phrases)
                 parts.append(
                     f'<div class="keywords keyphrases"><span class="lang">'
-                    f"{_e(_LANG_NAMES.get(lang, lang))} phrases</span>{chips}</div>"
+                    f"{esc(LANG_NAMES.get(lang, lang))} phrases</span>{chips}</div>"
                 )
         kw = t.keywords_by_language or {}
         rows = [(lang, words) for lang, words in kw.items() if words]
         if not rows and t.keywords:
             rows = [("all", list(t.keywords))]
         for lang, words in rows:
-            chips = "".join(f'<span class="kw">{_e(w)}</span>' for w in words)
+            chips = "".join(f'<span class="kw">{esc(w)}</span>' for w in words)
             parts.append(
-                f'<div class="keywords"><span class="lang">{_e(_LANG_NAMES.get(lang, lang))}</span>{chips}</div>'
+                f'<div class="keywords"><span class="lang">{esc(LANG_NAMES.get(lang, lang))}</span>{chips}</div>'
             )
         if t.prompts:
             asked = "".join(
-                f'<li>“{_e(q)}” <span class="n">{k}</span></li>' for q, k in t.prompts.items()
+                f'<li>“{esc(q)}” <span class="n">{k}</span></li>' for q, k in t.prompts.items()
             )
             parts.append(
                 f'<details class="prompts"><summary>Answers to the moderator\'s questions</summary>'
@@ -255,25 +152,25 @@ def _themes(result: RunResult) -> str:
                 for x in (
                     q.speaker or "?",
                     q.session or "?",
-                    _LANG_NAMES.get(q.language, q.language),
+                    LANG_NAMES.get(q.language, q.language),
                 )
                 if x
             )
             parts.append(
-                f'<blockquote data-segment="{_e(q.segment_id)}">“{_e(q.text)}”'
-                f"<footer>{_e(who)} · {_e(q.segment_id)}</footer></blockquote>"
+                f'<blockquote data-segment="{esc(q.segment_id)}">“{esc(q.text)}”'
+                f"<footer>{esc(who)} · {esc(q.segment_id)}</footer></blockquote>"
             )
         parts.append("</article>")
     return "\n".join(parts)
 
 
-def _sizes(result: RunResult, figs: _Figures) -> str:
+def _sizes(result: RunResult, figs: Figures) -> str:
     import plotly.graph_objects as go
 
     labels = [int(x) for x in result.labels]
     names = {t.id: t.label for t in result.themes}
     theme_ids = sorted(set(labels), key=lambda x: (x < 0, x))
-    ticks = [_e(_short(_theme_name(t, names), 40)) for t in theme_ids]
+    ticks = [esc(short(theme_name(t, names), 40)) for t in theme_ids]
     out: list[str] = []
     for field, title in (("language", "language"), ("speaker", "speaker"), ("session", "session")):
         values = [getattr(s, field) or "?" for s in result.corpus]
@@ -281,9 +178,9 @@ def _sizes(result: RunResult, figs: _Figures) -> str:
         cats = sorted(set(values), key=lambda v: (-values.count(v), v))
         fig = go.Figure()
         for c in cats:
-            name = _LANG_NAMES.get(c, c) if field == "language" else c
+            name = LANG_NAMES.get(c, c) if field == "language" else c
             fig.add_bar(
-                name=_e(name),
+                name=esc(name),
                 y=ticks,
                 x=[counts.get((t, c), 0) for t in theme_ids],
                 orientation="h",
@@ -317,7 +214,7 @@ def map_frame(result: RunResult) -> Any:
     )
 
 
-def _map(result: RunResult, figs: _Figures, frame: Any) -> str:
+def _map(result: RunResult, figs: Figures, frame: Any) -> str:
     import plotly.graph_objects as go
 
     names = {t.id: t.label for t in result.themes}
@@ -327,20 +224,20 @@ def _map(result: RunResult, figs: _Figures, frame: Any) -> str:
     for tid in sorted(set(labels.tolist()), key=lambda x: (x < 0, x)):
         idx = [int(i) for i in np.flatnonzero(labels == tid)]
         hover = [
-            f"<b>{_e(corpus[i].id)}</b> · {_e(corpus[i].speaker or '?')} · {_e(corpus[i].session or '?')} · "
-            f"{_e(corpus[i].language)}<br>{_e(_short(corpus[i].text, 140))}"
+            f"<b>{esc(corpus[i].id)}</b> · {esc(corpus[i].speaker or '?')} · {esc(corpus[i].session or '?')} · "
+            f"{esc(corpus[i].language)}<br>{esc(short(corpus[i].text, 140))}"
             for i in idx
         ]
         fig.add_scatter(
             x=frame["x"].to_numpy()[idx],
             y=frame["y"].to_numpy()[idx],
             mode="markers",
-            name=_e(_short(_theme_name(tid, names), 45)),
+            name=esc(short(theme_name(tid, names), 45)),
             marker={
                 "color": theme_color(tid),
                 "size": 8,
                 "opacity": 0.85 if tid >= 0 else 0.5,
-                "symbol": [_SYMBOLS.get(corpus[i].language, "circle") for i in idx],
+                "symbol": [SYMBOLS.get(corpus[i].language, "circle") for i in idx],
                 "line": {"width": 0.5, "color": "#333"},
             },
             hovertext=hover,
@@ -363,7 +260,7 @@ def _map(result: RunResult, figs: _Figures, frame: Any) -> str:
     return figs.div(fig, "fig-map") + note
 
 
-def _agreement(result: RunResult, figs: _Figures) -> str:
+def _agreement(result: RunResult, figs: Figures) -> str:
     import plotly.graph_objects as go
 
     if result.scores is None:
@@ -376,7 +273,7 @@ def _agreement(result: RunResult, figs: _Figures) -> str:
 
     s = result.scores.to_dict()
     names = {t.id: t.label for t in result.themes}
-    parts = [f"<p>{_e(methods_paragraph(result.scores))}</p>", _coding_confusion(result)]
+    parts = [f"<p>{esc(methods_paragraph(result.scores))}</p>", _coding_confusion(result)]
     # -- heat map
     cont: dict[str, dict[str, int]] = s.get("contingency") or {}
     codes: list[str] = list(s.get("codes") or sorted({c for row in cont.values() for c in row}))
@@ -386,13 +283,13 @@ def _agreement(result: RunResult, figs: _Figures) -> str:
     if rows and codes:
         z = [[int(cont[r].get(c, 0)) for c in codes] for r in rows]
         ylabels = [
-            _e(_short(_theme_name(int(r), names), 40)) if r.lstrip("-").isdigit() else _e(r)
+            esc(short(theme_name(int(r), names), 40)) if r.lstrip("-").isdigit() else esc(r)
             for r in rows
         ]
         fig = go.Figure(
             go.Heatmap(
                 z=z,
-                x=[_e(c) for c in codes],
+                x=[esc(c) for c in codes],
                 y=ylabels,
                 colorscale="Blues",
                 text=z,
@@ -416,10 +313,10 @@ def _agreement(result: RunResult, figs: _Figures) -> str:
     for key, label in MEASURES:
         if key not in s:
             continue
-        iv = _ci(ci.get(key))
+        iv = ci_pair(ci.get(key))
         iv_txt = f"{num(iv[0])} – {num(iv[1])}" if iv else "—"
         rows_html.append(
-            f'<tr><td>{_e(label)}</td><td class="num">{num(s.get(key))}</td><td class="num">{iv_txt}</td></tr>'
+            f'<tr><td>{esc(label)}</td><td class="num">{num(s.get(key))}</td><td class="num">{iv_txt}</td></tr>'
         )
     parts.append(
         f'<table id="agreement-figures"><thead><tr><th>measure</th><th>value</th><th>{100 * level:.0f}% CI</th>'
@@ -431,9 +328,9 @@ def _agreement(result: RunResult, figs: _Figures) -> str:
         prow = []
         for code, p in per.items():
             prow.append(
-                f'<tr><td>{_e(code)}</td><td class="num">{num(p.get("precision"))}</td>'
+                f'<tr><td>{esc(code)}</td><td class="num">{num(p.get("precision"))}</td>'
                 f'<td class="num">{num(p.get("recall"))}</td><td class="num">{num(p.get("f1"))}</td>'
-                f'<td class="num">{_e(p.get("support", ""))}</td>'
+                f'<td class="num">{esc(p.get("support", ""))}</td>'
                 f"<td>{'yes' if p.get('recovered') else 'no'}</td></tr>"
             )
         parts.append(
@@ -449,9 +346,9 @@ def _agreement(result: RunResult, figs: _Figures) -> str:
         if not values:
             return "<li><em>none</em></li>"
         return "".join(
-            f'<li><a href="#theme-{int(v)}">{_e(_theme_name(int(v), names))}</a></li>'
+            f'<li><a href="#theme-{int(v)}">{esc(theme_name(int(v), names))}</a></li>'
             if themes
-            else f"<li>{_e(v)}</li>"
+            else f"<li>{esc(v)}</li>"
             for v in values
         )
 
@@ -476,9 +373,9 @@ def _coding_confusion(result: RunResult) -> str:
     )
     if not codes:
         return ""
-    head = "".join(f"<th>{_e(c)}</th>" for c in codes)
+    head = "".join(f"<th>{esc(c)}</th>" for c in codes)
     body = "".join(
-        f"<tr><th>{_e(c)}</th>" + "".join(f'<td class="num">{v}</td>' for v in r) + "</tr>"
+        f"<tr><th>{esc(c)}</th>" + "".join(f'<td class="num">{v}</td>' for v in r) + "</tr>"
         for c, r in zip(codes, rows, strict=True)
     )
     return (
@@ -504,7 +401,7 @@ def _provenance(result: RunResult) -> str:
         ("platform", m.platform),
     ]
     parts = ['<table id="provenance-run"><tbody>']
-    parts += [f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows if v is not None]
+    parts += [f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows if v is not None]
     parts.append("</tbody></table>")
     inputs = m.inputs
     if inputs:
@@ -512,7 +409,7 @@ def _provenance(result: RunResult) -> str:
             "<h3>Inputs</h3><table><thead><tr><th>file</th><th>sha256</th></tr></thead><tbody>"
         )
         parts += [
-            f"<tr><td>{_e(i.path)}</td><td><code>{_e(i.sha256[:16])}…</code></td></tr>"
+            f"<tr><td>{esc(i.path)}</td><td><code>{esc(i.sha256[:16])}…</code></td></tr>"
             for i in inputs
         ]
         parts.append("</tbody></table>")
@@ -520,16 +417,16 @@ def _provenance(result: RunResult) -> str:
     if timings:
         parts.append(
             "<p>Time per stage: "
-            + _e(", ".join(f"{k} {float(v):.1f} s" for k, v in timings.items()))
+            + esc(", ".join(f"{k} {float(v):.1f} s" for k, v in timings.items()))
             + "</p>"
         )
     versions = m.package_versions
     if versions:
         parts.append("<h3>Package versions</h3><table><tbody>")
-        parts += [f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in versions.items() if v]
+        parts += [f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in versions.items() if v]
         parts.append("</tbody></table>")
     parts.append("<h3>Resolved configuration</h3>")
-    parts.append(f'<pre id="provenance-config">{_e(dump_config(result.config))}</pre>')
+    parts.append(f'<pre id="provenance-config">{esc(dump_config(result.config))}</pre>')
     parts.append(
         '<p class="meta">Rerun with <code>themekit run config.yaml</code> from the run folder; '
         "<code>manifest.json</code> holds these details in machine-readable form.</p>"
@@ -540,7 +437,7 @@ def _provenance(result: RunResult) -> str:
 # ====================================================================================== API
 def render_html(result: RunResult, *, map_data: Any | None = None) -> str:
     """The whole report as one HTML document (plotly.js inlined)."""
-    figs = _Figures()
+    figs = Figures()
     frame = map_data if map_data is not None else map_frame(result)
     titles = {
         "overview": "Overview",
@@ -568,7 +465,7 @@ def render_html(result: RunResult, *, map_data: Any | None = None) -> str:
     }
     nav = "".join(f'<a href="#{sid}">{short[sid]}</a>' for sid in SECTION_IDS)
     sections = "\n".join(
-        f'<section id="{sid}"><h2>{_e(titles[sid])}</h2>\n{bodies[sid]}\n</section>'
+        f'<section id="{sid}"><h2>{esc(titles[sid])}</h2>\n{bodies[sid]}\n</section>'
         for sid in SECTION_IDS
     )
     meta = json.dumps(
@@ -582,7 +479,7 @@ def render_html(result: RunResult, *, map_data: Any | None = None) -> str:
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         "<title>themekit run report</title>\n"
-        f"<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<style>{CSS}</style>\n</head>\n<body>\n"
         f'<header class="top"><h1>themekit run report</h1><nav>{nav}</nav></header>\n'
         f"<main>\n{sections}\n</main>\n"
         f'<script type="application/json" id="report-meta">{meta}</script>\n'
