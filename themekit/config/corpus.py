@@ -111,5 +111,5 @@ class LanguageConfig(Section):
         ge=0.0,
         le=0.5,
         description="minority-language share of words above which a segment is 'mixed' "
-        "(0.12 agrees best with the demo corpus's recorded languages; the plateau is 0.10-0.15)",
+        "(the default agrees best with the demo corpus's recorded languages)",
     )

@@ -80,7 +80,7 @@ def build_query_embedder(cfg: EmbeddingConfig, embedder: Embedder) -> Embedder:
     ``"query: "``, which its model card advises for asymmetric matching); then a twin that
     shares the original's (lazily loaded) model. The e5 query prompt is not the default: on the
     demo it raised guided kappa only with the moderator's question added to each answer and
-    lowered it otherwise (0.658 -> 0.588 with every turn analysed), benchmarks/guided_codebook.py.
+    lowered it otherwise (benchmarks/guided_codebook.py; numbers in benchmarks/RESULTS.md).
     """
     prompt = cfg.query_prompt
     current = getattr(embedder, "effective_prompt", getattr(embedder, "prompt", None))

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 #: Silhouette is computed on at most this many segments per candidate k (it is quadratic).
 SILHOUETTE_SAMPLE = 2000
 #: Parsimony: the smallest k whose silhouette is within this share of the best one is chosen.
-#: On focus-group corpora the silhouette curve is nearly flat (0.05-0.07 for every k on the demo),
+#: On focus-group corpora the silhouette curve is nearly flat over k (benchmarks/RESULTS.md),
 #: so the plain maximum picks k by noise; the smallest near-best k is stable and easier to read.
 SILHOUETTE_TOLERANCE = 0.10
 

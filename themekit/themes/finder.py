@@ -423,8 +423,8 @@ class ThemeFinder(BaseEstimator):
         # Without an "other" theme in the codebook, a segment whose best theme is less similar than
         # min_similarity (0 = the average segment, in the neutralised space; BERTopic's seed-topic
         # rule) is "other": this is what leaves room for new themes. With an "other" theme, its
-        # descriptions compete directly; the extra threshold lowered kappa on the demo (0.71 -> 0.63
-        # on week1, benchmarks/themes_choices.py) and is not applied.
+        # descriptions compete directly; the extra threshold lowered kappa on the demo
+        # (benchmarks/themes_choices.py; numbers in benchmarks/RESULTS.md) and is not applied.
         real = [j for j, t in enumerate(ids) if t != other]
         if not has_other and real:
             best_real = scores[:, real].max(axis=1)
