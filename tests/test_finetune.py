@@ -210,6 +210,14 @@ def test_suggest_lists_segments_not_given(ft_run: Path, tmp_path: Path) -> None:
     assert len(table) == 5 and not set(table["segment_id"]) & given
     assert {"code", "suggested_code", "margin", "session", "text"} <= set(table.columns)
     assert set(table["session"]) == {"s0", "s1"}  # spread over the sessions
+    # a second call never overwrites the researcher's file without --force (exit 2 naming it)
+    out.write_text("my own notes\n", encoding="utf-8")
+    res = runner.invoke(app, ["suggest", str(ft_run), "--n", "5", "--out", str(out), "-q"])
+    assert res.exit_code == 2 and "--force" in res.stderr
+    assert out.read_text(encoding="utf-8") == "my own notes\n"
+    res = runner.invoke(app, ["suggest", str(ft_run), "--n", "5", "--out", str(out), "--force"])
+    assert res.exit_code == 0, res.stderr
+    assert len(pd.read_csv(out)) == 5
 
 
 @pytest.mark.parametrize(

@@ -273,6 +273,9 @@ def suggest(
         Path | None,
         typer.Option("--out", help="CSV to write (default: RUN/suggestions.csv)."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the CSV if it already exists.")
+    ] = False,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -280,10 +283,12 @@ def suggest(
     _setup_logging(verbose, quiet)
 
     def go() -> Path:
+        from themekit.rundir import check_export_target
         from themekit.themes.suggest import suggest as suggest_segments
 
-        table = suggest_segments(run_dir, n)
         target = out or run_dir / "suggestions.csv"
+        check_export_target(target, suffix=".csv", option="--out", force=force)
+        table = suggest_segments(run_dir, n)
         table.to_csv(target, index=False)
         return target
 
@@ -299,6 +304,9 @@ def code(
         Path | None,
         typer.Option("--out", help="CSV to write (default: RUN/codes-<transcripts name>.csv)."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the CSV if it already exists.")
+    ] = False,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -306,10 +314,12 @@ def code(
     _setup_logging(verbose, quiet)
 
     def go() -> Path:
+        from themekit.rundir import check_export_target
         from themekit.themes.semisupervised import code_sessions
 
-        table = code_sessions(run_dir, transcripts)
         target = out or run_dir / f"codes-{transcripts.stem or 'new'}.csv"
+        check_export_target(target, suffix=".csv", option="--out", force=force)
+        table = code_sessions(run_dir, transcripts)
         table.to_csv(target, index=False)
         return target
 
