@@ -120,6 +120,19 @@ def test_same_config_and_seed_give_identical_assignments(demo_runs: tuple[Path, 
     assert ta == tb
 
 
+def test_a_run_folders_config_reruns_to_the_same_themes(
+    demo_runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # README: config.yaml is "the resolved config (every default filled in): rerun it to reproduce"
+    code, stdout, stderr = _run(
+        ["run", str(demo_runs[0] / "config.yaml"), "--out", str(tmp_path), "-q"]
+    )
+    assert code == 0, stderr
+    rerun = Path(stdout.strip().splitlines()[-1])
+    for name in ("assignments.csv", "themes.json"):
+        assert (rerun / name).read_bytes() == (demo_runs[0] / name).read_bytes(), name
+
+
 def test_evaluate_against_a_second_coder(demo_runs: tuple[Path, Path], tmp_path: Path) -> None:
     codes = pd.read_csv(
         REPO / "themekit/data/demo/hand_codes.csv", dtype=str, keep_default_na=False

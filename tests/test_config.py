@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from themekit.config import JobConfig, apply_overrides, config_from_dict, dump_config, load_config
 from themekit.errors import ConfigError
@@ -123,6 +124,29 @@ def test_dump_round_trips() -> None:
 
     again = JobConfig.model_validate(yaml.safe_load(dump_config(cfg)))
     assert again == cfg
+
+
+def test_dump_keeps_default_columns_optional() -> None:
+    # a column left at its default is optional in a table; written out it would become required
+    cfg = config_from_dict({"corpus": {"path": "a.csv", "columns": {"text": "excerpt"}}})
+    again = config_from_dict(yaml.safe_load(dump_config(cfg)))
+    assert again.corpus.columns.model_fields_set == {"text"}
+    assert again.corpus.columns == cfg.corpus.columns
+
+
+def test_a_run_folders_config_resolves_where_the_job_was(tmp_path: Path) -> None:
+    jobs, run = tmp_path / "jobs", tmp_path / "runs" / "r1"
+    jobs.mkdir()
+    run.mkdir(parents=True)
+    (jobs / "job.yaml").write_text("corpus:\n  path: data/t.csv\n", encoding="utf-8")
+    (run / "config.yaml").write_text(dump_config(load_config(jobs / "job.yaml")), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"base_dir"):  # not a run folder: base_dir is refused
+        load_config(run / "config.yaml")
+    (run / "manifest.json").write_text("{}", encoding="utf-8")
+    cfg = load_config(run / "config.yaml")
+    assert cfg.resolve_path(cfg.corpus.path) == jobs.resolve() / "data" / "t.csv"  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"base_dir"):  # --set base_dir stays refused
+        load_config(run / "config.yaml", ["base_dir=/etc"])
 
 
 def test_library_defaults_are_the_config_defaults() -> None:

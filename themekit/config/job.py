@@ -223,14 +223,31 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> JobConf
         raise ConfigError(
             f"a job config must be a mapping of sections, got {type(data).__name__}", source=path
         )
+    recorded = data.pop("base_dir", None) if is_run_config(path) else None
     data = apply_overrides(data, overrides)
-    if "base_dir" in data:  # in the file or from --set
+    if "base_dir" in data:  # in a file the user wrote, or from --set
         raise ConfigError(
             "'base_dir' is set by themekit from the config's location", key="base_dir", source=path
         )
+    if isinstance(recorded, str) and recorded:
+        # a run folder's config.yaml: its relative paths resolve where the original config was
+        return config_from_dict(data, base_dir=recorded, source=path)
     return config_from_dict(data, base_dir=path.parent, source=path)
 
 
+def is_run_config(path: Path) -> bool:
+    """Whether ``path`` is the ``config.yaml`` that themekit recorded in a run folder (the only
+    config file whose ``base_dir`` is read: the folder its relative paths resolve against)."""
+    return path.name == "config.yaml" and (path.parent / "manifest.json").is_file()
+
+
 def dump_config(cfg: JobConfig) -> str:
-    """The resolved config as YAML (what a run folder records)."""
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    """The resolved config as YAML (what a run folder records; ``themekit run`` reruns it).
+
+    Every default is filled in except the table columns: a column left at its default name is
+    optional when the file is read (only a mapped column must exist), so only the columns the
+    job mapped are written, and the rerun reads the table as the run did.
+    """
+    data = cfg.model_dump(mode="json")
+    data["corpus"]["columns"] = cfg.corpus.columns.model_dump(mode="json", exclude_unset=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
