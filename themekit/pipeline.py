@@ -332,6 +332,8 @@ def _manifest(
             ),
             # which space discovery clustered in, and why (themekit.themes.space)
             "clustering_space": finder.space_.to_dict() if finder.space_ else None,
+            # codebook coding: how much the answers to one question were pooled, and why
+            "question_pooling": finder.pooling_.to_dict() if finder.pooling_ else None,
             # how many themes, how chosen, the runner-up (themekit.themes.discover.k_record)
             "k": finder.k_,
             # what was inferred about the corpus's structure (segmentation.moderator_detect)
@@ -377,7 +379,7 @@ def _coder(cfg: JobConfig, finder: Any, finetuned: Any, use_context: bool) -> An
         head=finder.head_,
         prompt=finetuned.prompt,
         context_weight=cfg.embedding.context_weight if use_context else 0.0,
-        question_weight=cfg.themes.question_weight,
+        question_weight=finder.pooling_.weight if finder.pooling_ is not None else 0.0,
         language_means=dict(remover.means_) if remover is not None else {},
         language_center=remover.center_ if remover is not None else None,
         info=finetuned.info,

@@ -48,10 +48,10 @@ def _overview(result: RunResult) -> list[str]:
                 else "."
             )
         )
-    from themekit.explain import k_sentences, space_sentences, structure_sentences
+    from themekit.explain import decision_sentences
 
     m = result.manifest
-    for sentence in structure_sentences(m) + space_sentences(m) + k_sentences(m):
+    for sentence in decision_sentences(m):
         add(_md_escape(sentence))
     add(
         f"Mode `{f.mode}`, embedding model `{f.model_id}`, seed {f.seed}. "

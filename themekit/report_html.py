@@ -73,13 +73,9 @@ def _overview(result: RunResult) -> str:
         f"<p>Languages of the segments: {esc(lang_txt)}. Mode <code>{esc(f.mode)}</code>, "
         f"embedding model <code>{esc(f.model_id)}</code>, seed {esc(f.seed)}.</p>"
     )
-    from themekit.explain import k_sentences, space_sentences, structure_sentences
+    from themekit.explain import decision_sentences
 
-    for sentence in (
-        structure_sentences(result.manifest)
-        + space_sentences(result.manifest)
-        + k_sentences(result.manifest)
-    ):
+    for sentence in decision_sentences(result.manifest):
         parts.append(f'<p class="decision">{esc(sentence)}</p>')
     if f.codebook_name is not None:
         parts.append(f"<p>Codebook: {esc(f.codebook_name)} ({f.n_codebook_themes} themes).</p>")

@@ -8,8 +8,9 @@ from pydantic import Field, field_validator
 
 from themekit.config._base import Section
 
-#: Default ``themes.question_weight`` (also ``themekit.themes.guided.QUESTION_WEIGHT``).
-DEFAULT_QUESTION_WEIGHT = 0.5
+#: Default ``themes.question_weight`` (also ``themekit.themes.guided.QUESTION_WEIGHT``): pool the
+#: answers to one question only when their own coding says they share a theme.
+DEFAULT_QUESTION_WEIGHT: Literal["auto"] = "auto"
 
 
 class LLMNamerConfig(Section):
@@ -92,13 +93,12 @@ class ThemesConfig(Section):
     min_similarity: float = Field(
         0.0, ge=-1.0, le=1.0, description="guided: below this similarity a segment is a new theme"
     )
-    question_weight: float = Field(
+    question_weight: Annotated[float, Field(ge=0.0, le=1.0)] | Literal["auto"] = Field(
         DEFAULT_QUESTION_WEIGHT,
-        ge=0.0,
-        le=1.0,
         description=(
             "codebook coding: mix each segment's theme probabilities with the mean over the "
-            "answers to the same moderator question by this weight (0 = off)"
+            "answers to the same moderator question by this weight (0 = off); auto = 0.5 when "
+            "the answers to one question share their theme, else 0"
         ),
     )
     question_components: int = Field(

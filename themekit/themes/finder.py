@@ -92,7 +92,7 @@ class ThemeFinder(BaseEstimator):
         language_neutral: bool = True,
         seed: int = 42,
         stop_words: Sequence[str] = (),
-        question_weight: float = guided.QUESTION_WEIGHT,
+        question_weight: float | str = guided.QUESTION_WEIGHT,
         question_components: int = DEFAULT_QUESTION_COMPONENTS,
         question_space: str = "auto",
         semi_supervised_method: str = "prototype",
@@ -180,6 +180,7 @@ class ThemeFinder(BaseEstimator):
         self.question_subspace_: QuestionSubspace | None = None
         self.space_: SpaceChoice | None = None
         self.k_: dict[str, Any] | None = None
+        self.pooling_: guided.PoolingChoice | None = None
         if self.mode == "discover":
             space, self.space_, self.question_subspace_ = discover.choose_space(
                 self, Y, languages, context
@@ -305,9 +306,10 @@ class ThemeFinder(BaseEstimator):
                 f"must be an integer >= 0; got {self.question_components!r}",
                 key="themes.question_components",
             )
-        if not 0.0 <= self.question_weight <= 1.0:
+        w = self.question_weight
+        if w != "auto" and not (isinstance(w, int | float) and 0.0 <= w <= 1.0):
             raise ConfigError(
-                f"must be between 0 and 1; got {self.question_weight!r}",
+                f"must be 'auto' or a number between 0 and 1; got {w!r}",
                 key="themes.question_weight",
             )
 
@@ -417,7 +419,7 @@ class ThemeFinder(BaseEstimator):
                 ]
             )
         proba = guided.self_train(Y, scores, self._C, desc_labels, extra_X=extra_X, extra_y=extra_y)
-        proba = guided.pool_by_question(proba, questions, self.question_weight)
+        proba = self._pool(proba, questions)
         pick = proba.argmax(axis=1)
         codes = [ids[j] for j in pick]
         # Without an "other" theme in the codebook, a segment whose best theme is less similar than
@@ -451,12 +453,23 @@ class ThemeFinder(BaseEstimator):
             X_parts.append(self._C)
             y += list(self._codebook.descriptions()[1])
         head = finetune.CodingHead().fit(np.vstack(X_parts), y)
-        proba = guided.pool_by_question(head.predict_proba(Y), questions, self.question_weight)
+        proba = self._pool(head.predict_proba(Y), questions)
         codes = [head.classes_[j] for j in proba.argmax(axis=1)]
         for i in idx:
             codes[int(i)] = hand_codes[int(i)] or other
         self._head = head
         return codes
+
+    def _pool(self, proba: np.ndarray, questions: np.ndarray) -> np.ndarray:
+        """Pool the answers to one question as ``question_weight`` says (``pooling_``)."""
+        self.pooling_ = guided.choose_question_weight(proba, questions, self.question_weight)
+        if self.question_weight == "auto":
+            logger.info(
+                "codebook coding: question pooling %.2f: %s",
+                self.pooling_.weight,
+                self.pooling_.reason,
+            )
+        return guided.pool_by_question(proba, questions, self.pooling_.weight)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "labels_"):

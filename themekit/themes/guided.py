@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Hashable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -22,10 +24,19 @@ logger = logging.getLogger(__name__)
 #: Share of each theme's segments (highest margin first) used to train the self-training classifier.
 SELF_TRAIN_SHARE = 0.5
 
-#: Default ``themes.question_weight``: how much of the mean theme probabilities of the answers to
-#: the same moderator question each answer takes (defined by the config schema; measured in
-#: benchmarks/RESULTS.md, benchmarks/question_pooling.py).
+#: Default ``themes.question_weight``: ``"auto"`` (:func:`choose_question_weight`), or how much of
+#: the mean theme probabilities of the answers to the same moderator question each answer takes
+#: (defined by the config schema; measured in benchmarks/RESULTS.md, benchmarks/question_pooling.py).
 QUESTION_WEIGHT = DEFAULT_QUESTION_WEIGHT
+#: ``auto``: the weight used when the answers to one question share their theme.
+AUTO_POOL_WEIGHT = 0.5
+#: ``auto``: pool only when the answers' own theme probabilities agree within questions at least
+#: this much beyond chance (:func:`question_agreement`); derived on the development suite, where
+#: corpora that pooling helped scored 0.55 or more and those it hurt 0.43 or less
+#: (benchmarks/RESULTS.md, "Pooling answers to one question, decided from the data").
+AUTO_MIN_AGREEMENT = 0.5
+#: ``auto``: and only with at least this many questions that two or more answers follow.
+AUTO_MIN_QUESTIONS = 5
 
 
 def description_languages(codebook: Codebook) -> list[str]:
@@ -129,3 +140,93 @@ def pool_by_question(proba: np.ndarray, questions: np.ndarray, weight: float) ->
     out = proba.copy()
     out[rows] = (1.0 - weight) * proba[rows] + weight * sums[g] / counts[g][:, None]
     return out
+
+
+def question_agreement(proba: np.ndarray, questions: np.ndarray) -> tuple[float | None, int]:
+    """How far the answers to one question share their theme, beyond chance, and on how many
+    questions that was measured.
+
+    The between-question share of the variance of the theme probabilities over the answers to
+    questions that two or more answers follow (the groups :func:`pool_by_question` pools),
+    adjusted for the share that random groups of the same sizes would get, ``(G - 1) / (n - 1)``:
+    0 when the question says nothing about the theme, 1 when every answer to a question has the
+    same probabilities. ``(None, G)`` when there are fewer than 2 such questions.
+    """
+    rows = np.flatnonzero(questions >= 0)
+    g = questions[rows]
+    counts = np.bincount(g) if len(g) else np.zeros(0, dtype=int)
+    keep = counts[g] > 1 if len(g) else np.zeros(0, dtype=bool)
+    rows, g = rows[keep], g[keep]
+    _, g = np.unique(g, return_inverse=True)
+    n_groups, n = int(g.max()) + 1 if len(g) else 0, len(g)
+    if n_groups < 2 or n <= n_groups:
+        return None, n_groups
+    p = proba[rows]
+    mean = p.mean(axis=0)
+    total = float(((p - mean) ** 2).sum())
+    if total <= 1e-12:
+        return None, n_groups
+    sums = np.zeros((n_groups, p.shape[1]))
+    np.add.at(sums, g, p)
+    sizes = np.bincount(g)
+    between = float((sizes[:, None] * (sums / sizes[:, None] - mean) ** 2).sum())
+    expected = (n_groups - 1) / (n - 1)
+    return (between / total - expected) / (1.0 - expected), n_groups
+
+
+@dataclass(frozen=True)
+class PoolingChoice:
+    """How much the answers to one question were pooled (``themes.question_weight``), and why."""
+
+    setting: str  # "auto" or the weight that was set
+    weight: float
+    agreement: float | None
+    n_questions: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if self.agreement is not None:
+            out["agreement"] = round(self.agreement, 3)
+        return out
+
+
+def choose_question_weight(
+    proba: np.ndarray, questions: np.ndarray, setting: float | str
+) -> PoolingChoice:
+    """The pooling weight for :func:`pool_by_question`: ``setting`` when it is a number; for
+    ``"auto"``, :data:`AUTO_POOL_WEIGHT` when the answers to the same question share their theme
+    (:func:`question_agreement` at least :data:`AUTO_MIN_AGREEMENT`, on at least
+    :data:`AUTO_MIN_QUESTIONS` questions), else 0: where the interview guide does not follow the
+    themes, pooling pulls an answer towards what the others said to the same question instead
+    of what it says."""
+    agreement, n_q = question_agreement(proba, questions)
+    if setting != "auto":
+        weight = float(setting)
+        return PoolingChoice(str(setting), weight, agreement, n_q, "as set")
+    if n_q < AUTO_MIN_QUESTIONS or agreement is None:
+        return PoolingChoice(
+            "auto",
+            0.0,
+            agreement,
+            n_q,
+            f"{n_q} moderator question(s) are followed by two or more answers "
+            f"(at least {AUTO_MIN_QUESTIONS} are needed to judge); each segment coded on its own",
+        )
+    if agreement >= AUTO_MIN_AGREEMENT:
+        return PoolingChoice(
+            "auto",
+            AUTO_POOL_WEIGHT,
+            agreement,
+            n_q,
+            f"the answers to one question share their theme ({agreement:.2f} beyond chance, "
+            f"at least {AUTO_MIN_AGREEMENT} needed, over {n_q} questions)",
+        )
+    return PoolingChoice(
+        "auto",
+        0.0,
+        agreement,
+        n_q,
+        f"the answers to one question do not share their theme enough ({agreement:.2f} beyond "
+        f"chance, {AUTO_MIN_AGREEMENT} needed, over {n_q} questions): each segment coded on its own",
+    )
