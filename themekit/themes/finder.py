@@ -419,7 +419,7 @@ class ThemeFinder(BaseEstimator):
                 ]
             )
         proba = guided.self_train(Y, scores, self._C, desc_labels, extra_X=extra_X, extra_y=extra_y)
-        proba = self._pool(proba, questions)
+        proba, self.pooling_ = guided.pool_as_set(proba, questions, self.question_weight)
         pick = proba.argmax(axis=1)
         codes = [ids[j] for j in pick]
         # Without an "other" theme in the codebook, a segment whose best theme is less similar than
@@ -453,23 +453,14 @@ class ThemeFinder(BaseEstimator):
             X_parts.append(self._C)
             y += list(self._codebook.descriptions()[1])
         head = finetune.CodingHead().fit(np.vstack(X_parts), y)
-        proba = self._pool(head.predict_proba(Y), questions)
+        proba, self.pooling_ = guided.pool_as_set(
+            head.predict_proba(Y), questions, self.question_weight
+        )
         codes = [head.classes_[j] for j in proba.argmax(axis=1)]
         for i in idx:
             codes[int(i)] = hand_codes[int(i)] or other
         self._head = head
         return codes
-
-    def _pool(self, proba: np.ndarray, questions: np.ndarray) -> np.ndarray:
-        """Pool the answers to one question as ``question_weight`` says (``pooling_``)."""
-        self.pooling_ = guided.choose_question_weight(proba, questions, self.question_weight)
-        if self.question_weight == "auto":
-            logger.info(
-                "codebook coding: question pooling %.2f: %s",
-                self.pooling_.weight,
-                self.pooling_.reason,
-            )
-        return guided.pool_by_question(proba, questions, self.pooling_.weight)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "labels_"):

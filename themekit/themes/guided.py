@@ -230,3 +230,14 @@ def choose_question_weight(
         f"the answers to one question do not share their theme enough ({agreement:.2f} beyond "
         f"chance, {AUTO_MIN_AGREEMENT} needed, over {n_q} questions): each segment coded on its own",
     )
+
+
+def pool_as_set(
+    proba: np.ndarray, questions: np.ndarray, setting: float | str
+) -> tuple[np.ndarray, PoolingChoice]:
+    """Pool the answers to one question as ``themes.question_weight`` says (a number, or
+    ``"auto"``: :func:`choose_question_weight`, logged); the pooled probabilities and the choice."""
+    choice = choose_question_weight(proba, questions, setting)
+    if setting == "auto":
+        logger.info("codebook coding: question pooling %.2f: %s", choice.weight, choice.reason)
+    return pool_by_question(proba, questions, choice.weight), choice
