@@ -70,9 +70,11 @@ def choose_space(
     Y: np.ndarray,
     languages: Sequence[str] | None,
     context: QuestionContext | None,
+    reference: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, space_choice.SpaceChoice, QuestionSubspace | None]:
     """The space themes are found in (``Y`` or the question directions), why, and the fitted
-    :class:`QuestionSubspace` when it is used."""
+    :class:`QuestionSubspace` when it is used. ``reference``: the segments' codes from the
+    codebook coding, when there is a codebook (:func:`themekit.themes.space.choose`)."""
     evidence = context.evidence() if context is not None else {}
     setting = "off" if est.question_components == 0 else est.question_space
     Qv = context.question_vectors if context is not None else None
@@ -85,7 +87,15 @@ def choose_space(
     sub = QuestionSubspace(est.question_components).fit(A, Qv, context.question_ids)
     Zq = sub.transform(A) if sub.n_components_ else None
     choice = space_choice.choose(
-        setting, evidence, Y, Zq, sub.n_components_, _labels_fn(est), est.seed
+        setting,
+        evidence,
+        Y,
+        Zq,
+        sub.n_components_,
+        _labels_fn(est),
+        est.seed,
+        reference=reference,
+        other_id=est._other_id(),
     )
     if choice.used == "question" and Zq is not None:
         logger.info(
