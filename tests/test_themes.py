@@ -440,3 +440,20 @@ def test_the_codebook_check_keeps_the_full_vectors_when_question_clusters_miss_i
     follows = [f"g{g % 3}" for g in guide]
     kept = space.choose("auto", evidence, full, question, 3, cluster, 0, follows, "other")
     assert kept.used == "question" and "at least as many" in kept.reason
+
+
+def test_k_at_the_lower_bound_says_whether_the_silhouette_singles_it_out() -> None:
+    from themekit.themes.cluster import AutoKMeans, k_choice
+    from themekit.themes.discover import bound_warning
+
+    rng = np.random.default_rng(1)
+    blobs = rng.normal(size=(3, 8))[np.repeat([0, 1, 2], 30)] * 6 + rng.normal(size=(90, 8))
+    rec = k_choice(AutoKMeans("auto", 3, 6, seed=0).fit(blobs))
+    assert rec["chosen"] == 3 == rec["best"] and rec["near_best"] == [3]
+    assert rec["at_bound"] == "lower"
+    assert "has the best silhouette" in bound_warning(rec)
+    # a flat silhouette curve: the smallest near-best k is chosen, and the warning says so
+    flat = dict(rec, near_best=[3, 4, 7], best=7)
+    text = bound_warning(flat)
+    assert "does not single out one k" in text and "3, 4, 7; best k=7" in text
+    assert "upper bound" in bound_warning(dict(rec, chosen=6, at_bound="upper"))
