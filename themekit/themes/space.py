@@ -210,10 +210,10 @@ def choose(
         check["codebook_themes"] = n_themes
         use_q = check["question"] >= check["full"]
         reason += (
-            f", {'and' if use_q else 'but'} it recovers {'at least as many' if use_q else 'fewer'}"
-            " of the codebook's "
-            f"themes as the codebook coding sees them ({check['question']} vs {check['full']} "
-            f"of {n_themes})"
+            f", {'and' if use_q else 'but'} it recovers "
+            f"{'at least as many' if use_q else 'fewer'} of the codebook's themes "
+            f"{'as' if use_q else 'than'} the full vectors' clustering, as the codebook coding "
+            f"sees them ({check['question']} vs {check['full']} of {n_themes})"
         )
     return SpaceChoice(
         "question" if use_q else "full", setting, reason, evidence, stab, n_components, check
