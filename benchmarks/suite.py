@@ -268,6 +268,17 @@ def measure(result: Any, seconds: float) -> dict[str, Any]:
             row["theme_coded_other"] = round(
                 sum(result.codebook_theme[i] == other for i in theme_segs) / len(theme_segs), 3
             )
+            # why: which hand themes and which languages the `other` decisions fall on
+            # ("coded other / hand-coded", per theme and per segment language)
+            for key, of in (("theme", codes), ("language", corpus.languages)):
+                counts: dict[str, list[int]] = {}
+                for i in theme_segs:
+                    c = counts.setdefault(str(of[i]), [0, 0])
+                    c[0] += int(result.codebook_theme[i] == other)
+                    c[1] += 1
+                row[f"coded_other_by_{key}"] = {
+                    k: f"{a}/{b}" for k, (a, b) in sorted(counts.items())
+                }
     return row
 
 

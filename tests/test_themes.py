@@ -428,3 +428,72 @@ def _context(questions, X, vectors=None):  # type: ignore[no-untyped-def]
     links = [ids.index(q) if q is not None else None for q in questions]
     P = np.stack([vectors[q] for q in ids]) if vectors else None
     return build_context(links, prompts, X, P, 0.3)
+
+
+def test_codebook_recovery_counts_themes_by_the_recovery_rule() -> None:
+    from themekit.themes.space import codebook_recovery
+
+    ref = ["a"] * 4 + ["b"] * 4 + ["other"] * 2
+    # cluster 0 holds all of a and is 4/5 a; b is split 2/2 (half of b in cluster 1, which is 2/3
+    # b: recovered at exactly one half); other is never a theme
+    labels = np.asarray([0, 0, 0, 0, 1, 1, 2, 2, 0, 1])
+    assert codebook_recovery(labels, ref, "other") == 2
+    # b split 1/3, the 3 in a cluster that is mostly other (3 of 7): b not recovered
+    ref = ["a"] * 4 + ["b"] * 4 + ["other"] * 4
+    labels = np.asarray([0, 0, 0, 0, 1, 2, 2, 2, 2, 2, 2, 2])
+    assert codebook_recovery(labels, ref, "other") == 1
+
+
+def test_the_codebook_check_keeps_the_full_vectors_when_question_clusters_miss_its_themes() -> None:
+    """A space of a few directions clusters stably whether or not its clusters are themes: with
+    a codebook coding given, the question directions are kept only when their clustering
+    recovers at least as many of its themes as the full vectors' clustering."""
+    from themekit.themes import space
+    from themekit.themes.cluster import AutoKMeans
+
+    rng = np.random.default_rng(0)
+    n = 120
+    themes = np.repeat([0, 1, 2], n // 3)
+    # full vectors: three overlapping theme blobs in 20 dimensions (k-means finds them, but not
+    # stably over subsamples)
+    full = rng.normal(size=(3, 20))[themes] * 0.5 + rng.normal(size=(n, 20))
+    # question directions: four tight blobs that cut across the themes (the guide, not a theme)
+    guide = rng.permutation(np.repeat([0, 1, 2, 3], n // 4))
+    question = rng.normal(size=(4, 3))[guide] * 5 + rng.normal(size=(n, 3)) * 0.1
+    reference = [f"t{t}" for t in themes]
+    evidence = {"n_segments": n, "n_answering_question": n, "n_questions": 8, "answered_share": 1.0}
+
+    def cluster(Z, seed, k=None):  # type: ignore[no-untyped-def]
+        return AutoKMeans("auto" if k is None else k, 3, 6, seed).fit(Z).labels_
+
+    blind = space.choose("auto", evidence, full, question, 3, cluster, 0)
+    assert blind.used == "question" and blind.codebook_check is None
+    assert blind.stability is not None
+    assert blind.stability["question"] >= blind.stability["full"] + space.STABILITY_MARGIN
+    checked = space.choose("auto", evidence, full, question, 3, cluster, 0, reference, "other")
+    assert checked.used == "full"
+    assert checked.codebook_check is not None
+    assert checked.codebook_check == {"full": 3, "question": 0, "codebook_themes": 3}
+    assert checked.codebook_check["codebook_themes"] == 3
+    assert "fewer of the codebook's themes" in checked.reason
+    # a codebook coding the question clusters follow: the question directions stay
+    follows = [f"g{g % 3}" for g in guide]
+    kept = space.choose("auto", evidence, full, question, 3, cluster, 0, follows, "other")
+    assert kept.used == "question" and "at least as many" in kept.reason
+
+
+def test_k_at_the_lower_bound_says_whether_the_silhouette_singles_it_out() -> None:
+    from themekit.themes.cluster import AutoKMeans, k_choice
+    from themekit.themes.discover import bound_warning
+
+    rng = np.random.default_rng(1)
+    blobs = rng.normal(size=(3, 8))[np.repeat([0, 1, 2], 30)] * 6 + rng.normal(size=(90, 8))
+    rec = k_choice(AutoKMeans("auto", 3, 6, seed=0).fit(blobs))
+    assert rec["chosen"] == 3 == rec["best"] and rec["near_best"] == [3]
+    assert rec["at_bound"] == "lower"
+    assert "has the best silhouette" in bound_warning(rec)
+    # a flat silhouette curve: the smallest near-best k is chosen, and the warning says so
+    flat = dict(rec, near_best=[3, 4, 7], best=7)
+    text = bound_warning(flat)
+    assert "does not single out one k" in text and "3, 4, 7; best k=7" in text
+    assert "upper bound" in bound_warning(dict(rec, chosen=6, at_bound="upper"))

@@ -98,12 +98,9 @@ def k_sentences(manifest: Any) -> list[str]:
             )
         )
     if k.get("at_bound"):
-        key = "min_themes" if k["at_bound"] == "lower" else "max_themes"
-        out.append(
-            f"Warning: k sits at the {k['at_bound']} bound of its range; the data may hold "
-            f"{'fewer' if k['at_bound'] == 'lower' else 'more'} themes (themes.{key}, "
-            "themes.n_themes)."
-        )
+        from themekit.themes.discover import bound_warning
+
+        out.append(f"Warning: {bound_warning(k)}.")
     return out
 
 

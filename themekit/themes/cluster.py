@@ -145,7 +145,9 @@ def k_choice(model: Any) -> dict[str, Any]:
     """What a fitted :class:`AutoKMeans` / :class:`AutoAgglomerative` chose, and the runner-up:
     ``chosen``, ``range`` (the candidate ks), ``scores`` (silhouette by k), ``runner_up`` (the
     best-scoring other k) with its ``runner_up_score``, ``runner_up_agreement`` (ARI between the
-    two clusterings), ``at_bound`` ("lower" / "upper" / None; only when k was chosen)."""
+    two clusterings), ``at_bound`` ("lower" / "upper" / None; only when k was chosen), ``best``
+    (the k of the highest silhouette) and ``near_best`` (every k within
+    :data:`SILHOUETTE_TOLERANCE` of it; the chosen k is the smallest of them)."""
     from sklearn.metrics import adjusted_rand_score
 
     k = int(model.n_clusters_)
@@ -161,6 +163,8 @@ def k_choice(model: Any) -> dict[str, Any]:
         "runner_up_score": None,
         "runner_up_agreement": None,
         "at_bound": None,
+        "best": max(scores, key=lambda kk: (scores[kk], -kk)) if scores else None,
+        "near_best": _near_best(scores) if scores else [],
     }
     others = {kk: v for kk, v in scores.items() if kk != k}
     if others:
@@ -176,9 +180,13 @@ def k_choice(model: Any) -> dict[str, Any]:
     return out
 
 
-def _parsimonious_k(scores: dict[int, float]) -> int:
+def _near_best(scores: dict[int, float]) -> list[int]:
     best = max(scores.values())
-    return min(k for k, v in scores.items() if v >= best - SILHOUETTE_TOLERANCE * abs(best))
+    return sorted(k for k, v in scores.items() if v >= best - SILHOUETTE_TOLERANCE * abs(best))
+
+
+def _parsimonious_k(scores: dict[int, float]) -> int:
+    return _near_best(scores)[0]
 
 
 def umap_params(n: int) -> dict[str, int]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from themekit.embed.base import l2_normalize
 from themekit.themes import space as space_choice
-from themekit.themes.cluster import k_choice, make_clusterer, make_reducer
+from themekit.themes.cluster import SILHOUETTE_TOLERANCE, k_choice, make_clusterer, make_reducer
 from themekit.themes.subspace import QuestionSubspace
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,9 +70,11 @@ def choose_space(
     Y: np.ndarray,
     languages: Sequence[str] | None,
     context: QuestionContext | None,
+    reference: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, space_choice.SpaceChoice, QuestionSubspace | None]:
     """The space themes are found in (``Y`` or the question directions), why, and the fitted
-    :class:`QuestionSubspace` when it is used."""
+    :class:`QuestionSubspace` when it is used. ``reference``: the segments' codes from the
+    codebook coding, when there is a codebook (:func:`themekit.themes.space.choose`)."""
     evidence = context.evidence() if context is not None else {}
     setting = "off" if est.question_components == 0 else est.question_space
     Qv = context.question_vectors if context is not None else None
@@ -85,7 +87,15 @@ def choose_space(
     sub = QuestionSubspace(est.question_components).fit(A, Qv, context.question_ids)
     Zq = sub.transform(A) if sub.n_components_ else None
     choice = space_choice.choose(
-        setting, evidence, Y, Zq, sub.n_components_, _labels_fn(est), est.seed
+        setting,
+        evidence,
+        Y,
+        Zq,
+        sub.n_components_,
+        _labels_fn(est),
+        est.seed,
+        reference=reference,
+        other_id=est._other_id(),
     )
     if choice.used == "question" and Zq is not None:
         logger.info(
@@ -189,17 +199,32 @@ def k_record(model: Any, clustering: str, labels: np.ndarray) -> dict[str, Any]:
             rec["runner_up_agreement"],
         )
     if rec["at_bound"]:
-        key = "min_themes" if rec["at_bound"] == "lower" else "max_themes"
-        logger.warning(
-            "k=%d sits at the %s bound of its range %s: the data may hold %s themes; widen "
-            "themes.%s or set themes.n_themes to look",
-            rec["chosen"],
-            rec["at_bound"],
-            rec["range"],
-            "fewer" if rec["at_bound"] == "lower" else "more",
-            key,
-        )
+        logger.warning("%s", bound_warning(rec))
     return rec
+
+
+def bound_warning(rec: dict[str, Any]) -> str:
+    """What a k at the bound of its range means (``rec``: :func:`k_record`'s record)."""
+    k, lo_hi = rec["chosen"], rec["range"]
+    if rec["at_bound"] == "upper":
+        return (
+            f"k={k} sits at the upper bound of its range {lo_hi}: the data may hold more themes; "
+            "widen themes.max_themes or set themes.n_themes to look"
+        )
+    near = rec.get("near_best") or []
+    if len(near) > 1:
+        return (
+            f"k={k} sits at the lower bound of its range {lo_hi}: it is the smallest of the ks "
+            f"whose silhouette is within {SILHOUETTE_TOLERANCE:.0%} of the best "
+            f"({', '.join(map(str, near))}; best k={rec.get('best')}), so the silhouette does "
+            "not single out one k here; with many fine codes, look at a larger k "
+            "(themes.n_themes)"
+        )
+    return (
+        f"k={k} sits at the lower bound of its range {lo_hi} and has the best silhouette: the "
+        "data may hold fewer themes (themes.min_themes), or finer ones that the silhouette on "
+        "these vectors does not show (themes.n_themes)"
+    )
 
 
 def make_bertopic(stop_words: Sequence[str], reducer: Any, cluster_model: Any) -> Any:

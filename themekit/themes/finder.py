@@ -181,12 +181,6 @@ class ThemeFinder(BaseEstimator):
         self.space_: SpaceChoice | None = None
         self.k_: dict[str, Any] | None = None
         self.pooling_: guided.PoolingChoice | None = None
-        if self.mode == "discover":
-            space, self.space_, self.question_subspace_ = discover.choose_space(
-                self, Y, languages, context
-            )
-        self.embeddings_ = space
-
         given = np.zeros(n, dtype=bool)
         if self.mode == "semi-supervised":
             assert hand_codes is not None  # checked above
@@ -194,12 +188,19 @@ class ThemeFinder(BaseEstimator):
         self.eval_mask_ = ~given
 
         if self.mode == "discover":
-            topic_model, labels, n_out, self.k_ = discover.fit_bertopic(self, space, texts)
+            # the codebook coding (no hand codes) also checks the space choice
             seg_codes = (
                 self._code(Y, None, given, self._questions)
                 if codebook is not None and C is not None
                 else None
             )
+            space, self.space_, self.question_subspace_ = discover.choose_space(
+                self, Y, languages, context, seg_codes
+            )
+        self.embeddings_ = space
+
+        if self.mode == "discover":
+            topic_model, labels, n_out, self.k_ = discover.fit_bertopic(self, space, texts)
         else:
             labels, seg_codes, n_out = self._assign(
                 Y, np.arange(n), self.seed, texts, hand_codes, given
