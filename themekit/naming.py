@@ -26,10 +26,12 @@ Without a phrase embedder (a library call that passes none) phrases are ranked b
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +46,28 @@ PhraseEmbedder = Callable[[list[str]], np.ndarray]
 NAME_LANGUAGES = ("ms", "en")
 #: Longest keyphrase, in words.
 MAX_NGRAM = 3
-#: Candidate phrases per theme and language kept by c-TF-IDF before embedding.
-N_CANDIDATES = 25
+#: Candidate phrases per theme, language and phrase length kept by c-TF-IDF before embedding.
+N_CANDIDATES = 15
 #: Keyphrases kept per theme and language.
 N_KEYPHRASES = 5
 #: Weight of the similarity to the nearest other theme, subtracted from a phrase's score.
 CONTRAST = 0.5
-#: Score phrases and themes in a centred space (phrase vectors minus their mean, segment
-#: vectors minus theirs), so that what all short phrases or all segments share does not count.
-CENTER = True
+#: Score phrases and themes in a language-neutral space: each language's segments minus
+#: their mean vector, and each language's phrases minus theirs (else the mean of all), so
+#: that what all short phrases, all segments or one language share does not count.
+LANGUAGE_NEUTRAL = True
+#: A language with fewer segments (or phrases) than this is centred with the mean of all.
+MIN_GROUP = 5
+#: Added to a phrase's relevance per word after the first (a prior for phrases over words).
+LENGTH_BONUS = 0.06
+#: A candidate is used in at least this many of the theme's segments (where it has as many) ...
+MIN_SUPPORT = 2
+#: ... and by at least this many of its speakers (where it has as many).
+MIN_SPEAKERS = 2
+#: A two-language name is chosen among each language's this many best phrases ...
+PAIR_TOP = 3
+#: ... by their relevance plus this weight times their similarity to each other.
+PAIR_WEIGHT = 0.0
 #: Maximal-marginal-relevance trade-off (0 = relevance only).
 DIVERSITY = 0.3
 #: A description is at most this many words of the most central quote.
@@ -98,6 +113,10 @@ FILLERS: frozenset[str] = frozenset(
     """.split()
 )
 
+#: A curly apostrophe inside a word ("couldn’t"), read as a straight one.
+_APOSTROPHE = re.compile(r"(?<=\w)[’‘](?=\w)")
+#: A word of one letter repeated ("xxxx", "XXX"): a name hidden by anonymisation.
+_MASK = re.compile(r"(\w)\1{2,}")
 #: Where a clause ends: n-grams never run across these.
 _CLAUSE = re.compile(r"[.,;:!?()\[\]{}\"“”‘’…/|]+|\s[-–—]+\s|\n")
 
@@ -145,12 +164,12 @@ def phrase_analyzer(
 
     def analyse(text: str) -> list[str]:
         out: list[str] = []
-        for chunk in _CLAUSE.split(text.lower()):
-            toks = token.findall(chunk)
+        for chunk in _CLAUSE.split(_APOSTROPHE.sub("'", text.lower())):
+            toks = ["" if _MASK.fullmatch(w) else w for w in token.findall(chunk)]  # "XXXX"
             for n in range(1, max_ngram + 1):
                 for i in range(len(toks) - n + 1):
                     gram = toks[i : i + n]
-                    if gram[0] in edge_bad or gram[-1] in edge_bad:
+                    if "" in gram or gram[0] in edge_bad or gram[-1] in edge_bad:
                         continue
                     if "'" in gram[0] or "'" in gram[-1]:  # contractions: didn't, he'd
                         continue
@@ -225,6 +244,17 @@ def _mmr(relevance: np.ndarray, E: np.ndarray | None, k: int, diversity: float) 
     return order
 
 
+@dataclass
+class Scored:
+    """The keyphrases of every theme, best first, with what naming them needs:
+    ``phrases[theme][lang]``; ``relevance[phrase]`` per theme (higher is better) and
+    ``vectors[phrase]`` (unit, language-neutral; empty without an embedder)."""
+
+    phrases: dict[int, dict[str, list[str]]]
+    relevance: dict[int, dict[str, float]] = field(default_factory=dict)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+
 def keyphrases(
     texts: Sequence[str],
     languages: Sequence[str],
@@ -236,89 +266,172 @@ def keyphrases(
     names: frozenset[str] | None = None,
     n_phrases: int = N_KEYPHRASES,
     seed: int = 42,
+    speakers: Sequence[str | None] | None = None,
 ) -> dict[int, dict[str, list[str]]]:
     """Per theme (outliers, label -1, excluded) and language, its best keyphrases.
 
     ``embeddings``: the segments' vectors in the space ``embed_phrases`` maps phrases into
     (both None: c-TF-IDF ranking only). ``stop_words`` are added to :func:`name_stop_words`.
     ``names`` (default: :func:`proper_nouns` of ``texts``) never appear in a phrase.
+    ``speakers``: each segment's speaker; a phrase said by two speakers of the theme is
+    preferred to one said by one (where the theme has two).
     """
-    from bertopic.vectorizers import ClassTfidfTransformer
+    return score_keyphrases(
+        texts,
+        languages,
+        labels,
+        embeddings,
+        embed_phrases=embed_phrases,
+        stop_words=stop_words,
+        names=names,
+        n_phrases=n_phrases,
+        seed=seed,
+        speakers=speakers,
+    ).phrases
+
+
+def _counts(
+    texts: Sequence[str], stop: frozenset[str], names: frozenset[str]
+) -> tuple[Any, np.ndarray] | None:
     from scipy.sparse import csr_matrix
     from sklearn.feature_extraction.text import CountVectorizer
 
+    vec = CountVectorizer(analyzer=phrase_analyzer(stop, names), binary=True)
+    try:
+        counts = csr_matrix(vec.fit_transform(texts))
+    except ValueError:  # no candidate at all
+        return None
+    return counts, np.asarray(vec.get_feature_names_out())
+
+
+def _candidates(
+    W: np.ndarray,
+    support: np.ndarray,
+    lang_of: np.ndarray,
+    n_words: np.ndarray,
+    lang: str,
+    need: int,
+) -> np.ndarray:
+    """One theme's candidates in ``lang``: per phrase length the :data:`N_CANDIDATES` with the
+    highest c-TF-IDF (``W``) among those with ``support >= need``, where any has."""
+    ok = (lang_of == lang) & (W > 0)
+    if (ok & (support >= need)).any():
+        ok &= support >= need
+    out: list[int] = []
+    for n in range(1, MAX_NGRAM + 1):
+        idx = np.flatnonzero(ok & (n_words == n))
+        out.extend(idx[np.lexsort((idx, -W[idx]))][:N_CANDIDATES].tolist())
+    return np.asarray(sorted(out), dtype=int)
+
+
+def _language_neutral(X: np.ndarray, groups: Sequence[str]) -> np.ndarray:
+    """``X`` with each group's (language's) mean vector subtracted, then unit length; a group
+    of fewer than :data:`MIN_GROUP` rows has the mean of all rows subtracted instead."""
+    X = np.asarray(X, dtype=np.float64)
+    g = np.asarray(groups, dtype=object)
+    out = X - X.mean(axis=0)
+    if LANGUAGE_NEUTRAL:
+        for lang in set(g.tolist()):
+            m = g == lang
+            if m.sum() >= MIN_GROUP:
+                out[m] = X[m] - X[m].mean(axis=0)
+    return _unit(out)
+
+
+def score_keyphrases(
+    texts: Sequence[str],
+    languages: Sequence[str],
+    labels: np.ndarray,
+    embeddings: np.ndarray | None,
+    *,
+    embed_phrases: PhraseEmbedder | None = None,
+    stop_words: Sequence[str] = (),
+    names: frozenset[str] | None = None,
+    n_phrases: int = N_KEYPHRASES,
+    seed: int = 42,
+    speakers: Sequence[str | None] | None = None,
+) -> Scored:
+    """:func:`keyphrases`, with each phrase's relevance and vector kept for :func:`name_themes`."""
+    from bertopic.vectorizers import ClassTfidfTransformer
+    from scipy.sparse import csr_matrix
+
     labels = np.asarray(labels, dtype=int)
     themes = sorted(t for t in set(labels.tolist()) if t != -1)
-    out: dict[int, dict[str, list[str]]] = {t: {g: [] for g in NAME_LANGUAGES} for t in themes}
+    out = Scored({t: {g: [] for g in NAME_LANGUAGES} for t in themes})
     if not themes:
         return out
     keep = np.arange(len(texts))
     if len(keep) > MAX_SEGMENTS:
         keep = np.sort(np.random.default_rng(seed).choice(len(texts), MAX_SEGMENTS, replace=False))
     sub_texts = [texts[i] for i in keep.tolist()]
-    sub_langs = [languages[i] for i in keep.tolist()]
+    sub_langs = np.asarray([languages[i] for i in keep.tolist()], dtype=object)
     sub_labels = labels[keep]
     if names is None:
         names = proper_nouns(sub_texts)
-    stop = name_stop_words(stop_words)
-    vec = CountVectorizer(analyzer=phrase_analyzer(stop, names), binary=True)
-    try:
-        counts = csr_matrix(vec.fit_transform(sub_texts))
-    except ValueError:  # no candidate at all
+    got = _counts(sub_texts, name_stop_words(stop_words), names)
+    if got is None:
         return out
-    vocab = np.asarray(vec.get_feature_names_out())
+    counts, vocab = got
+    n_words = np.asarray([len(v.split()) for v in vocab])
     all_themes = sorted(set(sub_labels.tolist()))
     rows = np.vstack([np.asarray(counts[sub_labels == t].sum(axis=0)).ravel() for t in all_themes])
-    weights = ClassTfidfTransformer(reduce_frequent_words=True).fit_transform(csr_matrix(rows))
-    W = np.asarray(weights.todense())
-    lang_of = np.asarray(word_languages(counts, sub_langs), dtype=object)
+    W = np.asarray(
+        ClassTfidfTransformer(reduce_frequent_words=True).fit_transform(csr_matrix(rows)).todense()
+    )
+    lang_of = np.asarray(word_languages(counts, sub_langs.tolist()), dtype=object)
+    spk = None if speakers is None else np.asarray([speakers[i] or "" for i in keep], dtype=object)
 
     cands: dict[tuple[int, str], np.ndarray] = {}
     for t in themes:
-        if t not in all_themes:
-            continue
         r = all_themes.index(t)
-        size = int((sub_labels == t).sum())
-        here = set(np.asarray(sub_langs, dtype=object)[sub_labels == t].tolist())
+        m = sub_labels == t
+        support, need = rows[r], min(MIN_SUPPORT, int(m.sum()))
+        if spk is not None and MIN_SPEAKERS > 1 and len(set(spk[m].tolist())) >= MIN_SPEAKERS:
+            support = np.minimum(support, _speaker_counts(counts[m], spk[m]))
+            need = min(need, MIN_SPEAKERS)
+        here = set(sub_langs[m].tolist())
         for lang in NAME_LANGUAGES:
-            if lang not in here and "mixed" not in here:
-                continue
-            ok = (lang_of == lang) & (W[r] > 0) & (rows[r] >= min(2, size))
-            if not ok.any():
-                ok = (lang_of == lang) & (W[r] > 0)
-            idx = np.flatnonzero(ok)
-            cands[(t, lang)] = idx[np.lexsort((idx, -W[r, idx]))][:N_CANDIDATES]
+            if lang in here or "mixed" in here:
+                cands[(t, lang)] = _candidates(W[r], support, lang_of, n_words, lang, need)
 
     uniq = sorted({int(j) for idx in cands.values() for j in idx.tolist()})
     E: np.ndarray | None = None
-    centres: dict[int, np.ndarray] = {}
+    centres = np.zeros((0, 0))
     if embed_phrases is not None and embeddings is not None and uniq:
-        X = _unit(np.asarray(embeddings))
-        vecs = _unit(np.asarray(embed_phrases([str(vocab[j]) for j in uniq])))
-        if vecs.shape[1] != X.shape[1]:
+        vecs = np.asarray(embed_phrases([str(vocab[j]) for j in uniq]), dtype=np.float64)
+        if vecs.shape[1] != np.asarray(embeddings).shape[1]:
             raise ValueError(
-                f"phrase vectors have {vecs.shape[1]} dimensions, segment vectors {X.shape[1]}"
+                f"phrase vectors have {vecs.shape[1]} dimensions, "
+                f"segment vectors {np.asarray(embeddings).shape[1]}"
             )
-        if CENTER:  # compare directions away from the mean of phrases / of segments
-            vecs = _unit(vecs - vecs.mean(axis=0))
-            X = X - X.mean(axis=0)
+        X = _language_neutral(embeddings, languages)
         E = np.zeros((len(vocab), X.shape[1]))
-        E[uniq] = vecs
-        centres = {t: _unit(X[labels == t].mean(axis=0)) for t in themes}
+        E[uniq] = _language_neutral(_unit(vecs), lang_of[uniq].tolist())
+        centres = np.vstack([_unit(X[labels == u].mean(axis=0)) for u in themes])
+        out.vectors = {str(vocab[j]): E[j] for j in uniq}
     for (t, lang), idx in cands.items():
         if len(idx) == 0:
             continue
         if E is not None:
-            sims = E[idx] @ np.vstack([centres[u] for u in themes]).T
+            sims = E[idx] @ centres.T
             own = sims[:, themes.index(t)]
             others = np.delete(sims, themes.index(t), axis=1)
             nearest = others.max(axis=1) if others.shape[1] else np.zeros(len(idx))
-            relevance = own - CONTRAST * nearest
+            relevance = own - CONTRAST * nearest + LENGTH_BONUS * (n_words[idx] - 1)
             order = _mmr(relevance, E[idx], n_phrases, DIVERSITY)
         else:
-            order = _mmr(W[all_themes.index(t), idx], None, n_phrases, 0.0)
-        out[t][lang] = [str(vocab[idx[i]]) for i in order]
+            relevance = W[all_themes.index(t), idx]
+            order = _mmr(relevance, None, n_phrases, 0.0)
+        out.phrases[t][lang] = [str(vocab[idx[i]]) for i in order]
+        rel = out.relevance.setdefault(t, {})
+        rel.update({str(vocab[idx[i]]): float(relevance[i]) for i in order})
     return out
+
+
+def _speaker_counts(counts: Any, speakers: np.ndarray) -> np.ndarray:
+    """Per phrase, how many distinct ``speakers`` used it (rows of ``counts``)."""
+    per = [np.asarray(counts[speakers == s].sum(axis=0)).ravel() > 0 for s in set(speakers)]
+    return np.sum(per, axis=0)
 
 
 def describe_quote(text: str, max_words: int = DESCRIPTION_WORDS) -> str:
@@ -336,29 +449,67 @@ def describe_quote(text: str, max_words: int = DESCRIPTION_WORDS) -> str:
 def name_themes(
     phrases: Mapping[int, Mapping[str, Sequence[str]]],
     order: Sequence[int],
+    scored: Scored | None = None,
 ) -> dict[int, tuple[str, dict[str, str]]]:
-    """One name per theme from its keyphrases, and the phrase used per language: the best
-    phrase of each language ("sokongan kawan / support from peers"), or the two best of its only
-    language. Themes in ``order`` (largest first) get their first choice; a later theme whose
-    phrase is taken uses its next one, so no two themes share a name."""
+    """One name per theme from its keyphrases, and the phrase used per language: a phrase of
+    each language ("sokongan kawan / support from peers"), or the two best of its only
+    language. With ``scored`` (:func:`score_keyphrases`) the two phrases are the pair among
+    each language's :data:`PAIR_TOP` best with the highest summed relevance plus
+    :data:`PAIR_WEIGHT` times their similarity (translations of each other score high);
+    without it, each language's best. Themes in ``order`` (largest first) choose first; a later
+    theme skips phrases taken, and phrases mostly made of words an earlier name holds
+    ("sekolah menengah" after "sekolah"), so no two names read alike."""
     used: set[str] = set()
+    used_words: set[str] = set()
     out: dict[int, tuple[str, dict[str, str]]] = {}
     for t in order:
         by_lang = phrases.get(t, {})
         free = {
             lang: [p for p in by_lang.get(lang, []) if p not in used] for lang in NAME_LANGUAGES
         }
-        parts = {lang: ps for lang, ps in free.items() if ps}
+        fresh = {lang: [p for p in ps if not _taken(p, used_words)] for lang, ps in free.items()}
+        parts = {
+            lang: fresh[lang] or ps for lang, ps in free.items() if ps
+        }  # a repeated word rather than no name
         if len(parts) == 2:
-            chosen = {lang: ps[0] for lang, ps in parts.items()}
+            chosen = _pair(parts, scored.relevance.get(t, {}) if scored else {}, scored)
             name = " / ".join(chosen[lang] for lang in NAME_LANGUAGES)
-            used.update(chosen.values())
+            picked = list(chosen.values())
         elif parts:
             ((lang, ps),) = parts.items()
             chosen = {lang: ", ".join(ps[:2])}
-            name = chosen[lang]
-            used.update(ps[:2])
+            name, picked = chosen[lang], ps[:2]
         else:
-            chosen, name = {}, "(no keyphrases)"
+            chosen, name, picked = {}, "(no keyphrases)", []
+        used.update(picked)
+        used_words.update(w for p in picked for w in _words(p))
         out[t] = (name, chosen)
     return out
+
+
+def _words(phrase: str) -> set[str]:
+    """A phrase's words, an English plural's ``s`` dropped ("schools" is "school")."""
+    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in phrase.lower().split()}
+
+
+def _taken(phrase: str, used_words: set[str]) -> bool:
+    """At least half of the phrase's words are already in an earlier theme's name."""
+    words = _words(phrase)
+    return bool(words) and len(words & used_words) >= 0.5 * len(words)
+
+
+def _pair(
+    parts: Mapping[str, Sequence[str]], relevance: Mapping[str, float], scored: Scored | None
+) -> dict[str, str]:
+    """The phrase per language of a two-language name (see :func:`name_themes`)."""
+    ms, en = (list(parts[lang][:PAIR_TOP]) for lang in NAME_LANGUAGES)
+    vec = scored.vectors if scored is not None else {}
+    if not relevance or not all(p in vec and p in relevance for p in ms + en):
+        return {"ms": ms[0], "en": en[0]}
+
+    def value(pair: tuple[str, str]) -> float:
+        a, b = pair
+        return relevance[a] + relevance[b] + PAIR_WEIGHT * float(vec[a] @ vec[b])
+
+    best = max(itertools.product(ms, en), key=value)  # ties: the earlier (better) phrases
+    return dict(zip(NAME_LANGUAGES, best, strict=True))
