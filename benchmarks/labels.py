@@ -254,13 +254,16 @@ def run_one(
 
 
 def set_naming(assignments: list[str]) -> None:
-    """Set constants of :mod:`themekit.naming` (``NAME=VALUE``, the value's type kept)."""
+    """Set constants of :mod:`themekit.naming` or :mod:`themekit.theme_names` (``NAME=VALUE``,
+    the value's type kept)."""
     import themekit.naming as naming
+    import themekit.theme_names as theme_names
 
     for item in assignments:
         key, _, value = item.partition("=")
-        old = getattr(naming, key)  # AttributeError names a constant that does not exist
-        setattr(naming, key, type(old)(value == "True" if isinstance(old, bool) else value))
+        module = theme_names if hasattr(theme_names, key) else naming
+        old = getattr(module, key)  # AttributeError names a constant that does not exist
+        setattr(module, key, type(old)(value == "True" if isinstance(old, bool) else value))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="*",
         default=[],
         metavar="NAME=VALUE",
-        help="set a constant of themekit.naming for this run (LENGTH_BONUS=0.05 ...)",
+        help="set a constant of themekit.naming or theme_names for this run (LENGTH_BONUS=0.03)",
     )
     ap.add_argument(
         "--previous",

@@ -26,11 +26,11 @@ from themekit.naming import (
     describe_quote,
     keyphrases,
     name_stop_words,
-    name_themes,
     phrase_analyzer,
     proper_nouns,
     score_keyphrases,
 )
+from themekit.theme_names import name_themes
 
 from .conftest import DEMO_CONFIG
 
@@ -180,9 +180,9 @@ def test_a_name_prefers_a_phrase_near_the_best_word(two_themes) -> None:
     phrase in at least one language ("sokongan kawan", "drug prevention talks")."""
     corpus, labels, X, embed = two_themes
     themes = describe_themes(corpus, labels, X, embed_phrases=embed)
-    assert all(
-        any(len(p.split()) > 1 for p in t.name_by_language.values()) for t in themes
-    ), [t.label for t in themes]
+    assert all(any(len(p.split()) > 1 for p in t.name_by_language.values()) for t in themes), [
+        t.label for t in themes
+    ]
 
 
 def test_a_later_name_skips_phrases_mostly_made_of_an_earlier_names_words() -> None:
@@ -198,18 +198,20 @@ def test_a_later_name_skips_phrases_mostly_made_of_an_earlier_names_words() -> N
 
 
 def test_two_language_name_prefers_phrases_that_translate_each_other(monkeypatch) -> None:
-    import themekit.naming as naming
+    import themekit.theme_names as theme_names
 
-    monkeypatch.setattr(naming, "PAIR_WEIGHT", 1.0)
+    monkeypatch.setattr(theme_names, "PAIR_WEIGHT", 1.0)
     e = np.eye(4)
     scored = Scored(
         phrases={0: {"ms": ["sokongan kawan", "ceramah"], "en": ["drug talks", "peer support"]}},
-        relevance={0: {"sokongan kawan": 0.5, "ceramah": 0.4, "drug talks": 0.5, "peer support": 0.45}},
+        relevance={
+            0: {"sokongan kawan": 0.5, "ceramah": 0.4, "drug talks": 0.5, "peer support": 0.45}
+        },
         vectors={"sokongan kawan": e[0], "peer support": e[0], "ceramah": e[1], "drug talks": e[2]},
     )
     names = name_themes(scored.phrases, [0], scored)
     assert names[0][0] == "sokongan kawan / peer support"
-    monkeypatch.setattr(naming, "PAIR_WEIGHT", 0.0)  # relevance alone: each language's best
+    monkeypatch.setattr(theme_names, "PAIR_WEIGHT", 0.0)  # relevance alone: each language's best
     assert name_themes(scored.phrases, [0], scored)[0][0] == "sokongan kawan / drug talks"
 
 

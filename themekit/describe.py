@@ -31,11 +31,11 @@ from themekit.errors import InputError
 from themekit.naming import (
     PhraseEmbedder,
     describe_quote,
-    name_themes,
     proper_nouns,
     score_keyphrases,
     word_languages,
 )
+from themekit.theme_names import name_themes
 
 logger = logging.getLogger(__name__)
 

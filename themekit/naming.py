@@ -8,29 +8,32 @@ themekit's own embedder, so that phrases and segments share one space:
    (:func:`name_stop_words`), no Malay
    particle (*je, lah, kot, dah* ...) anywhere and no name of a person or place
    (:func:`proper_nouns`);
-2. **prefilter**: per theme and language the :data:`N_CANDIDATES` n-grams with the highest
-   class-based TF-IDF (BERTopic's :class:`~bertopic.vectorizers.ClassTfidfTransformer`, counted
-   once per segment), among those used in at least two of the theme's segments where it has two;
-3. **score**: cosine between the embedded phrase and the theme's centre (mean of its segments'
-   vectors), minus :data:`CONTRAST` times its cosine with the nearest other theme's centre, so a
-   phrase close to every theme ("the group") does not name any;
+2. **prefilter**: per theme, language and phrase length (1, 2, 3 words) the
+   :data:`N_CANDIDATES` n-grams with the highest class-based TF-IDF (BERTopic's
+   :class:`~bertopic.vectorizers.ClassTfidfTransformer`, counted once per segment), among those
+   used in :data:`MIN_SUPPORT` of the theme's segments and by :data:`MIN_SPEAKERS` of its
+   speakers, where it has as many (a name is something several people said);
+3. **score**: in a language-neutral space (each language's segments minus their mean vector,
+   each language's phrases minus theirs), cosine between the phrase and the theme's centre,
+   minus :data:`CONTRAST` times its cosine with the nearest other theme's centre, so a phrase
+   close to every theme ("the group") does not name any, plus :data:`LENGTH_BONUS` per word
+   after the first, so a phrase that scores near the best single word is preferred to it;
 4. **diversity**: maximal marginal relevance (:data:`DIVERSITY`), so the second phrase is not a
    rewording of the first.
 
 A phrase's language is where it is used by the larger share of segments (``ms`` vs ``en``;
-code-switched segments do not vote), as for keywords. The **name** joins the best phrase of each
-language ("sokongan kawan / support from peers"); a theme in one language gets its two best. The
-**description** is the theme's most central quote, shortened to :data:`DESCRIPTION_WORDS` words.
+code-switched segments do not vote), as for keywords. :mod:`themekit.theme_names` makes the
+**name** from these ("sokongan kawan / support from peers"). The **description** is the theme's
+most central quote, shortened to :data:`DESCRIPTION_WORDS` words.
 Without a phrase embedder (a library call that passes none) phrases are ranked by c-TF-IDF alone.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,10 +67,6 @@ LENGTH_BONUS = 0.06
 MIN_SUPPORT = 2
 #: ... and by at least this many of its speakers (where it has as many).
 MIN_SPEAKERS = 2
-#: A two-language name is chosen among each language's this many best phrases ...
-PAIR_TOP = 3
-#: ... by their relevance plus this weight times their similarity to each other.
-PAIR_WEIGHT = 0.0
 #: Maximal-marginal-relevance trade-off (0 = relevance only).
 DIVERSITY = 0.3
 #: A description is at most this many words of the most central quote.
@@ -351,7 +350,7 @@ def score_keyphrases(
     seed: int = 42,
     speakers: Sequence[str | None] | None = None,
 ) -> Scored:
-    """:func:`keyphrases`, with each phrase's relevance and vector kept for :func:`name_themes`."""
+    """:func:`keyphrases`, with each phrase's relevance and vector kept for :func:`themekit.theme_names.name_themes`."""
     from bertopic.vectorizers import ClassTfidfTransformer
     from scipy.sparse import csr_matrix
 
@@ -379,7 +378,9 @@ def score_keyphrases(
         ClassTfidfTransformer(reduce_frequent_words=True).fit_transform(csr_matrix(rows)).todense()
     )
     lang_of = np.asarray(word_languages(counts, sub_langs.tolist()), dtype=object)
-    spk = None if speakers is None else np.asarray([speakers[i] or "" for i in keep], dtype=object)
+    spk = None
+    if speakers is not None:
+        spk = np.asarray([speakers[i] or "" for i in keep.tolist()], dtype=object)
 
     cands: dict[tuple[int, str], np.ndarray] = {}
     for t in themes:
@@ -444,72 +445,3 @@ def describe_quote(text: str, max_words: int = DESCRIPTION_WORDS) -> str:
     if 6 <= len(first) <= max_words:
         return " ".join(first)
     return " ".join(words[:max_words]).rstrip(",;:") + " …"
-
-
-def name_themes(
-    phrases: Mapping[int, Mapping[str, Sequence[str]]],
-    order: Sequence[int],
-    scored: Scored | None = None,
-) -> dict[int, tuple[str, dict[str, str]]]:
-    """One name per theme from its keyphrases, and the phrase used per language: a phrase of
-    each language ("sokongan kawan / support from peers"), or the two best of its only
-    language. With ``scored`` (:func:`score_keyphrases`) the two phrases are the pair among
-    each language's :data:`PAIR_TOP` best with the highest summed relevance plus
-    :data:`PAIR_WEIGHT` times their similarity (translations of each other score high);
-    without it, each language's best. Themes in ``order`` (largest first) choose first; a later
-    theme skips phrases taken, and phrases mostly made of words an earlier name holds
-    ("sekolah menengah" after "sekolah"), so no two names read alike."""
-    used: set[str] = set()
-    used_words: set[str] = set()
-    out: dict[int, tuple[str, dict[str, str]]] = {}
-    for t in order:
-        by_lang = phrases.get(t, {})
-        free = {
-            lang: [p for p in by_lang.get(lang, []) if p not in used] for lang in NAME_LANGUAGES
-        }
-        fresh = {lang: [p for p in ps if not _taken(p, used_words)] for lang, ps in free.items()}
-        parts = {
-            lang: fresh[lang] or ps for lang, ps in free.items() if ps
-        }  # a repeated word rather than no name
-        if len(parts) == 2:
-            chosen = _pair(parts, scored.relevance.get(t, {}) if scored else {}, scored)
-            name = " / ".join(chosen[lang] for lang in NAME_LANGUAGES)
-            picked = list(chosen.values())
-        elif parts:
-            ((lang, ps),) = parts.items()
-            chosen = {lang: ", ".join(ps[:2])}
-            name, picked = chosen[lang], ps[:2]
-        else:
-            chosen, name, picked = {}, "(no keyphrases)", []
-        used.update(picked)
-        used_words.update(w for p in picked for w in _words(p))
-        out[t] = (name, chosen)
-    return out
-
-
-def _words(phrase: str) -> set[str]:
-    """A phrase's words, an English plural's ``s`` dropped ("schools" is "school")."""
-    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in phrase.lower().split()}
-
-
-def _taken(phrase: str, used_words: set[str]) -> bool:
-    """At least half of the phrase's words are already in an earlier theme's name."""
-    words = _words(phrase)
-    return bool(words) and len(words & used_words) >= 0.5 * len(words)
-
-
-def _pair(
-    parts: Mapping[str, Sequence[str]], relevance: Mapping[str, float], scored: Scored | None
-) -> dict[str, str]:
-    """The phrase per language of a two-language name (see :func:`name_themes`)."""
-    ms, en = (list(parts[lang][:PAIR_TOP]) for lang in NAME_LANGUAGES)
-    vec = scored.vectors if scored is not None else {}
-    if not relevance or not all(p in vec and p in relevance for p in ms + en):
-        return {"ms": ms[0], "en": en[0]}
-
-    def value(pair: tuple[str, str]) -> float:
-        a, b = pair
-        return relevance[a] + relevance[b] + PAIR_WEIGHT * float(vec[a] @ vec[b])
-
-    best = max(itertools.product(ms, en), key=value)  # ties: the earlier (better) phrases
-    return dict(zip(NAME_LANGUAGES, best, strict=True))
