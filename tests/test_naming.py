@@ -131,12 +131,17 @@ def test_names_join_one_phrase_per_language_and_never_repeat() -> None:
     assert names[2] == ("drug prevention, students", {"en": "drug prevention, students"})
 
 
-def test_curly_apostrophes_and_masked_names_make_no_phrase() -> None:
+def test_curly_apostrophes_masked_names_and_numbers_make_no_phrase() -> None:
     stop = name_stop_words()
     phrases = phrase_analyzer(stop)("The nurse couldn’t stay, XXXX was very helpful")
     assert not any("couldn" in p.split() for p in phrases)  # "couldn’t" is one word
     assert not any("xxxx" in p for p in phrases)  # an anonymised name is a name
     assert "nurse" in phrases and "helpful" in phrases
+    # a name never starts or ends with a number or time word
+    phrases = phrase_analyzer(stop)("Eighteen months clean, kali ketiga masuk serenti")
+    assert "clean" in phrases and not {"eighteen months", "months clean", "kali ketiga"} & set(
+        phrases
+    )
 
 
 def test_every_phrase_of_every_theme_has_clean_edges_and_no_names(two_themes) -> None:
@@ -176,13 +181,12 @@ def test_names_are_deterministic(two_themes) -> None:
 
 
 def test_a_name_prefers_a_phrase_near_the_best_word(two_themes) -> None:
-    """The length prior: a theme whose best word and best phrase score alike is named by the
-    phrase in at least one language ("sokongan kawan", "drug prevention talks")."""
+    """The length prior: where a phrase scores near the best single word ("support"), the
+    phrase names the theme ("support from peers"); without the prior the word wins here."""
     corpus, labels, X, embed = two_themes
     themes = describe_themes(corpus, labels, X, embed_phrases=embed)
-    assert all(any(len(p.split()) > 1 for p in t.name_by_language.values()) for t in themes), [
-        t.label for t in themes
-    ]
+    parts = [p for t in themes for p in t.name_by_language.values()]
+    assert len(parts) == 4 and all(len(p.split()) > 1 for p in parts), parts
 
 
 def test_a_later_name_skips_phrases_mostly_made_of_an_earlier_names_words() -> None:

@@ -111,6 +111,21 @@ FILLERS: frozenset[str] = frozenset(
     orang benda masa kali hari sama-sama mula-mula semua macam tahun bulan minggu
     """.split()
 )
+#: Number and time words of either language: a name never starts or ends with one
+#: ("eighteen months", "kali ketiga", "second ring" say when or how many, not what about).
+NUMBERS_AND_TIMES: frozenset[str] = frozenset(
+    """
+    zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+    fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty
+    ninety hundred hundreds thousand thousands million first second third fourth fifth sixth
+    seventh eighth ninth tenth once twice half
+    pertama kedua ketiga keempat kelima keenam ketujuh kelapan kesembilan kesepuluh sebelas
+    belas puluh ratus ribu juta sekali separuh
+    month months week weeks night nights morning mornings evening evenings afternoon today
+    tonight yesterday tomorrow weekend hour hours minute minutes
+    pagi petang malam semalam esok jam minit
+    """.split()
+)
 
 #: A curly apostrophe inside a word ("couldn’t"), read as a straight one.
 _APOSTROPHE = re.compile(r"(?<=\w)[’‘](?=\w)")
@@ -123,7 +138,8 @@ _CLAUSE = re.compile(r"[.,;:!?()\[\]{}\"“”‘’…/|]+|\s[-–—]+\s|\n")
 def name_stop_words(extra: Sequence[str] = ()) -> frozenset[str]:
     """Words that never stand at the edge of a keyphrase: English function words
     (scikit-learn's list), Malay function words, colloquial particles and fillers
-    (:data:`themekit.stopwords.COLLOQUIAL`) and ``extra`` (``themes.stop_words``)."""
+    (:data:`themekit.stopwords.COLLOQUIAL`), number and time words (:data:`NUMBERS_AND_TIMES`)
+    and ``extra`` (``themes.stop_words``)."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     from themekit.stopwords import COLLOQUIAL
@@ -134,6 +150,7 @@ def name_stop_words(extra: Sequence[str] = ()) -> frozenset[str]:
         | COLLOQUIAL
         | PARTICLES
         | FILLERS
+        | NUMBERS_AND_TIMES
         | {w.strip().lower() for w in extra if w.strip()}
     )
 
