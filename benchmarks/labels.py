@@ -36,14 +36,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quality import REPO, nhs, sib200
+from _common import REPO, nhs, sib200
 
 from themekit.config import EmbeddingConfig, load_config
 from themekit.context import DEFAULT_CONTEXT_WEIGHT, question_context
 from themekit.corpus import Corpus
 from themekit.describe import describe_themes
 from themekit.embed import build_embedder, default_cache_dir, embed_texts
-from themekit.naming import phrase_embedder
+from themekit.naming import name_stop_words, phrase_analyzer, phrase_embedder
 from themekit.themes import ThemeFinder
 
 log = logging.getLogger("benchmarks.labels")
@@ -110,11 +110,17 @@ def fidelity(
     embed: Callable[[list[str]], np.ndarray],
     *,
     by_parts: bool = True,
+    centre: np.ndarray | None = None,
 ) -> tuple[float, list[str]]:
     """Share of ``names`` whose nearest gold name belongs to the theme's majority code, and
     the code each name points to. ``by_parts``: a name's vector is the mean of the unit vectors
     of its phrases (split at " / " and ", "), so that the punctuation joining them does not
-    decide which gold name is nearest; else the name is embedded whole."""
+    decide which gold name is nearest; else the name is embedded whole. ``centre``: the mean
+    vector of short phrases (:func:`word_centre`), subtracted from each name's vector, while
+    the gold names' own mean is subtracted from theirs. e5's cosines all sit near 0.8-0.97, so
+    uncentred, what every gold name shares ("The group ...") and what every short phrase
+    shares decide much of which gold name is nearest; centred, each side is compared by what
+    sets it apart from its own kind. Every namer is scored by the same function and centre."""
     owners = [code for code, ns in gold.items() for _ in ns]
     G = _unit(embed([n for ns in gold.values() for n in ns]))
     if by_parts:
@@ -124,13 +130,36 @@ def fidelity(
         N = _unit(np.vstack([V[a:b].mean(axis=0) for a, b in itertools.pairwise(bounds)]))
     else:
         N = _unit(embed(names))
+    if centre is not None:
+        G, N = _unit(G - G.mean(axis=0)), _unit(N - centre)
     points = [owners[int(j)] for j in np.argmax(N @ G.T, axis=1)]
     hits = [p == m for p, m in zip(points, majority, strict=True)]
     return (float(np.mean(hits)) if hits else float("nan")), points
 
 
+#: How many of a corpus's most used words make the short-phrase centre.
+CENTRE_WORDS = 300
+
+
+def word_centre(texts: list[str], embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    """The mean unit vector of the corpus's :data:`CENTRE_WORDS` most used content words (no
+    function word, particle or filler of :func:`themekit.naming.name_stop_words`): where a
+    short phrase of this corpus lies before it says anything in particular. It depends on the
+    corpus only, never on a namer's names."""
+    stop = name_stop_words()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(set(phrase_analyzer(stop, max_ngram=1)(text)))
+    words = sorted(counts, key=lambda w: (-counts[w], w))[:CENTRE_WORDS]
+    return _unit(embed(words)).mean(axis=0)
+
+
 def run_one(
-    name: str, load: Callable[[], Loaded], seed: int, keep: Path | None = None
+    name: str,
+    load: Callable[[], Loaded],
+    seed: int,
+    keep: Path | None = None,
+    previous: dict[int, str] | None = None,
 ) -> dict[str, object]:
     full, gold = load()
     corpus = full.analysed()
@@ -182,6 +211,16 @@ def run_one(
     new, new_points = fidelity(new_names, majority, gold, embed)
     old_whole, _ = fidelity(old_names, majority, gold, embed, by_parts=False)
     new_whole, _ = fidelity(new_names, majority, gold, embed, by_parts=False)
+    centre = word_centre(corpus.texts, embed)
+    scores: dict[str, float] = {}
+    if previous is not None:  # names an earlier version gave the same themes (--previous)
+        if {t.id for t in themes} != set(previous):
+            raise SystemExit(f"{name}: --previous holds other themes; use the same --keep-themes")
+        prev_names = [previous[t.id] for t in themes]
+        for key, kw in (("prev", {}), ("prev_centred", {"centre": centre})):
+            scores[key] = round(fidelity(prev_names, majority, gold, embed, **kw)[0], 3)
+    old_c, old_points_c = fidelity(old_names, majority, gold, embed, centre=centre)
+    new_c, new_points_c = fidelity(new_names, majority, gold, embed, centre=centre)
     return {
         "corpus": name,
         "n_segments": len(corpus),
@@ -190,6 +229,9 @@ def run_one(
         "new": round(new, 3),
         "old_whole": round(old_whole, 3),
         "new_whole": round(new_whole, 3),
+        "old_centred": round(old_c, 3),
+        "new_centred": round(new_c, 3),
+        **scores,
         "fit_seconds": round(t_fit, 1),
         "describe_seconds": round(t_describe, 1),
         "themes": [
@@ -201,10 +243,27 @@ def run_one(
                 "old_points_to": op,
                 "new_name": t.label,
                 "new_points_to": np_,
+                "old_points_to_centred": opc,
+                "new_points_to_centred": npc,
             }
-            for t, m, op, np_ in zip(themes, majority, old_points, new_points, strict=True)
+            for t, m, op, np_, opc, npc in zip(
+                themes, majority, old_points, new_points, old_points_c, new_points_c, strict=True
+            )
         ],
     }
+
+
+def set_naming(assignments: list[str]) -> None:
+    """Set constants of :mod:`themekit.naming` or :mod:`themekit.theme_names` (``NAME=VALUE``,
+    the value's type kept)."""
+    import themekit.naming as naming
+    import themekit.theme_names as theme_names
+
+    for item in assignments:
+        key, _, value = item.partition("=")
+        module = theme_names if hasattr(theme_names, key) else naming
+        old = getattr(module, key)  # AttributeError names a constant that does not exist
+        setattr(module, key, type(old)(value == "True" if isinstance(old, bool) else value))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,7 +278,27 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="folder to keep each corpus's themes in and reuse them from (to work on names only)",
     )
+    ap.add_argument(
+        "--naming",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a constant of themekit.naming or theme_names for this run (LENGTH_BONUS=0.03)",
+    )
+    ap.add_argument(
+        "--previous",
+        type=Path,
+        help="JSON lines of an earlier run on the same --keep-themes: its new names are scored "
+        "too (columns prev, prev_centred)",
+    )
     args = ap.parse_args(argv)
+    set_naming(args.naming)
+    previous: dict[str, dict[int, str]] = {}
+    if args.previous:
+        for line in args.previous.read_text().splitlines():
+            if line.startswith("{"):
+                r = json.loads(line)
+                previous[r["corpus"]] = {t["id"]: t["new_name"] for t in r["themes"]}
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
     )
@@ -227,25 +306,31 @@ def main(argv: list[str] | None = None) -> int:
     for name, load in corpora(args.data, args.nhs_size, args.seed).items():
         if args.only and name not in args.only:
             continue
-        row = run_one(name, load, args.seed, args.keep_themes)
+        prev = previous.get(name) if args.previous else None
+        if args.previous and prev is None:
+            raise SystemExit(f"{name}: not in {args.previous}")
+        row = run_one(name, load, args.seed, args.keep_themes, prev)
         rows.append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    keys = ("old", "new", "old_whole", "new_whole")
-    print(
-        "\n| corpus | segments | themes | old names | new names | old, embedded whole "
-        "| new, embedded whole |"
-    )
-    print("|---|---|---|---|---|---|---|")
+    keys = ["old", "new", "old_whole", "new_whole", "old_centred", "new_centred"]
+    heads = ["old names", "new names", "old, whole", "new, whole", "old, centred", "new, centred"]
+    if args.previous:
+        keys[1:1], heads[1:1] = ["prev"], ["previous names"]
+        keys[-1:-1], heads[-1:-1] = ["prev_centred"], ["previous, centred"]
+    print("\n| corpus | segments | themes | " + " | ".join(heads) + " |")
+    print("|---" * (3 + len(keys)) + "|")
     for r in rows:
         cells = " | ".join(str(r[k]) for k in keys)
         print(f"| {r['corpus']} | {r['n_segments']} | {r['n_themes']} | {cells} |")
     focus = [r for r in rows if r["corpus"] not in ("sib200", "nhs")]
     if focus:
         means = " | ".join(f"{np.mean([float(r[k]) for r in focus]):.3f}" for k in keys)  # type: ignore[arg-type]
+        worst = " | ".join(f"{min(float(r[k]) for r in focus):.3f}" for k in keys)  # type: ignore[arg-type]
         print(f"| focus-group mean ({len(focus)}) | | | {means} |")
+        print(f"| focus-group worst | | | {worst} |")
     return 0
 
 

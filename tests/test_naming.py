@@ -22,13 +22,15 @@ from themekit.errors import ConfigError
 from themekit.namer_llm import LLMNamer, parse_reply
 from themekit.naming import (
     PARTICLES,
+    Scored,
     describe_quote,
     keyphrases,
     name_stop_words,
-    name_themes,
     phrase_analyzer,
     proper_nouns,
+    score_keyphrases,
 )
+from themekit.theme_names import name_themes
 
 from .conftest import DEMO_CONFIG
 
@@ -127,6 +129,94 @@ def test_names_join_one_phrase_per_language_and_never_repeat() -> None:
     )
     assert names[1][0] == "ceramah / school talks"  # the first choices were taken
     assert names[2] == ("drug prevention, students", {"en": "drug prevention, students"})
+
+
+def test_curly_apostrophes_masked_names_and_numbers_make_no_phrase() -> None:
+    stop = name_stop_words()
+    phrases = phrase_analyzer(stop)("The nurse couldn’t stay, XXXX was very helpful")
+    assert not any("couldn" in p.split() for p in phrases)  # "couldn’t" is one word
+    assert not any("xxxx" in p for p in phrases)  # an anonymised name is a name
+    assert "nurse" in phrases and "helpful" in phrases
+    # a name never starts or ends with a number or time word
+    phrases = phrase_analyzer(stop)("Eighteen months clean, kali ketiga masuk serenti")
+    assert "clean" in phrases and not {"eighteen months", "months clean", "kali ketiga"} & set(
+        phrases
+    )
+
+
+def test_every_phrase_of_every_theme_has_clean_edges_and_no_names(two_themes) -> None:
+    corpus, labels, X, embed = two_themes
+    scored = score_keyphrases(
+        corpus.texts,
+        corpus.languages,
+        labels,
+        X,
+        embed_phrases=embed,
+        speakers=[s.speaker for s in corpus],
+        n_phrases=50,
+    )
+    stop = set(name_stop_words())
+    phrases = [p for t in scored.phrases.values() for ps in t.values() for p in ps]
+    assert len(phrases) > 10
+    for p in phrases:
+        assert _edges_clean(p, stop), p
+        assert not {"kuantan", "temerloh"} & set(p.split()), p
+        assert p in scored.vectors and abs(np.linalg.norm(scored.vectors[p]) - 1) < 1e-6
+
+
+def test_names_are_deterministic(two_themes) -> None:
+    corpus, labels, X, embed = two_themes
+
+    def names() -> list[tuple[str, str]]:
+        themes = describe_themes(corpus, labels, X, embed_phrases=embed)
+        return [(t.label, t.description) for t in themes]
+
+    first = names()
+    assert names() == first
+    # the order of the segments does not change a name
+    order = np.random.default_rng(0).permutation(len(corpus))
+    shuffled = Corpus([corpus[int(i)] for i in order])
+    again = describe_themes(shuffled, labels[order], X[order], embed_phrases=embed)
+    assert sorted(t.label for t in again) == sorted(label for label, _ in first)
+
+
+def test_a_name_prefers_a_phrase_near_the_best_word(two_themes) -> None:
+    """The length prior: where a phrase scores near the best single word ("support"), the
+    phrase names the theme ("support from peers"); without the prior the word wins here."""
+    corpus, labels, X, embed = two_themes
+    themes = describe_themes(corpus, labels, X, embed_phrases=embed)
+    parts = [p for t in themes for p in t.name_by_language.values()]
+    assert len(parts) == 4 and all(len(p.split()) > 1 for p in parts), parts
+
+
+def test_a_later_name_skips_phrases_mostly_made_of_an_earlier_names_words() -> None:
+    phrases = {
+        0: {"ms": ["sekolah"], "en": ["school talks"]},
+        1: {"ms": ["sekolah menengah", "ceramah dadah"], "en": ["schools", "drug prevention"]},
+    }
+    names = name_themes(phrases, [0, 1])
+    assert names[1][0] == "ceramah dadah / drug prevention"
+    # with nothing else left a theme keeps a repeated word rather than no name
+    only = {0: {"ms": ["sekolah"], "en": ["school"]}, 1: {"ms": ["sekolah menengah"], "en": []}}
+    assert name_themes(only, [0, 1])[1][0] == "sekolah menengah"
+
+
+def test_two_language_name_prefers_phrases_that_translate_each_other(monkeypatch) -> None:
+    import themekit.theme_names as theme_names
+
+    monkeypatch.setattr(theme_names, "PAIR_WEIGHT", 1.0)
+    e = np.eye(4)
+    scored = Scored(
+        phrases={0: {"ms": ["sokongan kawan", "ceramah"], "en": ["drug talks", "peer support"]}},
+        relevance={
+            0: {"sokongan kawan": 0.5, "ceramah": 0.4, "drug talks": 0.5, "peer support": 0.45}
+        },
+        vectors={"sokongan kawan": e[0], "peer support": e[0], "ceramah": e[1], "drug talks": e[2]},
+    )
+    names = name_themes(scored.phrases, [0], scored)
+    assert names[0][0] == "sokongan kawan / peer support"
+    monkeypatch.setattr(theme_names, "PAIR_WEIGHT", 0.0)  # relevance alone: each language's best
+    assert name_themes(scored.phrases, [0], scored)[0][0] == "sokongan kawan / drug talks"
 
 
 def test_description_is_the_central_quote_shortened() -> None:

@@ -31,11 +31,11 @@ from themekit.errors import InputError
 from themekit.naming import (
     PhraseEmbedder,
     describe_quote,
-    keyphrases,
-    name_themes,
     proper_nouns,
+    score_keyphrases,
     word_languages,
 )
+from themekit.theme_names import name_themes
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def describe_themes(
     if P.shape[0] != n:
         raise InputError(f"{P.shape[0]} phrase-space vectors for {n} segments")
     names_all = proper_nouns(corpus.texts)
-    phrases = keyphrases(
+    scored = score_keyphrases(
         corpus.texts,
         corpus.languages,
         labels,
@@ -158,8 +158,10 @@ def describe_themes(
         stop_words=stop_words,
         names=names_all,
         seed=seed,
+        speakers=[s.speaker for s in corpus],
     )
-    names = name_themes(phrases, [t for t in themes if t != -1])
+    phrases = scored.phrases
+    names = name_themes(phrases, [t for t in themes if t != -1], scored)
     out: list[CandidateTheme] = []
     for t in themes:
         idx = np.flatnonzero(labels == t)

@@ -8,19 +8,23 @@ themekit's own embedder, so that phrases and segments share one space:
    (:func:`name_stop_words`), no Malay
    particle (*je, lah, kot, dah* ...) anywhere and no name of a person or place
    (:func:`proper_nouns`);
-2. **prefilter**: per theme and language the :data:`N_CANDIDATES` n-grams with the highest
-   class-based TF-IDF (BERTopic's :class:`~bertopic.vectorizers.ClassTfidfTransformer`, counted
-   once per segment), among those used in at least two of the theme's segments where it has two;
-3. **score**: cosine between the embedded phrase and the theme's centre (mean of its segments'
-   vectors), minus :data:`CONTRAST` times its cosine with the nearest other theme's centre, so a
-   phrase close to every theme ("the group") does not name any;
+2. **prefilter**: per theme, language and phrase length (1, 2, 3 words) the
+   :data:`N_CANDIDATES` n-grams with the highest class-based TF-IDF (BERTopic's
+   :class:`~bertopic.vectorizers.ClassTfidfTransformer`, counted once per segment), among those
+   used in :data:`MIN_SUPPORT` of the theme's segments and by :data:`MIN_SPEAKERS` of its
+   speakers, where it has as many (a name is something several people said);
+3. **score**: in a language-neutral space (each language's segments minus their mean vector,
+   each language's phrases minus theirs), cosine between the phrase and the theme's centre,
+   minus :data:`CONTRAST` times its cosine with the nearest other theme's centre, so a phrase
+   close to every theme ("the group") does not name any, plus :data:`LENGTH_BONUS` per word
+   after the first, so a phrase that scores near the best single word is preferred to it;
 4. **diversity**: maximal marginal relevance (:data:`DIVERSITY`), so the second phrase is not a
    rewording of the first.
 
 A phrase's language is where it is used by the larger share of segments (``ms`` vs ``en``;
-code-switched segments do not vote), as for keywords. The **name** joins the best phrase of each
-language ("sokongan kawan / support from peers"); a theme in one language gets its two best. The
-**description** is the theme's most central quote, shortened to :data:`DESCRIPTION_WORDS` words.
+code-switched segments do not vote), as for keywords. :mod:`themekit.theme_names` makes the
+**name** from these ("sokongan kawan / support from peers"). The **description** is the theme's
+most central quote, shortened to :data:`DESCRIPTION_WORDS` words.
 Without a phrase embedder (a library call that passes none) phrases are ranked by c-TF-IDF alone.
 """
 
@@ -29,7 +33,8 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +49,24 @@ PhraseEmbedder = Callable[[list[str]], np.ndarray]
 NAME_LANGUAGES = ("ms", "en")
 #: Longest keyphrase, in words.
 MAX_NGRAM = 3
-#: Candidate phrases per theme and language kept by c-TF-IDF before embedding.
-N_CANDIDATES = 25
+#: Candidate phrases per theme, language and phrase length kept by c-TF-IDF before embedding.
+N_CANDIDATES = 15
 #: Keyphrases kept per theme and language.
 N_KEYPHRASES = 5
 #: Weight of the similarity to the nearest other theme, subtracted from a phrase's score.
 CONTRAST = 0.5
-#: Score phrases and themes in a centred space (phrase vectors minus their mean, segment
-#: vectors minus theirs), so that what all short phrases or all segments share does not count.
-CENTER = True
+#: Score phrases and themes in a language-neutral space: each language's segments minus
+#: their mean vector, and each language's phrases minus theirs (else the mean of all), so
+#: that what all short phrases, all segments or one language share does not count.
+LANGUAGE_NEUTRAL = True
+#: A language with fewer segments (or phrases) than this is centred with the mean of all.
+MIN_GROUP = 5
+#: Added to a phrase's relevance per word after the first (a prior for phrases over words).
+LENGTH_BONUS = 0.06
+#: A candidate is used in at least this many of the theme's segments (where it has as many) ...
+MIN_SUPPORT = 2
+#: ... and by at least this many of its speakers (where it has as many).
+MIN_SPEAKERS = 2
 #: Maximal-marginal-relevance trade-off (0 = relevance only).
 DIVERSITY = 0.3
 #: A description is at most this many words of the most central quote.
@@ -97,7 +111,26 @@ FILLERS: frozenset[str] = frozenset(
     orang benda masa kali hari sama-sama mula-mula semua macam tahun bulan minggu
     """.split()
 )
+#: Number and time words of either language: a name never starts or ends with one
+#: ("eighteen months", "kali ketiga", "second ring" say when or how many, not what about).
+NUMBERS_AND_TIMES: frozenset[str] = frozenset(
+    """
+    zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+    fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty
+    ninety hundred hundreds thousand thousands million first second third fourth fifth sixth
+    seventh eighth ninth tenth once twice half
+    pertama kedua ketiga keempat kelima keenam ketujuh kelapan kesembilan kesepuluh sebelas
+    belas puluh ratus ribu juta sekali separuh
+    month months week weeks night nights morning mornings evening evenings afternoon today
+    tonight yesterday tomorrow weekend hour hours minute minutes
+    pagi petang malam semalam esok jam minit
+    """.split()
+)
 
+#: A curly apostrophe inside a word ("couldn’t"), read as a straight one.
+_APOSTROPHE = re.compile(r"(?<=\w)[’‘](?=\w)")
+#: A word of one letter repeated ("xxxx", "XXX"): a name hidden by anonymisation.
+_MASK = re.compile(r"(\w)\1{2,}")
 #: Where a clause ends: n-grams never run across these.
 _CLAUSE = re.compile(r"[.,;:!?()\[\]{}\"“”‘’…/|]+|\s[-–—]+\s|\n")
 
@@ -105,7 +138,8 @@ _CLAUSE = re.compile(r"[.,;:!?()\[\]{}\"“”‘’…/|]+|\s[-–—]+\s|\n")
 def name_stop_words(extra: Sequence[str] = ()) -> frozenset[str]:
     """Words that never stand at the edge of a keyphrase: English function words
     (scikit-learn's list), Malay function words, colloquial particles and fillers
-    (:data:`themekit.stopwords.COLLOQUIAL`) and ``extra`` (``themes.stop_words``)."""
+    (:data:`themekit.stopwords.COLLOQUIAL`), number and time words (:data:`NUMBERS_AND_TIMES`)
+    and ``extra`` (``themes.stop_words``)."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     from themekit.stopwords import COLLOQUIAL
@@ -116,6 +150,7 @@ def name_stop_words(extra: Sequence[str] = ()) -> frozenset[str]:
         | COLLOQUIAL
         | PARTICLES
         | FILLERS
+        | NUMBERS_AND_TIMES
         | {w.strip().lower() for w in extra if w.strip()}
     )
 
@@ -145,12 +180,12 @@ def phrase_analyzer(
 
     def analyse(text: str) -> list[str]:
         out: list[str] = []
-        for chunk in _CLAUSE.split(text.lower()):
-            toks = token.findall(chunk)
+        for chunk in _CLAUSE.split(_APOSTROPHE.sub("'", text.lower())):
+            toks = ["" if _MASK.fullmatch(w) else w for w in token.findall(chunk)]  # "XXXX"
             for n in range(1, max_ngram + 1):
                 for i in range(len(toks) - n + 1):
                     gram = toks[i : i + n]
-                    if gram[0] in edge_bad or gram[-1] in edge_bad:
+                    if "" in gram or gram[0] in edge_bad or gram[-1] in edge_bad:
                         continue
                     if "'" in gram[0] or "'" in gram[-1]:  # contractions: didn't, he'd
                         continue
@@ -225,6 +260,17 @@ def _mmr(relevance: np.ndarray, E: np.ndarray | None, k: int, diversity: float) 
     return order
 
 
+@dataclass
+class Scored:
+    """The keyphrases of every theme, best first, with what naming them needs:
+    ``phrases[theme][lang]``; ``relevance[phrase]`` per theme (higher is better) and
+    ``vectors[phrase]`` (unit, language-neutral; empty without an embedder)."""
+
+    phrases: dict[int, dict[str, list[str]]]
+    relevance: dict[int, dict[str, float]] = field(default_factory=dict)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+
 def keyphrases(
     texts: Sequence[str],
     languages: Sequence[str],
@@ -236,89 +282,174 @@ def keyphrases(
     names: frozenset[str] | None = None,
     n_phrases: int = N_KEYPHRASES,
     seed: int = 42,
+    speakers: Sequence[str | None] | None = None,
 ) -> dict[int, dict[str, list[str]]]:
     """Per theme (outliers, label -1, excluded) and language, its best keyphrases.
 
     ``embeddings``: the segments' vectors in the space ``embed_phrases`` maps phrases into
     (both None: c-TF-IDF ranking only). ``stop_words`` are added to :func:`name_stop_words`.
     ``names`` (default: :func:`proper_nouns` of ``texts``) never appear in a phrase.
+    ``speakers``: each segment's speaker; a phrase said by two speakers of the theme is
+    preferred to one said by one (where the theme has two).
     """
-    from bertopic.vectorizers import ClassTfidfTransformer
+    return score_keyphrases(
+        texts,
+        languages,
+        labels,
+        embeddings,
+        embed_phrases=embed_phrases,
+        stop_words=stop_words,
+        names=names,
+        n_phrases=n_phrases,
+        seed=seed,
+        speakers=speakers,
+    ).phrases
+
+
+def _counts(
+    texts: Sequence[str], stop: frozenset[str], names: frozenset[str]
+) -> tuple[Any, np.ndarray] | None:
     from scipy.sparse import csr_matrix
     from sklearn.feature_extraction.text import CountVectorizer
 
+    vec = CountVectorizer(analyzer=phrase_analyzer(stop, names), binary=True)
+    try:
+        counts = csr_matrix(vec.fit_transform(texts))
+    except ValueError:  # no candidate at all
+        return None
+    return counts, np.asarray(vec.get_feature_names_out())
+
+
+def _candidates(
+    W: np.ndarray,
+    support: np.ndarray,
+    lang_of: np.ndarray,
+    n_words: np.ndarray,
+    lang: str,
+    need: int,
+) -> np.ndarray:
+    """One theme's candidates in ``lang``: per phrase length the :data:`N_CANDIDATES` with the
+    highest c-TF-IDF (``W``) among those with ``support >= need``, where any has."""
+    ok = (lang_of == lang) & (W > 0)
+    if (ok & (support >= need)).any():
+        ok &= support >= need
+    out: list[int] = []
+    for n in range(1, MAX_NGRAM + 1):
+        idx = np.flatnonzero(ok & (n_words == n))
+        out.extend(idx[np.lexsort((idx, -W[idx]))][:N_CANDIDATES].tolist())
+    return np.asarray(sorted(out), dtype=int)
+
+
+def _language_neutral(X: np.ndarray, groups: Sequence[str]) -> np.ndarray:
+    """``X`` with each group's (language's) mean vector subtracted, then unit length; a group
+    of fewer than :data:`MIN_GROUP` rows has the mean of all rows subtracted instead."""
+    X = np.asarray(X, dtype=np.float64)
+    g = np.asarray(groups, dtype=object)
+    out = X - X.mean(axis=0)
+    if LANGUAGE_NEUTRAL:
+        for lang in set(g.tolist()):
+            m = g == lang
+            if m.sum() >= MIN_GROUP:
+                out[m] = X[m] - X[m].mean(axis=0)
+    return _unit(out)
+
+
+def score_keyphrases(
+    texts: Sequence[str],
+    languages: Sequence[str],
+    labels: np.ndarray,
+    embeddings: np.ndarray | None,
+    *,
+    embed_phrases: PhraseEmbedder | None = None,
+    stop_words: Sequence[str] = (),
+    names: frozenset[str] | None = None,
+    n_phrases: int = N_KEYPHRASES,
+    seed: int = 42,
+    speakers: Sequence[str | None] | None = None,
+) -> Scored:
+    """:func:`keyphrases`, with each phrase's relevance and vector kept for :func:`themekit.theme_names.name_themes`."""
+    from bertopic.vectorizers import ClassTfidfTransformer
+    from scipy.sparse import csr_matrix
+
     labels = np.asarray(labels, dtype=int)
     themes = sorted(t for t in set(labels.tolist()) if t != -1)
-    out: dict[int, dict[str, list[str]]] = {t: {g: [] for g in NAME_LANGUAGES} for t in themes}
+    out = Scored({t: {g: [] for g in NAME_LANGUAGES} for t in themes})
     if not themes:
         return out
     keep = np.arange(len(texts))
     if len(keep) > MAX_SEGMENTS:
         keep = np.sort(np.random.default_rng(seed).choice(len(texts), MAX_SEGMENTS, replace=False))
     sub_texts = [texts[i] for i in keep.tolist()]
-    sub_langs = [languages[i] for i in keep.tolist()]
+    sub_langs = np.asarray([languages[i] for i in keep.tolist()], dtype=object)
     sub_labels = labels[keep]
     if names is None:
         names = proper_nouns(sub_texts)
-    stop = name_stop_words(stop_words)
-    vec = CountVectorizer(analyzer=phrase_analyzer(stop, names), binary=True)
-    try:
-        counts = csr_matrix(vec.fit_transform(sub_texts))
-    except ValueError:  # no candidate at all
+    got = _counts(sub_texts, name_stop_words(stop_words), names)
+    if got is None:
         return out
-    vocab = np.asarray(vec.get_feature_names_out())
+    counts, vocab = got
+    n_words = np.asarray([len(v.split()) for v in vocab])
     all_themes = sorted(set(sub_labels.tolist()))
     rows = np.vstack([np.asarray(counts[sub_labels == t].sum(axis=0)).ravel() for t in all_themes])
-    weights = ClassTfidfTransformer(reduce_frequent_words=True).fit_transform(csr_matrix(rows))
-    W = np.asarray(weights.todense())
-    lang_of = np.asarray(word_languages(counts, sub_langs), dtype=object)
+    W = np.asarray(
+        ClassTfidfTransformer(reduce_frequent_words=True).fit_transform(csr_matrix(rows)).todense()
+    )
+    lang_of = np.asarray(word_languages(counts, sub_langs.tolist()), dtype=object)
+    spk = None
+    if speakers is not None:
+        spk = np.asarray([speakers[i] or "" for i in keep.tolist()], dtype=object)
 
     cands: dict[tuple[int, str], np.ndarray] = {}
     for t in themes:
-        if t not in all_themes:
-            continue
         r = all_themes.index(t)
-        size = int((sub_labels == t).sum())
-        here = set(np.asarray(sub_langs, dtype=object)[sub_labels == t].tolist())
+        m = sub_labels == t
+        support, need = rows[r], min(MIN_SUPPORT, int(m.sum()))
+        if spk is not None and MIN_SPEAKERS > 1 and len(set(spk[m].tolist())) >= MIN_SPEAKERS:
+            support = np.minimum(support, _speaker_counts(counts[m], spk[m]))
+            need = min(need, MIN_SPEAKERS)
+        here = set(sub_langs[m].tolist())
         for lang in NAME_LANGUAGES:
-            if lang not in here and "mixed" not in here:
-                continue
-            ok = (lang_of == lang) & (W[r] > 0) & (rows[r] >= min(2, size))
-            if not ok.any():
-                ok = (lang_of == lang) & (W[r] > 0)
-            idx = np.flatnonzero(ok)
-            cands[(t, lang)] = idx[np.lexsort((idx, -W[r, idx]))][:N_CANDIDATES]
+            if lang in here or "mixed" in here:
+                cands[(t, lang)] = _candidates(W[r], support, lang_of, n_words, lang, need)
 
     uniq = sorted({int(j) for idx in cands.values() for j in idx.tolist()})
     E: np.ndarray | None = None
-    centres: dict[int, np.ndarray] = {}
+    centres = np.zeros((0, 0))
     if embed_phrases is not None and embeddings is not None and uniq:
-        X = _unit(np.asarray(embeddings))
-        vecs = _unit(np.asarray(embed_phrases([str(vocab[j]) for j in uniq])))
-        if vecs.shape[1] != X.shape[1]:
+        vecs = np.asarray(embed_phrases([str(vocab[j]) for j in uniq]), dtype=np.float64)
+        if vecs.shape[1] != np.asarray(embeddings).shape[1]:
             raise ValueError(
-                f"phrase vectors have {vecs.shape[1]} dimensions, segment vectors {X.shape[1]}"
+                f"phrase vectors have {vecs.shape[1]} dimensions, "
+                f"segment vectors {np.asarray(embeddings).shape[1]}"
             )
-        if CENTER:  # compare directions away from the mean of phrases / of segments
-            vecs = _unit(vecs - vecs.mean(axis=0))
-            X = X - X.mean(axis=0)
+        X = _language_neutral(embeddings, languages)
         E = np.zeros((len(vocab), X.shape[1]))
-        E[uniq] = vecs
-        centres = {t: _unit(X[labels == t].mean(axis=0)) for t in themes}
+        E[uniq] = _language_neutral(_unit(vecs), lang_of[uniq].tolist())
+        centres = np.vstack([_unit(X[labels == u].mean(axis=0)) for u in themes])
+        out.vectors = {str(vocab[j]): E[j] for j in uniq}
     for (t, lang), idx in cands.items():
         if len(idx) == 0:
             continue
         if E is not None:
-            sims = E[idx] @ np.vstack([centres[u] for u in themes]).T
+            sims = E[idx] @ centres.T
             own = sims[:, themes.index(t)]
             others = np.delete(sims, themes.index(t), axis=1)
             nearest = others.max(axis=1) if others.shape[1] else np.zeros(len(idx))
-            relevance = own - CONTRAST * nearest
+            relevance = own - CONTRAST * nearest + LENGTH_BONUS * (n_words[idx] - 1)
             order = _mmr(relevance, E[idx], n_phrases, DIVERSITY)
         else:
-            order = _mmr(W[all_themes.index(t), idx], None, n_phrases, 0.0)
-        out[t][lang] = [str(vocab[idx[i]]) for i in order]
+            relevance = W[all_themes.index(t), idx]
+            order = _mmr(relevance, None, n_phrases, 0.0)
+        out.phrases[t][lang] = [str(vocab[idx[i]]) for i in order]
+        rel = out.relevance.setdefault(t, {})
+        rel.update({str(vocab[idx[i]]): float(relevance[i]) for i in order})
     return out
+
+
+def _speaker_counts(counts: Any, speakers: np.ndarray) -> np.ndarray:
+    """Per phrase, how many distinct ``speakers`` used it (rows of ``counts``)."""
+    per = [np.asarray(counts[speakers == s].sum(axis=0)).ravel() > 0 for s in set(speakers)]
+    return np.sum(per, axis=0)
 
 
 def describe_quote(text: str, max_words: int = DESCRIPTION_WORDS) -> str:
@@ -331,34 +462,3 @@ def describe_quote(text: str, max_words: int = DESCRIPTION_WORDS) -> str:
     if 6 <= len(first) <= max_words:
         return " ".join(first)
     return " ".join(words[:max_words]).rstrip(",;:") + " …"
-
-
-def name_themes(
-    phrases: Mapping[int, Mapping[str, Sequence[str]]],
-    order: Sequence[int],
-) -> dict[int, tuple[str, dict[str, str]]]:
-    """One name per theme from its keyphrases, and the phrase used per language: the best
-    phrase of each language ("sokongan kawan / support from peers"), or the two best of its only
-    language. Themes in ``order`` (largest first) get their first choice; a later theme whose
-    phrase is taken uses its next one, so no two themes share a name."""
-    used: set[str] = set()
-    out: dict[int, tuple[str, dict[str, str]]] = {}
-    for t in order:
-        by_lang = phrases.get(t, {})
-        free = {
-            lang: [p for p in by_lang.get(lang, []) if p not in used] for lang in NAME_LANGUAGES
-        }
-        parts = {lang: ps for lang, ps in free.items() if ps}
-        if len(parts) == 2:
-            chosen = {lang: ps[0] for lang, ps in parts.items()}
-            name = " / ".join(chosen[lang] for lang in NAME_LANGUAGES)
-            used.update(chosen.values())
-        elif parts:
-            ((lang, ps),) = parts.items()
-            chosen = {lang: ", ".join(ps[:2])}
-            name = chosen[lang]
-            used.update(ps[:2])
-        else:
-            chosen, name = {}, "(no keyphrases)"
-        out[t] = (name, chosen)
-    return out
