@@ -57,6 +57,19 @@ class Quote:
 
 
 @dataclass
+class SubTheme:
+    """A part of a candidate theme (:mod:`themekit.themes.subthemes`), named against its
+    sibling parts: ``id`` is ``"<theme>.<n>"``."""
+
+    id: str
+    label: str
+    size: int
+    name_by_language: dict[str, str]
+    description: str
+    quotes: list[Quote]
+
+
+@dataclass
 class CandidateTheme:
     id: int
     label: str
@@ -87,6 +100,8 @@ class CandidateTheme:
     keyword_label: str = ""
     #: with ``themes.namer: llm``: the endpoint, model, prompt sent and reply received
     llm: dict[str, Any] | None = None
+    #: the finer level: the theme's parts where it falls into clear ones (``themes.subthemes``)
+    subthemes: list[SubTheme] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (for ``themes.json``)."""
@@ -350,3 +365,49 @@ def _quotes(
         )
         for i in chosen
     ]
+
+
+def describe_subthemes(
+    corpus: Corpus,
+    labels: Sequence[int] | np.ndarray,
+    sub: np.ndarray,
+    embeddings: np.ndarray,
+    *,
+    phrase_space: np.ndarray | None = None,
+    embed_phrases: PhraseEmbedder | None = None,
+    stop_words: Sequence[str] = (),
+    seed: int = 42,
+    n_quotes: int = 2,
+) -> dict[int, list[SubTheme]]:
+    """The sub-themes of every split theme (``sub >= 0``), each described as
+    :func:`describe_themes` describes a theme, among its theme's segments only (so a part's name
+    says what sets it apart from its sibling parts); largest part first."""
+    labels = np.asarray(labels, dtype=int)
+    out: dict[int, list[SubTheme]] = {}
+    for t in sorted(set(labels.tolist()) - {-1}):
+        idx = np.flatnonzero((labels == t) & (sub >= 0))
+        if not len(idx):
+            continue
+        parts = describe_themes(
+            Corpus([corpus[int(i)] for i in idx]),
+            sub[idx],
+            np.asarray(embeddings)[idx],
+            n_keywords=5,
+            n_quotes=n_quotes,
+            stop_words=stop_words,
+            seed=seed,
+            phrase_space=None if phrase_space is None else np.asarray(phrase_space)[idx],
+            embed_phrases=embed_phrases,
+        )
+        out[int(t)] = [
+            SubTheme(
+                id=f"{t}.{p.id + 1}",
+                label=p.label,
+                size=p.size,
+                name_by_language=p.name_by_language,
+                description=p.description,
+                quotes=p.quotes,
+            )
+            for p in parts
+        ]
+    return out

@@ -44,6 +44,7 @@ h2 { border-bottom:1px solid var(--line); padding-bottom:.25rem; }
 .lang { font-weight:600; margin-right:.3rem; }
 blockquote { margin:.5rem 0; padding:.35rem .8rem; border-left:3px solid var(--line); background:var(--soft); }
 blockquote footer { color:var(--muted); font-size:.85rem; }
+.subthemes { margin:.5rem 0; font-size:.92rem; } .subthemes ul { margin:.2rem 0; }
 .prompts { margin:.4rem 0; font-size:.9rem; } .prompts ul { margin:.3rem 0; }
 .prompts .n { color:var(--muted); }
 .flag { color:#9a6700; font-weight:600; }
@@ -124,3 +125,16 @@ def project_2d(X: np.ndarray) -> np.ndarray:
     if Y.shape[1] < 2:
         Y = np.hstack([Y, np.zeros((n, 2 - Y.shape[1]))])
     return Y
+
+
+def subthemes_html(theme: Any) -> str:
+    """The sub-themes of a theme (``CandidateTheme.subthemes``) as a short list; "" without."""
+    if not getattr(theme, "subthemes", None):
+        return ""
+    items = "".join(
+        f"<li><b>{esc(s.id)}</b> {esc(s.label)} ({s.size} segments)"
+        + (f": <q>{esc(short(s.quotes[0].text))}</q>" if s.quotes else "")
+        + "</li>"
+        for s in theme.subthemes
+    )
+    return f'<div class="subthemes">Sub-themes (a finer level):<ul>{items}</ul></div>'

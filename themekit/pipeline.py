@@ -64,6 +64,10 @@ def run(
     labels = np.asarray(finder.labels_, dtype=int)
     with timer.stage("describe"):
         themes = _describe(cfg, inputs, vectors, finder, labels)
+    subtheme_ids, split = None, None
+    if cfg.themes.subthemes:
+        with timer.stage("subthemes"):
+            subtheme_ids, split = _subthemes(cfg, inputs, vectors, finder, labels, themes)
     if pre.namer is not None:
         with timer.stage("name"):
             pre.namer.name(themes)
@@ -72,6 +76,7 @@ def run(
         with timer.stage("compare"):
             scores = _compare(cfg, inputs, finder, labels)
     manifest = _manifest(cfg, inputs, vectors, finder, labels, pre, timer, config_file, len(themes))
+    manifest.subthemes = split
     result = RunResult(
         config=cfg,
         corpus=inputs.corpus,
@@ -87,6 +92,7 @@ def run(
         eval_mask=np.asarray(finder.eval_mask_) if finder.eval_mask_ is not None else None,
         full_corpus=inputs.full,
         coder=_coder(cfg, finder, vectors.finetuned, inputs.use_context),
+        subtheme_ids=subtheme_ids,
     )
     if write:
         from themekit.rundir import write_run
@@ -279,6 +285,38 @@ def _describe(
         ),
         codebook_vectors=cb_vectors,
     )
+
+
+def _subthemes(
+    cfg: JobConfig,
+    inputs: Inputs,
+    vectors: _Vectors,
+    finder: ThemeFinder,
+    labels: np.ndarray,
+    themes: list[CandidateTheme],
+) -> tuple[list[str], dict[str, Any]]:
+    """The finer level: each theme split where it falls into clear parts, the parts described
+    and attached to their theme; per segment its sub-theme id, and the split per theme."""
+    from themekit.describe import describe_subthemes
+    from themekit.naming import phrase_embedder
+    from themekit.themes.subthemes import split_themes
+
+    split = split_themes(finder.embeddings_, labels, seed=cfg.seed)
+    parts = describe_subthemes(
+        inputs.corpus,
+        labels,
+        split.sub,
+        finder.embeddings_,
+        phrase_space=vectors.X,
+        embed_phrases=phrase_embedder(
+            vectors.embedder, vectors.cache_dir, cfg.embedding.batch_size
+        ),
+        stop_words=cfg.themes.stop_words,
+        seed=cfg.seed,
+    )
+    for theme in themes:
+        theme.subthemes = parts.get(theme.id, [])
+    return split.ids(labels), {str(t): r for t, r in split.themes.items()}
 
 
 def _compare(cfg: JobConfig, inputs: Inputs, finder: ThemeFinder, labels: np.ndarray) -> Scores:

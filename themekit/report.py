@@ -115,6 +115,11 @@ def _themes(result: RunResult) -> list[str]:
                 add(
                     f"  - “{_md_escape(q.text)}” — {q.speaker or '?'}, {q.session or '?'}, {q.language}"
                 )
+        if t.subthemes:
+            add(f"- Sub-themes ({len(t.subthemes)}; a finer level, `themes.subthemes`):")
+            for s in t.subthemes:
+                quote = f" “{_md_escape(s.quotes[0].text)}”" if s.quotes else ""
+                add(f"  - **{s.id}** {_md_escape(s.label)} ({s.size} segments):{quote}")
         add("")
     return lines
 

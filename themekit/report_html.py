@@ -33,6 +33,7 @@ from themekit.html_parts import (
     esc,
     project_2d,
     short,
+    subthemes_html,
     theme_name,
 )
 from themekit.qda.model import theme_color
@@ -156,7 +157,7 @@ def _themes(result: RunResult) -> str:
                 f'<blockquote data-segment="{esc(q.segment_id)}">“{esc(q.text)}”'
                 f"<footer>{esc(who)} · {esc(q.segment_id)}</footer></blockquote>"
             )
-        parts.append("</article>")
+        parts.append(subthemes_html(t) + "</article>")
     return "\n".join(parts)
 
 

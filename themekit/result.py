@@ -49,6 +49,9 @@ class RunResult:
     path: Path | None = None
     #: semi-supervised, method finetune: the fine-tuned coder, saved in the run folder
     coder: Any | None = None
+    #: per segment its sub-theme (``"<theme>.<n>"``, ``""`` where its theme was not split);
+    #: None when sub-themes were not looked for (``themes.subthemes``)
+    subtheme_ids: list[str] | None = None
 
     def assignments(self) -> pd.DataFrame:
         """One row per analysed segment: ``segment_id``, ``theme_id``, ``theme_label``,
@@ -60,6 +63,7 @@ class RunResult:
 
         links, prompts = link_prompts(self.full_corpus) if self.full_corpus else ([], [])
         labels_by_theme = {t.id: t.label for t in self.themes}
+        sub_labels = {s.id: s.label for t in self.themes for s in t.subthemes}
         rows = []
         for i, seg in enumerate(self.corpus):
             row: dict[str, Any] = {
@@ -67,6 +71,9 @@ class RunResult:
                 "theme_id": int(self.labels[i]),
                 "theme_label": labels_by_theme.get(int(self.labels[i]), "outlier"),
             }
+            if self.subtheme_ids is not None:
+                row["subtheme"] = self.subtheme_ids[i]
+                row["subtheme_label"] = sub_labels.get(self.subtheme_ids[i], "")
             if self.codebook_theme is not None:
                 row["codebook_theme"] = self.codebook_theme[i]
             if seg.code is not None:

@@ -131,6 +131,13 @@ class ThemesConfig(Section):
     )
     n_keywords: int = Field(10, ge=1, le=50)
     n_quotes: int = Field(5, ge=1, le=50)
+    subthemes: bool = Field(
+        True,
+        description=(
+            "a finer level: split each theme into up to 4 sub-themes where its segments fall "
+            "into clear parts (themekit.themes.subthemes); the themes themselves do not change"
+        ),
+    )
     stop_words: list[str] = Field(default_factory=list, description="extra stop words")
     namer: Literal["keyphrase", "llm"] = Field(
         "keyphrase",
