@@ -231,6 +231,7 @@ def keyphrases(
     labels: np.ndarray,
     embeddings: np.ndarray | None,
     *,
+    centres: Mapping[int, np.ndarray] | None = None,
     embed_phrases: PhraseEmbedder | None = None,
     stop_words: Sequence[str] = (),
     names: frozenset[str] | None = None,
@@ -240,7 +241,9 @@ def keyphrases(
     """Per theme (outliers, label -1, excluded) and language, its best keyphrases.
 
     ``embeddings``: the segments' vectors in the space ``embed_phrases`` maps phrases into
-    (both None: c-TF-IDF ranking only). ``stop_words`` are added to :func:`name_stop_words`.
+    (both None: c-TF-IDF ranking only). ``centres``: instead of ``embeddings``, each theme's
+    centre in that space, already taken away from the mean of all segments when
+    :data:`CENTER` (what :mod:`themekit.theme_vectors` aggregates). ``stop_words`` are added to :func:`name_stop_words`.
     ``names`` (default: :func:`proper_nouns` of ``texts``) never appear in a phrase.
     """
     from bertopic.vectorizers import ClassTfidfTransformer
@@ -291,25 +294,30 @@ def keyphrases(
 
     uniq = sorted({int(j) for idx in cands.values() for j in idx.tolist()})
     E: np.ndarray | None = None
-    centres: dict[int, np.ndarray] = {}
-    if embed_phrases is not None and embeddings is not None and uniq:
-        X = _unit(np.asarray(embeddings))
+    at: dict[int, np.ndarray] = {}
+    if embed_phrases is not None and (embeddings is not None or centres is not None) and uniq:
+        if centres is None:
+            assert embeddings is not None
+            X = _unit(np.asarray(embeddings))
+            if CENTER:  # compare directions away from the mean of segments
+                X = X - X.mean(axis=0)
+            centres = {t: _unit(X[labels == t].mean(axis=0)) for t in themes}
+        at = {t: np.asarray(centres[t], dtype=np.float64) for t in themes}
+        dim = len(at[themes[0]])
         vecs = _unit(np.asarray(embed_phrases([str(vocab[j]) for j in uniq])))
-        if vecs.shape[1] != X.shape[1]:
+        if vecs.shape[1] != dim:
             raise ValueError(
-                f"phrase vectors have {vecs.shape[1]} dimensions, segment vectors {X.shape[1]}"
+                f"phrase vectors have {vecs.shape[1]} dimensions, segment vectors {dim}"
             )
-        if CENTER:  # compare directions away from the mean of phrases / of segments
+        if CENTER:  # compare directions away from the mean of phrases
             vecs = _unit(vecs - vecs.mean(axis=0))
-            X = X - X.mean(axis=0)
-        E = np.zeros((len(vocab), X.shape[1]))
+        E = np.zeros((len(vocab), dim))
         E[uniq] = vecs
-        centres = {t: _unit(X[labels == t].mean(axis=0)) for t in themes}
     for (t, lang), idx in cands.items():
         if len(idx) == 0:
             continue
         if E is not None:
-            sims = E[idx] @ np.vstack([centres[u] for u in themes]).T
+            sims = E[idx] @ np.vstack([at[u] for u in themes]).T
             own = sims[:, themes.index(t)]
             others = np.delete(sims, themes.index(t), axis=1)
             nearest = others.max(axis=1) if others.shape[1] else np.zeros(len(idx))
