@@ -30,7 +30,8 @@ __all__ = ["RunResult"]
 @dataclass
 class RunResult:
     """Everything a run produced. ``corpus`` holds the analysed segments (one per row of
-    ``labels``); ``full_corpus`` also the context segments (moderator turns) in reading order.
+    ``labels``; of ``embeddings`` too, unless ``sample_rows``); ``full_corpus`` also the
+    context segments (moderator turns) in reading order.
     ``path`` is the run folder (None when not written)."""
 
     config: JobConfig
@@ -49,6 +50,10 @@ class RunResult:
     path: Path | None = None
     #: semi-supervised, method finetune: the fine-tuned coder, saved in the run folder
     coder: Any | None = None
+    #: the ray engine on a corpus larger than ``execution.sample_size``: the rows of the sample
+    #: the themes were fitted on; ``embeddings`` and ``cluster_embeddings`` then hold only these
+    #: rows (the others' vectors stay in the embedding cache)
+    sample_rows: np.ndarray | None = None
 
     def assignments(self) -> pd.DataFrame:
         """One row per analysed segment: ``segment_id``, ``theme_id``, ``theme_label``,
