@@ -295,6 +295,7 @@ def keyphrases(
     uniq = sorted({int(j) for idx in cands.values() for j in idx.tolist()})
     E: np.ndarray | None = None
     at: dict[int, np.ndarray] = {}
+    row_of: dict[int, int] = {}
     if embed_phrases is not None and (embeddings is not None or centres is not None) and uniq:
         if centres is None:
             assert embeddings is not None
@@ -311,18 +312,21 @@ def keyphrases(
             )
         if CENTER:  # compare directions away from the mean of phrases
             vecs = _unit(vecs - vecs.mean(axis=0))
-        E = np.zeros((len(vocab), dim))
-        E[uniq] = vecs
+        # one row per candidate phrase (not per word of the vocabulary, which grows with the
+        # corpus): vocabulary entry j is row row_of[j]
+        E = vecs
+        row_of = {j: r for r, j in enumerate(uniq)}
     for (t, lang), idx in cands.items():
         if len(idx) == 0:
             continue
         if E is not None:
-            sims = E[idx] @ np.vstack([at[u] for u in themes]).T
+            Ei = E[[row_of[int(j)] for j in idx]]
+            sims = Ei @ np.vstack([at[u] for u in themes]).T
             own = sims[:, themes.index(t)]
             others = np.delete(sims, themes.index(t), axis=1)
             nearest = others.max(axis=1) if others.shape[1] else np.zeros(len(idx))
             relevance = own - CONTRAST * nearest
-            order = _mmr(relevance, E[idx], n_phrases, DIVERSITY)
+            order = _mmr(relevance, Ei, n_phrases, DIVERSITY)
         else:
             order = _mmr(W[all_themes.index(t), idx], None, n_phrases, 0.0)
         out[t][lang] = [str(vocab[idx[i]]) for i in order]
