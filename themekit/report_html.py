@@ -198,23 +198,12 @@ def _sizes(result: RunResult, figs: Figures) -> str:
     return "\n".join(out)
 
 
-def _map_rows(result: RunResult) -> np.ndarray:
-    """The segments on the map: all, or the sample the themes were fitted on (ray engine at
-    scale: only the sample's vectors are on the driver, and a million points would not draw)."""
-    if result.sample_rows is not None:
-        return np.asarray(result.sample_rows, dtype=int)
-    return np.arange(len(result.corpus))
-
-
 def map_frame(result: RunResult) -> Any:
-    """The 2-D map's data: one row per segment on the map (:func:`_map_rows`) with
-    ``segment_id``, ``x``, ``y``, ``theme_id``."""
+    """The 2-D map's data (segment_id, x, y, theme_id) of :meth:`RunResult.vector_rows`."""
     import pandas as pd
 
     X = result.cluster_embeddings if result.cluster_embeddings is not None else result.embeddings
-    Y = project_2d(np.asarray(X))
-    rows = _map_rows(result)
-    ids = result.corpus.ids
+    Y, rows, ids = project_2d(np.asarray(X)), result.vector_rows(), result.corpus.ids
     return pd.DataFrame(
         {
             "segment_id": [ids[i] for i in rows.tolist()],
@@ -229,7 +218,7 @@ def _map(result: RunResult, figs: Figures, frame: Any) -> str:
     import plotly.graph_objects as go
 
     names = {t.id: t.label for t in result.themes}
-    corpus = [result.corpus[int(r)] for r in _map_rows(result)]  # frame row -> segment
+    corpus = [result.corpus[int(r)] for r in result.vector_rows()]  # frame row -> segment
     labels = frame["theme_id"].to_numpy()
     fig = go.Figure()
     for tid in sorted(set(labels.tolist()), key=lambda x: (x < 0, x)):

@@ -55,6 +55,13 @@ class RunResult:
     #: rows (the others' vectors stay in the embedding cache)
     sample_rows: np.ndarray | None = None
 
+    def vector_rows(self) -> np.ndarray:
+        """The rows of ``corpus`` that ``embeddings`` and ``cluster_embeddings`` hold: all, or
+        the sample (the ray engine at scale; the report's map then shows the sample)."""
+        if self.sample_rows is not None:
+            return np.asarray(self.sample_rows, dtype=int)
+        return np.arange(len(self.corpus))
+
     def assignments(self) -> pd.DataFrame:
         """One row per analysed segment: ``segment_id``, ``theme_id``, ``theme_label``,
         ``codebook_theme`` (when a codebook is used), ``hand_code`` (when present), where it was
