@@ -157,7 +157,7 @@ def child(args: argparse.Namespace) -> None:
                 "sample": (manifest.get("execution") or {}).get("sample"),
                 "n_themes": manifest.get("n_themes"),
                 "cohen_kappa": scores.get("cohen_kappa"),
-                "timings": manifest.get("timings"),
+                "stage_seconds": manifest.get("stage_seconds"),
             }
         ),
         flush=True,
