@@ -380,11 +380,16 @@ def test_large_corpus_is_fitted_on_a_stratified_sample_and_the_rest_assigned_on_
         "codebook.path=themekit://demo/codebook.yaml",
     ]
     one = run(DEMO_CONFIG, overrides=[*common, "execution.num_workers=1"], write=False)
-    two = run(DEMO_CONFIG, overrides=[*common, "execution.num_workers=2"], write=False)
+    # 2 workers, and the shards handed to them through the object store (no shared folder)
+    two = run(
+        DEMO_CONFIG,
+        overrides=[*common, "execution.num_workers=2", "execution.shared_cache=false"],
+        write=False,
+    )
     sample = one.manifest["execution"]["sample"]
     assert sample["n_sample"] == 150 and sample["seed"] == one.config.seed
     assert not sample["whole_corpus"] and sample["n_strata"] >= 3
-    # the same on any number of workers: assignments, codes, themes (names, quotes)
+    # the same on any number of workers, shared folder or not: assignments, codes, themes
     assert _labels(one) == _labels(two) and one.codebook_theme == two.codebook_theme
     assert [t.to_dict() for t in one.themes] == [t.to_dict() for t in two.themes]
     n = len(one.corpus)
