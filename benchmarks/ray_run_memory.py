@@ -12,7 +12,7 @@ session per data set, and a job file (model2vec, a 256-d static model built offl
 all-MiniLM-L6-v2's token table; everything else themekit's defaults), then runs
 ``themekit run job.yaml --out DIR`` through the CLI's own entry point in that process with a
 local Ray of 2 CPUs, and reports the process's peak resident memory (VmHWM), the time and what
-the run folder holds. The vectors of the corpus alone are ``n x 256 x 4`` bytes; the driver
+the run folder holds, and the peak of each pipeline stage. The vectors of the corpus alone are ``n x 256 x 4`` bytes; the driver
 should hold those of the sample only (``--sample-size``).
 """
 
@@ -124,6 +124,38 @@ def write_job(workdir: Path, n: int, model_dir: Path, args: argparse.Namespace) 
     return path
 
 
+def _reset_peak() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) back to the current RSS
+
+
+def _watch_stages() -> dict[str, float]:
+    """Peak resident memory (MiB) of each pipeline stage (``StageTimer.stage``, wrapped: the
+    peak is reset when a stage starts and read when it ends) and of the work between them."""
+    from contextlib import contextmanager
+
+    from themekit.manifest import StageTimer
+
+    peaks: dict[str, float] = {}
+    stage = StageTimer.stage
+
+    def note(name: str) -> None:
+        peaks[name] = max(peaks.get(name, 0.0), _rss_kib("VmHWM") / 1024)
+
+    @contextmanager
+    def watched(self: StageTimer, name: str):  # type: ignore[no-untyped-def]
+        note("outside stages")
+        _reset_peak()
+        try:
+            with stage(self, name):
+                yield
+        finally:
+            note(name)
+            _reset_peak()
+
+    StageTimer.stage = watched  # type: ignore[method-assign,assignment]
+    return peaks
+
+
 def child(args: argparse.Namespace) -> None:
     import ray
 
@@ -132,16 +164,18 @@ def child(args: argparse.Namespace) -> None:
     job = write_job(args.workdir, args.child, args.model_dir, args)
     if args.engine == "ray":  # the engine reuses it (and leaves it running)
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+    peaks = _watch_stages()
+    _reset_peak()
     before = _rss_kib("VmRSS")
     t = time.perf_counter()
     try:
         app(["run", str(job), "--out", str(args.workdir / "out")], standalone_mode=False)
     finally:
         secs = time.perf_counter() - t
-        peak = _rss_kib("VmHWM")
+        peaks["outside stages"] = max(peaks.get("outside stages", 0.0), _rss_kib("VmHWM") / 1024)
         if ray.is_initialized():
             ray.shutdown()
+    peak = max(peaks.values()) * 1024
     run = next((args.workdir / "out").iterdir())
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
     scores = json.loads((run / "scores.json").read_text(encoding="utf-8"))
@@ -153,6 +187,7 @@ def child(args: argparse.Namespace) -> None:
                 "seconds": secs,
                 "rss_before_mib": before / 1024,
                 "peak_mib": peak / 1024,
+                "stage_peak_mib": {k: round(v) for k, v in peaks.items()},
                 "vectors_mib": args.child * DIM * 4 / 2**20,
                 "sample": (manifest.get("execution") or {}).get("sample"),
                 "n_themes": manifest.get("n_themes"),
@@ -205,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"run {n} ({r['engine']}): {r['seconds']:.0f} s, driver peak "
                 f"{r['peak_mib']:.0f} MiB (VmHWM; {r['rss_before_mib']:.0f} MiB before the run); "
-                f"the corpus's vectors alone: {r['vectors_mib']:.0f} MiB",
+                f"the corpus's vectors alone: {r['vectors_mib']:.0f} MiB; peak per stage "
+                f"{r['stage_peak_mib']}; seconds per stage {r['stage_seconds']}",
                 flush=True,
             )
     return 0

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -221,16 +222,26 @@ def run_pass(engine: RayEngine, table: SegmentTable, job: PassJob) -> list[dict[
         # one block per shard, so the actors share them out
         items = [pd.DataFrame({"shard": [i], "path": [p]}) for i, p in enumerate(table.shards)]
         ds = ray.data.from_pandas(items)
-        out = ds.map_batches(
-            ShardPass,
-            fn_constructor_kwargs={"table": table_ref, "job": pickle.dumps(job), "shards": shards},
-            batch_size=1,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(
-                size=max(1, min(engine.cfg.num_workers, len(items)))
-            ),
-            num_cpus=engine.cfg.cpus_per_worker,
-        )
+        retries = engine.cfg.max_retries
+        with warnings.catch_warnings():
+            # Ray 2.60 deprecates passing actor options this way but has no other yet
+            warnings.simplefilter("ignore", DeprecationWarning)
+            out = ds.map_batches(
+                ShardPass,
+                fn_constructor_kwargs={
+                    "table": table_ref,
+                    "job": pickle.dumps(job),
+                    "shards": shards,
+                },
+                batch_size=1,
+                batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(
+                    size=max(1, min(engine.cfg.num_workers, len(items)))
+                ),
+                num_cpus=engine.cfg.cpus_per_worker,
+                max_restarts=retries,  # a pass only reads: a killed worker's shard is redone
+                max_task_retries=retries,
+            )
         results = [
             pickle.loads(r)
             for b in out.iter_batches(batch_size=None, batch_format="numpy")
