@@ -139,7 +139,8 @@ def _embed(
     q_embedder = build_query_embedder(cfg.embedding, embedder) if codebook is not None else embedder
     # the ray engine and a corpus larger than its sample: only the sample's vectors are read here
     sample = engine.sample_rows(corpus, cfg.seed) if engine is not None else None
-    texts = corpus.texts if sample is None else [corpus.texts[i] for i in sample.tolist()]
+    texts = corpus.texts  # a property that builds the list: read it once
+    texts = texts if sample is None else [texts[i] for i in sample.tolist()]
     links = inputs.links if sample is None else [inputs.links[i] for i in sample.tolist()]
     with timer.stage("embed"):
         # codebook descriptions go through the segments' call (so that a corpus-fitted backend,
