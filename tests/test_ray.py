@@ -75,6 +75,24 @@ def test_ray_engine_without_ray_installed_exits_2_with_the_install_command(
     assert not any(tmp_path.iterdir())  # nothing written
 
 
+@pytest.mark.slow  # ~7 s: loads the demo
+def test_finetune_at_scale_on_ray_exits_2_before_any_embedding(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    code, stderr = _cli(
+        [
+            *("run", str(DEMO_CONFIG), "--out", str(tmp_path), "-q"),
+            *("--set", "execution.engine=ray", "--set", "execution.sample_size=100"),
+            *("--set", "themes.mode=semi-supervised"),
+            *("--set", "themes.semi_supervised.method=finetune"),
+            *("--set", f"embedding.cache_dir={tmp_path / 'cache'}"),
+        ]
+    )
+    assert code == 2, stderr
+    flat = " ".join(stderr.split())
+    assert "[themes.semi_supervised.method]" in flat and "execution.sample_size 100" in flat
+    assert not any(tmp_path.iterdir())  # nothing embedded, nothing written
+
+
 def test_unreachable_cluster_exits_2_naming_the_address(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     import socket
