@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from themekit import theme_vectors
 from themekit.corpus import Corpus
 from themekit.errors import InputError
 from themekit.naming import (
@@ -36,6 +37,7 @@ from themekit.naming import (
     word_languages,
 )
 from themekit.theme_names import name_themes
+from themekit.theme_vectors import ThemeVectors
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +126,7 @@ def codebook_match(theme_id: str | None, name: str | None, similarity: float | N
 def describe_themes(
     corpus: Corpus,
     labels: Sequence[int] | np.ndarray,
-    embeddings: np.ndarray,
+    embeddings: np.ndarray | None,
     *,
     theme_codebook: Mapping[int, str] | None = None,
     stability: Mapping[int, float] | None = None,
@@ -136,6 +138,7 @@ def describe_themes(
     phrase_space: np.ndarray | None = None,
     embed_phrases: PhraseEmbedder | None = None,
     codebook_vectors: Mapping[str, tuple[str, np.ndarray]] | None = None,
+    vectors: ThemeVectors | None = None,
 ) -> list[CandidateTheme]:
     """One :class:`CandidateTheme` per label (outliers, label -1, last), largest theme first.
 
@@ -147,28 +150,46 @@ def describe_themes(
     ``prompts``: for each segment the moderator's question it answers (None where none), from
     :func:`themekit.context.link_prompts`; each theme lists the questions it answers most.
     ``seed`` breaks ties only; the result is deterministic.
+
+    ``vectors``: what describing needs from the vectors, already aggregated
+    (:mod:`themekit.theme_vectors`; the ray engine builds it over the cache shards); then
+    ``embeddings`` and ``phrase_space`` are not read (pass None).
     """
     labels = np.asarray(labels, dtype=int)
-    X = np.asarray(embeddings, dtype=np.float64)
     n = len(corpus)
-    if len(labels) != n or X.shape[0] != n:
-        raise InputError(f"{len(labels)} labels and {X.shape[0]} embeddings for {n} segments")
+    if vectors is None:
+        if embeddings is None:
+            raise InputError("describe_themes needs the embeddings or their aggregates")
+        X = np.asarray(embeddings)
+        if len(labels) != n or X.shape[0] != n:
+            raise InputError(f"{len(labels)} labels and {X.shape[0]} embeddings for {n} segments")
+        if phrase_space is not None and len(phrase_space) != n:
+            raise InputError(f"{len(phrase_space)} phrase-space vectors for {n} segments")
+    elif len(labels) != n or vectors.n != n:
+        raise InputError(f"{len(labels)} labels and vectors of {vectors.n} for {n} segments")
     if prompts is not None and len(prompts) != n:
         raise InputError(f"{len(prompts)} prompts for {n} segments")
     if n == 0:
         return []
-    X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    # the phrase-space vectors at hand (not the ray engine at scale): keyphrases are ranked in
+    # them with each language's mean taken away (themekit.naming); at scale, from the centres
+    in_memory_phrases = None
+    if vectors is None:
+        vectors = theme_vectors.in_memory(labels, X, phrase_space, n_quotes)
+        in_memory_phrases = _unit(X if phrase_space is None else phrase_space)
     themes = sorted(set(labels.tolist()), key=lambda t: (t == -1, -int((labels == t).sum()), t))
     keywords = _keywords(corpus, labels, themes, n_keywords, stop_words)
-    P = X if phrase_space is None else _unit(phrase_space)
-    if P.shape[0] != n:
-        raise InputError(f"{P.shape[0]} phrase-space vectors for {n} segments")
     names_all = proper_nouns(corpus.texts)
     scored = score_keyphrases(
         corpus.texts,
         corpus.languages,
         labels,
-        P if embed_phrases is not None else None,
+        in_memory_phrases,
+        centres=(
+            _phrase_centres(vectors)
+            if embed_phrases is not None and in_memory_phrases is None
+            else None
+        ),
         embed_phrases=embed_phrases,
         stop_words=stop_words,
         names=names_all,
@@ -187,7 +208,7 @@ def describe_themes(
         cb_name, cb_sim = None, None
         if cb is not None and codebook_vectors and cb in codebook_vectors and len(idx):
             cb_name, vec = codebook_vectors[cb]
-            centre = _unit(P[idx].mean(axis=0))
+            centre = _unit(vectors.phrase_means[int(t)])
             cb_sim = round(float(centre @ _unit(np.asarray(vec, dtype=np.float64))), 3)
         by_phrase = phrases.get(int(t), {})
         out.append(
@@ -197,7 +218,7 @@ def describe_themes(
                 size=len(idx),
                 keywords=kw,
                 keywords_by_language=by_lang,
-                quotes=_quotes(corpus, X, idx, n_quotes, seed),
+                quotes=_quotes(corpus, vectors, int(t), n_quotes),
                 languages=_count(corpus[i].language for i in idx.tolist()),
                 speakers=_count(corpus[i].speaker for i in idx.tolist()),
                 sessions=_count(corpus[i].session for i in idx.tolist()),
@@ -207,7 +228,7 @@ def describe_themes(
                 prompts=_top_prompts(prompts, idx),
                 name_by_language={} if t == -1 else names[int(t)][1],
                 keyphrases_by_language={k: list(v) for k, v in by_phrase.items()},
-                description=_description(corpus, X, idx),
+                description=_description(corpus, vectors, idx),
                 codebook_name=cb_name,
                 codebook_similarity=cb_sim,
                 keyword_label="outliers" if t == -1 else keyword_label(kw, by_lang, kw_names),
@@ -221,12 +242,20 @@ def _unit(X: np.ndarray) -> np.ndarray:
     return X / np.maximum(np.linalg.norm(X, axis=-1, keepdims=True), 1e-12)
 
 
-def _description(corpus: Corpus, X: np.ndarray, idx: np.ndarray) -> str:
+def _phrase_centres(vectors: ThemeVectors) -> dict[int, np.ndarray]:
+    """Per theme (not outliers) its phrase-space centre, in directions away from the mean of
+    all segments, for ranking keyphrases at scale."""
+    mean_all = vectors.phrase_mean_all
+    if mean_all is None:
+        return {t: _unit(m) for t, m in vectors.phrase_means.items() if t != -1}
+    return {t: _unit(m - mean_all) for t, m in vectors.phrase_means.items() if t != -1}
+
+
+def _description(corpus: Corpus, vectors: ThemeVectors, idx: np.ndarray) -> str:
     """The theme's most central quote of at least :data:`MIN_QUOTE_WORDS` words, shortened."""
     if len(idx) == 0:
         return ""
-    centre = _unit(X[idx].mean(axis=0))
-    central = X[idx] @ centre
+    central = vectors.central_unit[idx]
     long_enough = np.asarray([len(corpus[int(i)].text.split()) >= MIN_QUOTE_WORDS for i in idx])
     score = central - 2.0 * (~long_enough)
     return describe_quote(corpus[int(idx[int(np.argmax(score))])].text)
@@ -319,18 +348,15 @@ def keyword_label(
     return ", ".join(pick(keywords, 4)) if keywords else "(no keywords)"
 
 
-def _quotes(
-    corpus: Corpus, X: np.ndarray, idx: np.ndarray, n_quotes: int, seed: int
-) -> list[Quote]:
-    if len(idx) == 0 or n_quotes <= 0:
+def _quotes(corpus: Corpus, vectors: ThemeVectors, t: int, n_quotes: int) -> list[Quote]:
+    pool_of = vectors.pools.get(t)
+    if pool_of is None or n_quotes <= 0:
         return []
-    centre = X[idx].mean(axis=0)
-    centre /= max(float(np.linalg.norm(centre)), 1e-12)
-    central = X[idx] @ centre
-    # candidates: the more central half of the theme (at least 3 x n_quotes segments)
-    order = idx[np.lexsort((idx, -central))]
-    pool = list(order[: max(3 * n_quotes, (len(order) + 1) // 2)])
-    cent = dict(zip(idx.tolist(), central.tolist(), strict=True))
+    # candidates: the more central half of the theme (at least 3 x n_quotes segments, at most
+    # theme_vectors.QUOTE_POOL_MAX), most central first
+    pool = pool_of.rows.tolist()
+    cent = dict(zip(pool, pool_of.central.tolist(), strict=True))
+    X = dict(zip(pool, pool_of.vectors, strict=True))
     chosen: list[int] = []
     seen_spk: set[str] = set()
     seen_ses: set[str] = set()
@@ -345,7 +371,8 @@ def _quotes(
             if len(seg.text.split()) < MIN_QUOTE_WORDS:
                 score -= 1.0
             if chosen:
-                score -= 0.5 * max(0.0, float(np.max(X[chosen] @ X[int(i)])) - 0.5)
+                near = np.stack([X[c] for c in chosen]) @ X[int(i)]
+                score -= 0.5 * max(0.0, float(np.max(near)) - 0.5)
             if score > best_score + 1e-12:
                 best, best_score = int(i), score
         assert best is not None

@@ -208,5 +208,18 @@ def check_inputs(cfg: JobConfig, inputs: Inputs) -> None:
             "semi-supervised mode needs hand codes for the segments (a code column or corpus.hand_codes)",
             key="themes.mode",
         )
+    if (
+        cfg.execution.engine == "ray"
+        and len(corpus) > cfg.execution.sample_size
+        and cfg.themes.mode == "semi-supervised"
+        and cfg.themes.semi_supervised.method == "finetune"
+    ):
+        raise ConfigError(
+            f"semi-supervised method finetune fine-tunes the encoder on this machine and needs "
+            f"every segment's vector here; with {len(corpus)} segments (more than "
+            f"execution.sample_size {cfg.execution.sample_size}) the ray engine keeps them in the "
+            "cache shards: use method prototype, or execution.engine: local",
+            key="themes.semi_supervised.method",
+        )
     logger.info("loaded %d segments from %d file(s)", len(corpus), len(files))
     inputs.structure = corpus_structure(cfg, inputs.full, corpus, inputs.n_linked)

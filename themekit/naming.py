@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -277,6 +277,7 @@ def keyphrases(
     labels: np.ndarray,
     embeddings: np.ndarray | None,
     *,
+    centres: Mapping[int, np.ndarray] | None = None,
     embed_phrases: PhraseEmbedder | None = None,
     stop_words: Sequence[str] = (),
     names: frozenset[str] | None = None,
@@ -287,7 +288,9 @@ def keyphrases(
     """Per theme (outliers, label -1, excluded) and language, its best keyphrases.
 
     ``embeddings``: the segments' vectors in the space ``embed_phrases`` maps phrases into
-    (both None: c-TF-IDF ranking only). ``stop_words`` are added to :func:`name_stop_words`.
+    (both None: c-TF-IDF ranking only). ``centres``: instead of ``embeddings``, each theme's
+    centre in that space, already taken away from the mean of all segments (what
+    :mod:`themekit.theme_vectors` aggregates; phrases are then taken away from theirs). ``stop_words`` are added to :func:`name_stop_words`.
     ``names`` (default: :func:`proper_nouns` of ``texts``) never appear in a phrase.
     ``speakers``: each segment's speaker; a phrase said by two speakers of the theme is
     preferred to one said by one (where the theme has two).
@@ -297,6 +300,7 @@ def keyphrases(
         languages,
         labels,
         embeddings,
+        centres=centres,
         embed_phrases=embed_phrases,
         stop_words=stop_words,
         names=names,
@@ -360,6 +364,7 @@ def score_keyphrases(
     labels: np.ndarray,
     embeddings: np.ndarray | None,
     *,
+    centres: Mapping[int, np.ndarray] | None = None,
     embed_phrases: PhraseEmbedder | None = None,
     stop_words: Sequence[str] = (),
     names: frozenset[str] | None = None,
@@ -414,29 +419,37 @@ def score_keyphrases(
 
     uniq = sorted({int(j) for idx in cands.values() for j in idx.tolist()})
     E: np.ndarray | None = None
-    centres = np.zeros((0, 0))
-    if embed_phrases is not None and embeddings is not None and uniq:
-        vecs = np.asarray(embed_phrases([str(vocab[j]) for j in uniq]), dtype=np.float64)
-        if vecs.shape[1] != np.asarray(embeddings).shape[1]:
+    C = np.zeros((0, 0))
+    row_of: dict[int, int] = {}
+    if embed_phrases is not None and (embeddings is not None or centres is not None) and uniq:
+        vecs = _unit(np.asarray(embed_phrases([str(vocab[j]) for j in uniq]), dtype=np.float64))
+        dim = np.asarray(embeddings).shape[1] if centres is None else len(centres[themes[0]])
+        if vecs.shape[1] != dim:
             raise ValueError(
-                f"phrase vectors have {vecs.shape[1]} dimensions, "
-                f"segment vectors {np.asarray(embeddings).shape[1]}"
+                f"phrase vectors have {vecs.shape[1]} dimensions, segment vectors {dim}"
             )
-        X = _language_neutral(embeddings, languages)
-        E = np.zeros((len(vocab), X.shape[1]))
-        E[uniq] = _language_neutral(_unit(vecs), lang_of[uniq].tolist())
-        centres = np.vstack([_unit(X[labels == u].mean(axis=0)) for u in themes])
-        out.vectors = {str(vocab[j]): E[j] for j in uniq}
+        if centres is None:  # the segments' vectors at hand: each language's mean taken away
+            X = _language_neutral(np.asarray(embeddings), languages)
+            C = np.vstack([_unit(X[labels == u].mean(axis=0)) for u in themes])
+            E = _language_neutral(vecs, lang_of[uniq].tolist())
+        else:  # centres aggregated over shards (themekit.theme_vectors): away from the mean
+            C = np.vstack([_unit(np.asarray(centres[u], dtype=np.float64)) for u in themes])
+            E = _unit(vecs - vecs.mean(axis=0))
+        # one row per candidate phrase (not per word of the vocabulary, which grows with the
+        # corpus): vocabulary entry j is row row_of[j]
+        row_of = {j: r for r, j in enumerate(uniq)}
+        out.vectors = {str(vocab[j]): E[r] for j, r in row_of.items()}
     for (t, lang), idx in cands.items():
         if len(idx) == 0:
             continue
         if E is not None:
-            sims = E[idx] @ centres.T
+            Ei = E[[row_of[int(j)] for j in idx]]
+            sims = Ei @ C.T
             own = sims[:, themes.index(t)]
             others = np.delete(sims, themes.index(t), axis=1)
             nearest = others.max(axis=1) if others.shape[1] else np.zeros(len(idx))
             relevance = own - CONTRAST * nearest + LENGTH_BONUS * (n_words[idx] - 1)
-            order = _mmr(relevance, E[idx], n_phrases, DIVERSITY)
+            order = _mmr(relevance, Ei, n_phrases, DIVERSITY)
         else:
             relevance = W[all_themes.index(t), idx]
             order = _mmr(relevance, None, n_phrases, 0.0)

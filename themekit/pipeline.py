@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from themekit.distributed.ray_engine import RayEngine
     from themekit.embed.base import Embedder
     from themekit.manifest import Manifest
+    from themekit.theme_vectors import ThemeVectors
     from themekit.themes import ThemeFinder
 
 __all__ = ["RunResult", "run"]  # RunResult lives in themekit.result; imported here as before
@@ -60,14 +61,16 @@ def run(
         with timer.stage("finetune"):
             vectors = _finetune(cfg, inputs, vectors, progress)
     with timer.stage("themes"):
-        finder = _find_themes(cfg, inputs, vectors, pre.engine, progress)
+        finder, at_scale = _find_themes(cfg, inputs, vectors, pre.engine, progress)
     labels = np.asarray(finder.labels_, dtype=int)
     with timer.stage("describe"):
-        themes = _describe(cfg, inputs, vectors, finder, labels)
+        themes = _describe(cfg, inputs, vectors, finder, labels, at_scale)
     subtheme_ids, split = None, None
-    if cfg.themes.subthemes:
+    if cfg.themes.subthemes and at_scale is None:  # at scale the driver holds no vectors
         with timer.stage("subthemes"):
             subtheme_ids, split = _subthemes(cfg, inputs, vectors, finder, labels, themes)
+    elif cfg.themes.subthemes:
+        logger.info("sub-themes: not looked for on the ray engine at scale (no vectors here)")
     if pre.namer is not None:
         with timer.stage("name"):
             pre.namer.name(themes)
@@ -93,6 +96,7 @@ def run(
         full_corpus=inputs.full,
         coder=_coder(cfg, finder, vectors.finetuned, inputs.use_context),
         subtheme_ids=subtheme_ids,
+        sample_rows=vectors.sample,
     )
     if write:
         from themekit.rundir import write_run
@@ -104,7 +108,9 @@ def run(
 @dataclass
 class _Vectors:
     """The embedding stage's output: the segments' own vectors ``X``, the codebook's, the
-    question context and the vectors themes are fitted on."""
+    question context and the vectors themes are fitted on. With ``sample`` (the ray engine, a
+    corpus larger than ``execution.sample_size``) all of them are the sample's rows only; the
+    other segments' vectors stay in the embedding cache. ``P``: the prompts' raw vectors."""
 
     embedder: Embedder
     q_embedder: Embedder
@@ -114,6 +120,8 @@ class _Vectors:
     context: QuestionContext
     X_fit: np.ndarray
     finetuned: Any = None
+    sample: np.ndarray | None = None
+    P: np.ndarray | None = None
 
 
 def _embed(
@@ -137,6 +145,11 @@ def _embed(
             else default_cache_dir()
         )
     q_embedder = build_query_embedder(cfg.embedding, embedder) if codebook is not None else embedder
+    # the ray engine and a corpus larger than its sample: only the sample's vectors are read here
+    sample = engine.sample_rows(corpus, cfg.seed) if engine is not None else None
+    texts = corpus.texts  # a property that builds the list: read it once
+    texts = texts if sample is None else [texts[i] for i in sample.tolist()]
+    links = inputs.links if sample is None else [inputs.links[i] for i in sample.tolist()]
     with timer.stage("embed"):
         # codebook descriptions go through the segments' call (so that a corpus-fitted backend,
         # tfidf, puts both in the same space) unless embedding.query_prompt gives them their own
@@ -147,13 +160,14 @@ def _embed(
         if engine is not None and cache_dir is not None:  # fills the cache on the cluster
             engine.embed(all_texts, embedder, cfg.embedding, cache_dir=cache_dir, progress=progress)
         X_all = embed_texts(
-            all_texts,
+            all_texts if sample is None else texts + all_texts[len(corpus) :],
             embedder,
             cache_dir=cache_dir,
             batch_size=cfg.embedding.batch_size,
             progress=progress,
+            fit=sample is None,  # the sample's: a corpus-fitted backend was fitted on them all
         )
-        n, n_p = len(corpus), len(prompt_texts)
+        n, n_p = len(texts), len(prompt_texts)
         X = np.asarray(X_all[:n])
         cb_X = None
         if codebook is not None:
@@ -169,7 +183,7 @@ def _embed(
                 )
             )
         P = np.asarray(X_all[n : n + n_p]) if inputs.use_context else None
-        context = build_context(inputs.links, inputs.prompts, X, P, cfg.embedding.context_weight)
+        context = build_context(links, inputs.prompts, X, P, cfg.embedding.context_weight)
         for line in context.decisions:
             logger.info("question context: %s", line)
     return _Vectors(
@@ -180,6 +194,8 @@ def _embed(
         cb_X=cb_X,
         context=context,
         X_fit=_fit_vectors(cfg, inputs, context, X),
+        sample=sample,
+        P=P,
     )
 
 
@@ -225,35 +241,66 @@ def _find_themes(
     vectors: _Vectors,
     engine: RayEngine | None,
     progress: ProgressCallback | None,
-) -> ThemeFinder:
+) -> tuple[ThemeFinder, ThemeVectors | None]:
+    """The fitted finder; with a sample (the ray engine at scale) also what describe needs from
+    the vectors, aggregated over the cache shards on the workers."""
     from themekit.themes import ThemeFinder
 
     finder = ThemeFinder.from_config(
         cfg.themes, seed=cfg.seed, language_neutral=cfg.embedding.language_neutral
     )
-    # the ray engine fits a large corpus on a stratified sample and assigns the rest on Ray
-    fit = finder.fit
-    if engine is not None:
-        from themekit.distributed.scale import SampleFitter
-
-        fit = SampleFitter(engine, finder, inputs.corpus, cfg.seed)
+    corpus = inputs.corpus
     semi = cfg.themes.mode == "semi-supervised" and inputs.coded
-    fit(
-        vectors.X_fit,
-        inputs.corpus.texts,
-        languages=inputs.corpus.languages,
-        codebook=inputs.codebook,
-        codebook_embeddings=vectors.cb_X,
+    rows = vectors.sample if vectors.sample is not None else np.arange(len(corpus))
+    texts, languages, codes = corpus.texts, corpus.languages, corpus.codes
+    kwargs: dict[str, Any] = {
+        "texts": [texts[i] for i in rows.tolist()],
+        "languages": [languages[i] for i in rows.tolist()],
+        "codebook": inputs.codebook,
+        "codebook_embeddings": vectors.cb_X,
         # only semi-supervised coding learns from hand codes; the others never read them
-        hand_codes=inputs.corpus.codes if semi else None,
-        context=vectors.context,
-        progress=progress,
+        "hand_codes": [codes[i] for i in rows.tolist()] if semi else None,
+        "context": vectors.context,
+        "progress": progress,
+    }
+    if vectors.sample is None:
+        finder.fit(vectors.X_fit, **kwargs)
+        return finder, None
+    assert engine is not None and vectors.cache_dir is not None
+    from themekit.distributed.stream import PassJob, SegmentTable, fit_and_stream
+    from themekit.embed import EmbeddingCache
+
+    emb = vectors.embedder
+    cache = EmbeddingCache(vectors.cache_dir, emb.id, model_id=emb.model_id)
+    table = SegmentTable.build(texts, languages, inputs.links, vectors.sample, cache)
+    with_context = inputs.use_context and cfg.embedding.context_weight > 0
+    job = PassJob(
+        assigner=None,
+        prompts=vectors.P if with_context else None,
+        context_weight=cfg.embedding.context_weight if with_context else 0.0,
+        cache_dir=str(vectors.cache_dir),
+        embedder_id=emb.id,
     )
-    return finder
+    at_scale = fit_and_stream(
+        engine,
+        finder,
+        table,
+        sample_raw=vectors.X,
+        sample_fit=vectors.X_fit,
+        job=job,
+        n_quotes=cfg.themes.n_quotes,
+        fit_kwargs=kwargs,
+    )
+    return finder, at_scale
 
 
 def _describe(
-    cfg: JobConfig, inputs: Inputs, vectors: _Vectors, finder: ThemeFinder, labels: np.ndarray
+    cfg: JobConfig,
+    inputs: Inputs,
+    vectors: _Vectors,
+    finder: ThemeFinder,
+    labels: np.ndarray,
+    at_scale: ThemeVectors | None,
 ) -> list[CandidateTheme]:
     from themekit.describe import describe_themes
     from themekit.naming import phrase_embedder
@@ -271,7 +318,7 @@ def _describe(
     return describe_themes(
         inputs.corpus,
         labels,
-        finder.embeddings_,
+        finder.embeddings_ if at_scale is None else None,
         theme_codebook=finder.theme_codebook_,
         stability=finder.stability_,
         n_keywords=cfg.themes.n_keywords,
@@ -279,7 +326,8 @@ def _describe(
         stop_words=cfg.themes.stop_words,
         seed=cfg.seed,
         prompts=[prompts[j].text if j is not None else None for j in links],
-        phrase_space=vectors.X,
+        phrase_space=vectors.X if at_scale is None else None,
+        vectors=at_scale,
         embed_phrases=phrase_embedder(
             vectors.embedder, vectors.cache_dir, cfg.embedding.batch_size
         ),

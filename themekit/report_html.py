@@ -196,17 +196,17 @@ def _sizes(result: RunResult, figs: Figures) -> str:
 
 
 def map_frame(result: RunResult) -> Any:
-    """The 2-D map's data: one row per segment with ``segment_id``, ``x``, ``y``, ``theme_id``."""
+    """The 2-D map's data (segment_id, x, y, theme_id) of :meth:`RunResult.vector_rows`."""
     import pandas as pd
 
     X = result.cluster_embeddings if result.cluster_embeddings is not None else result.embeddings
-    Y = project_2d(np.asarray(X))
+    Y, rows, ids = project_2d(np.asarray(X)), result.vector_rows(), result.corpus.ids
     return pd.DataFrame(
         {
-            "segment_id": result.corpus.ids,
+            "segment_id": [ids[i] for i in rows.tolist()],
             "x": np.round(Y[:, 0], 6),
             "y": np.round(Y[:, 1], 6),
-            "theme_id": [int(x) for x in result.labels],
+            "theme_id": [int(x) for x in np.asarray(result.labels)[rows]],
         }
     )
 
@@ -215,7 +215,7 @@ def _map(result: RunResult, figs: Figures, frame: Any) -> str:
     import plotly.graph_objects as go
 
     names = {t.id: t.label for t in result.themes}
-    corpus = result.corpus
+    corpus = [result.corpus[int(r)] for r in result.vector_rows()]  # frame row -> segment
     labels = frame["theme_id"].to_numpy()
     fig = go.Figure()
     for tid in sorted(set(labels.tolist()), key=lambda x: (x < 0, x)):

@@ -30,7 +30,8 @@ __all__ = ["RunResult"]
 @dataclass
 class RunResult:
     """Everything a run produced. ``corpus`` holds the analysed segments (one per row of
-    ``labels``); ``full_corpus`` also the context segments (moderator turns) in reading order.
+    ``labels``; of ``embeddings`` too, unless ``sample_rows``); ``full_corpus`` also the
+    context segments (moderator turns) in reading order.
     ``path`` is the run folder (None when not written)."""
 
     config: JobConfig
@@ -52,6 +53,17 @@ class RunResult:
     #: per segment its sub-theme (``"<theme>.<n>"``, ``""`` where its theme was not split);
     #: None when sub-themes were not looked for (``themes.subthemes``)
     subtheme_ids: list[str] | None = None
+    #: the ray engine on a corpus larger than ``execution.sample_size``: the rows of the sample
+    #: the themes were fitted on; ``embeddings`` and ``cluster_embeddings`` then hold only these
+    #: rows (the others' vectors stay in the embedding cache)
+    sample_rows: np.ndarray | None = None
+
+    def vector_rows(self) -> np.ndarray:
+        """The rows of ``corpus`` that ``embeddings`` and ``cluster_embeddings`` hold: all, or
+        the sample (the ray engine at scale; the report's map then shows the sample)."""
+        if self.sample_rows is not None:
+            return np.asarray(self.sample_rows, dtype=int)
+        return np.arange(len(self.corpus))
 
     def assignments(self) -> pd.DataFrame:
         """One row per analysed segment: ``segment_id``, ``theme_id``, ``theme_label``,

@@ -1,4 +1,4 @@
-"""The ``ray`` execution engine: embedding (and assignment at scale) on a Ray cluster.
+"""The ``ray`` execution engine: embedding (and the themes at scale) on a Ray cluster.
 
 Embedding is a Ray Data pipeline: the distinct texts that the embedding cache does not hold
 yet go into a :class:`ray.data.Dataset` (blocks of ``execution.shard_rows`` texts, longest
@@ -10,7 +10,10 @@ else by the driver) (:class:`themekit.embed.cache.EmbeddingCache`: same folder, 
 format). So a job moves between a laptop and a cluster and reuses what either has done; a
 worker that dies has its batch retried (``execution.max_retries``) and loses no finished
 shard; a job that fails is resumed by running it again. The pipeline then reads the vectors
-back with :func:`themekit.embed.embed_texts`, which finds them all in the cache.
+back with :func:`themekit.embed.embed_texts`, which finds them all in the cache: all of them
+for a corpus no larger than ``execution.sample_size``, else only the sample's
+(:meth:`RayEngine.sample_rows`; the others stay in the shards and are read there by the
+workers, :mod:`themekit.distributed.stream`).
 
 Ray is imported only here and only when ``execution.engine`` is ``ray``.
 """
@@ -318,57 +321,43 @@ class RayEngine:
         self.embed_stats = EmbedStats(len(texts), n_distinct, n_cached, done, n_shards, secs)
         return self.embed_stats
 
-    # -- assignment at scale ---------------------------------------------------------------------
-    def assign(
-        self, assigner: Any, rows: dict[str, np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Run ``assigner`` (:class:`themekit.distributed.scale.Assigner`) over ``rows`` (equal
-        length arrays: ``x``, ``language``, optional ``a``) on a pool of Ray actors, in batches
-        of ``shard_rows``. Returns (labels, codes or empty strings, rows in the theme space)."""
-        n = len(rows["x"])
-        labels = np.full(n, -1, dtype=int)
-        codes = np.full(n, "", dtype=object)
-        space: np.ndarray | None = None
-        with self.session() as ray:
-            refs = {k: ray.put(v) for k, v in rows.items()}
-            per = self.cfg.shard_rows
-            # row numbers as in-memory blocks: no read tasks to compete with the actors for CPUs
-            ds = ray.data.from_numpy([np.arange(i, min(i + per, n)) for i in range(0, n, per)])
-            out = ds.map_batches(
-                AssignActor,
-                fn_constructor_kwargs={"assigner": assigner, "refs": refs},
-                batch_size=per,
-                batch_format="numpy",
-                compute=ray.data.ActorPoolStrategy(size=min(self.cfg.num_workers, -(-n // per))),
-                num_cpus=self.cfg.cpus_per_worker,
-            )
-            for b in out.iter_batches(batch_size=None, batch_format="numpy"):
-                r = np.asarray(b["row"], dtype=int)
-                labels[r] = b["label"]
-                if "code" in b:
-                    codes[r] = b["code"]
-                if space is None:
-                    space = np.empty((n, np.asarray(b["space"]).shape[1]), dtype=np.float32)
-                space[r] = b["space"]
-            del refs
-        assert space is not None  # n > 0
-        return labels, codes, space
+    # -- themes at scale ---------------------------------------------------------------------------
+    def sample_rows(self, corpus: Any, seed: int) -> np.ndarray | None:
+        """The rows of the sample the themes are fitted on (stratified by session and language,
+        :func:`themekit.distributed.sampling.stratified_sample`), or None when the corpus is no
+        larger than ``execution.sample_size`` (it is then fitted whole, as by the local
+        engine). Recorded for the manifest."""
+        from themekit.distributed.sampling import stratified_sample
 
-
-class AssignActor:
-    """A Ray Data actor holding the rows to assign (fetched once from the object store)."""
-
-    def __init__(self, assigner: Any, refs: dict[str, Any]):
-        import ray
-
-        self.assigner = assigner
-        self.rows = {k: ray.get(v) if isinstance(v, ray.ObjectRef) else v for k, v in refs.items()}
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        ids = np.asarray(batch["data"], dtype=int)
-        sub = {k: v[ids] for k, v in self.rows.items()}
-        sub["row"] = ids
-        return dict(self.assigner(sub))
+        n, size = len(corpus), self.cfg.sample_size
+        record: dict[str, Any] = {
+            "sample_size": size,
+            "seed": seed,
+            "strata": "session x language",
+            "n_segments": n,
+        }
+        if n <= size:
+            self.sample = {**record, "n_sample": n, "whole_corpus": True}
+            return None
+        strata = [(s.session or "", s.language or "") for s in corpus]
+        idx = stratified_sample(strata, size, seed)
+        self.sample = {
+            **record,
+            "n_sample": len(idx),
+            "n_strata": len(set(strata)),
+            "whole_corpus": False,
+        }
+        logger.info(
+            "themes fitted on a sample of %d of %d segments (stratified by session and "
+            "language over %d strata, seed %d); the other %d are assigned on Ray, their "
+            "vectors read by the workers from the embedding cache",
+            len(idx),
+            n,
+            len(set(strata)),
+            seed,
+            n - len(idx),
+        )
+        return idx
 
 
 def _actor_payload(embedder: Embedder, cfg: EmbeddingConfig) -> bytes:

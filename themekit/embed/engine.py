@@ -101,6 +101,7 @@ def embed_texts(
     progress: ProgressCallback | None = None,
     out_path: Path | None = None,
     window: int | None = None,
+    fit: bool = True,
 ) -> np.ndarray:
     """Embed ``texts`` into a float32 ``(len(texts), dim)`` array, using the cache if given.
 
@@ -113,14 +114,15 @@ def embed_texts(
     memory map (memory then stays bounded by the batch). ``window``: how many missing texts
     are sorted by length together (default ``32 * batch_size``).
 
-    Corpus-dependent embedders (``requires_fit``, e.g. TF-IDF) are first fitted on ``texts``.
+    Corpus-dependent embedders (``requires_fit``, e.g. TF-IDF) are first fitted on ``texts``
+    (``fit=False``: they are already fitted, on a corpus ``texts`` is part of).
     """
     n = len(texts)
     if batch_size is None:
         batch_size = int(getattr(embedder, "batch_size", 0) or 64)
     bs = max(batch_size, int(getattr(embedder, "min_batch_size", 1) or 1), 1)
     window = max(window or 32 * bs, bs)
-    if getattr(embedder, "requires_fit", False):
+    if fit and getattr(embedder, "requires_fit", False):
         embedder.fit(texts)  # type: ignore[attr-defined]
 
     # Distinct texts: first position of each, and the other positions of repeated ones.
