@@ -40,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import memory_children
+from _common import embedding_config, memory_children
 
 
 def sentences(data: Path) -> list[str]:
@@ -84,7 +84,6 @@ def compare(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from themekit.config import EmbeddingConfig
     from themekit.embed import build_embedder, embed_texts
 
     texts = real_segments(args.data, args.nhs, args.annomi, args.n)
@@ -103,10 +102,7 @@ def compare(args: argparse.Namespace) -> int:
     names = args.backends.split(",")
     embs = {}
     for name in names:
-        backend, precision, runtime = ([*name.split(":"), "", ""])[:3]
-        opts = {"precision": precision} if precision else {}
-        cfg = EmbeddingConfig(backend=backend, **opts, **({"runtime": runtime} if runtime else {}))
-        emb = build_embedder(cfg)
+        emb = build_embedder(embedding_config(name))
         emb.encode(texts[:16])  # load and warm up
         embs[name] = emb
         print(f"{name}: {emb.id}")
