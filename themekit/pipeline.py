@@ -55,12 +55,20 @@ def run(
     with timer.stage("load"):
         inputs = load_inputs(cfg, pre.codebook, progress)
     check_inputs(cfg, inputs)
-    vectors = _embed(cfg, inputs, pre.engine, timer, progress)
+    vectors = frozen = _embed(cfg, inputs, pre.engine, timer, progress)
     if cfg.themes.mode == "semi-supervised" and cfg.themes.semi_supervised.method == "finetune":
         with timer.stage("finetune"):
             vectors = _finetune(cfg, inputs, vectors, progress)
     with timer.stage("themes"):
         finder = _find_themes(cfg, inputs, vectors, pre.engine, progress)
+    curve = None
+    if (
+        cfg.themes.mode == "semi-supervised"
+        and inputs.coded
+        and cfg.themes.semi_supervised.learning_curve
+    ):
+        with timer.stage("learning_curve"):
+            curve = _learning_curve(cfg, inputs, frozen, finder)
     labels = np.asarray(finder.labels_, dtype=int)
     with timer.stage("describe"):
         themes = _describe(cfg, inputs, vectors, finder, labels)
@@ -71,7 +79,9 @@ def run(
     if cfg.evaluation.enabled and inputs.coded:
         with timer.stage("compare"):
             scores = _compare(cfg, inputs, finder, labels)
-    manifest = _manifest(cfg, inputs, vectors, finder, labels, pre, timer, config_file, len(themes))
+    manifest = _manifest(
+        cfg, inputs, vectors, finder, labels, pre, timer, config_file, len(themes), curve
+    )
     result = RunResult(
         config=cfg,
         corpus=inputs.corpus,
@@ -246,6 +256,27 @@ def _find_themes(
     return finder
 
 
+def _learning_curve(
+    cfg: JobConfig, inputs: Inputs, frozen: _Vectors, finder: ThemeFinder
+) -> dict[str, Any]:
+    """Kappa on the segments not given at the shares of ``semi_supervised.learning_curve``, on
+    the frozen vectors (:mod:`themekit.themes.curve`)."""
+    from themekit.themes.curve import learning_curve
+
+    return learning_curve(
+        finder,
+        frozen.X_fit,
+        inputs.corpus.texts,
+        inputs.corpus.codes,
+        shares=cfg.themes.semi_supervised.learning_curve,
+        languages=inputs.corpus.languages,
+        codebook=inputs.codebook,
+        codebook_embeddings=frozen.cb_X,
+        context=frozen.context,
+        other_id=cfg.codebook.other_id,
+    )
+
+
 def _describe(
     cfg: JobConfig, inputs: Inputs, vectors: _Vectors, finder: ThemeFinder, labels: np.ndarray
 ) -> list[CandidateTheme]:
@@ -311,6 +342,7 @@ def _manifest(
     timer: StageTimer,
     config_file: str | None,
     n_themes: int,
+    curve: dict[str, Any] | None = None,
 ) -> Manifest:
     codebook, engine = inputs.codebook, pre.engine
     with_context = inputs.use_context and cfg.embedding.context_weight > 0
@@ -345,12 +377,14 @@ def _manifest(
             # how the codebook's descriptions were embedded (embedding.query_prompt)
             "codebook_embedder_id": vectors.q_embedder.id if codebook is not None else None,
             "execution": engine.record() if engine is not None else {"engine": "local"},
-            "semi_supervised": _semi_supervised_record(cfg, finder, vectors.finetuned),
+            "semi_supervised": _semi_supervised_record(cfg, finder, vectors.finetuned, curve),
         },
     )
 
 
-def _semi_supervised_record(cfg: JobConfig, finder: Any, finetuned: Any) -> dict[str, Any] | None:
+def _semi_supervised_record(
+    cfg: JobConfig, finder: Any, finetuned: Any, curve: dict[str, Any] | None
+) -> dict[str, Any] | None:
     """The manifest's record of what semi-supervised mode was given and how it learnt."""
     if cfg.themes.mode != "semi-supervised":
         return None
@@ -362,6 +396,8 @@ def _semi_supervised_record(cfg: JobConfig, finder: Any, finetuned: Any) -> dict
         "n_given": int((~mask).sum()),
         "n_scored_candidates": int(mask.sum()),
         "finetune": finetuned.info if finetuned is not None else None,
+        # kappa on the segments not given against the share given (themekit.themes.curve)
+        "learning_curve": curve,
     }
 
 

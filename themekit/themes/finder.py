@@ -96,6 +96,7 @@ class ThemeFinder(BaseEstimator):
         question_components: int = DEFAULT_QUESTION_COMPONENTS,
         question_space: str = "auto",
         semi_supervised_method: str = "prototype",
+        describe: bool = True,  # False: no BERTopic topic model (only the codes are wanted)
     ):
         self.mode = mode
         self.n_themes = n_themes
@@ -115,6 +116,7 @@ class ThemeFinder(BaseEstimator):
         self.question_components = question_components
         self.question_space = question_space
         self.semi_supervised_method = semi_supervised_method
+        self.describe = describe
 
     @classmethod
     def from_config(cls, cfg: Any, seed: int = 42, language_neutral: bool = True) -> ThemeFinder:
@@ -204,7 +206,11 @@ class ThemeFinder(BaseEstimator):
                 Y, np.arange(n), self.seed, texts, hand_codes, given
             )
             self.head_ = self._head  # the stability refits below fit their own
-            topic_model, labels = discover.describe_with_bertopic(self.stop_words, texts, Y, labels)
+            topic_model = None
+            if self.describe:
+                topic_model, labels = discover.describe_with_bertopic(
+                    self.stop_words, texts, Y, labels
+                )
         self.topic_model_ = topic_model
         self.labels_ = labels
         self.n_outliers_initial_ = n_out
