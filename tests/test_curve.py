@@ -115,9 +115,10 @@ def test_suggestions_as_qdpx(tmp_path: Path) -> None:
     text = dict(zip(answers["id"].astype(str), answers["text"], strict=True))
     for sel in project.selections:  # each selection spans its segment's text in its source
         source = project.source(sel.source).text
-        assert text[sel.name] in source[sel.start : sel.end] or source[
-            sel.start : sel.end
-        ] in text[sel.name]
+        assert (
+            text[sel.name] in source[sel.start : sel.end]
+            or source[sel.start : sel.end] in text[sel.name]
+        )
     with zipfile.ZipFile(out) as zf:
         assert "project.qde" in zf.namelist()
 

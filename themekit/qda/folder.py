@@ -85,8 +85,8 @@ def export_suggestions_qdpx(
     (``segment_ids``, in the order suggested) are selections coded ``To code next``, with the
     codebook's themes (or the coder's ``classes`` when the run had no codebook) as empty codes
     under ``Codebook themes`` for the researcher to apply. The coder's guesses are left out, so
-    that they do not anchor the coding (the CSV has them). Read the coded project back with
-    ``corpus.hand_codes: coded.qdpx`` or ``themekit evaluate --codes``."""
+    that they do not anchor the coding (the CSV has them). ``themekit evaluate RUN --codes coded.qdpx``
+    (:func:`themekit.qda.read_qdpx_codes`) reads the coded project back."""
     from themekit.corpus import Corpus
     from themekit.rundir import read_run
 

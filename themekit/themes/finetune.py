@@ -221,16 +221,11 @@ def finetune_encoder(
     if device.type == "cuda":
         info["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     logger.info(
-        "encoder fine-tuned on %d labelled texts (%s layers trained): %d steps of %d pairs in "
-        "%.1f s on %s (loss %.3f -> %.3f)",
+        "encoder fine-tuned on %d labelled texts (%s layers trained): %s",
         len(texts),
         info["trained_layers"],
-        step,
-        batch_size,
-        info["seconds"],
-        device,
-        info["loss_first"] or 0.0,
-        info["loss_last"] or 0.0,
+        f"{step} steps of {batch_size} pairs in {info['seconds']:.1f} s on {device} "
+        f"(loss {info['loss_first'] or 0.0:.3f} -> {info['loss_last'] or 0.0:.3f})",
     )
     return info
 
