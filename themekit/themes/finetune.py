@@ -161,6 +161,7 @@ def finetune_encoder(
             feats = batch_to_device(model.preprocess([texts[k] for k in idx]), device)
             return model(feats)["sentence_embedding"]
     else:
+        layercache.check_split(model, texts, n_frozen)
         cached = (
             list(states) if states is not None else layercache.bottom_states(model, texts, n_frozen)
         )

@@ -134,6 +134,27 @@ def encode_states(model: Any, states: Sequence[Any], n_frozen: int, *, batch_siz
     return l2_normalize(np.vstack(out).astype(np.float32))
 
 
+def check_split(model: Any, texts: Sequence[str], n_frozen: int, *, atol: float = 1e-4) -> None:
+    """Raise unless the cached bottom states of a few ``texts`` through the top layers give
+    ``model.encode``'s vectors (an architecture whose layers need more than the hidden states
+    and the attention mask, e.g. MPNet's relative position bias, would differ)."""
+    import numpy as np
+
+    sample = list(texts[:4])
+    if not sample:
+        return
+    direct = model.encode(sample, convert_to_numpy=True, normalize_embeddings=True)
+    cached = encode_states(model, bottom_states(model, sample, n_frozen), n_frozen)
+    gap = float(np.abs(np.asarray(direct, dtype=np.float32) - cached).max())
+    if gap > atol:
+        name = type(model[0].auto_model).__name__
+        raise ConfigError(
+            f"this encoder's layers cannot be run on cached states ({name}: vectors differ by "
+            f"{gap:.2g}); set it to null to fine-tune every layer",
+            key="themes.semi_supervised.trained_layers",
+        )
+
+
 def trainable_top(model: Any, n_frozen: int) -> list[Any]:
     """Freeze everything below the layer ``n_frozen``; return the parameters left to train (the
     top layers and any module after the transformer, e.g. a Dense projection)."""
