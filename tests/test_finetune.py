@@ -74,7 +74,7 @@ def test_finetuning_moves_held_out_segments_towards_their_code() -> None:
         seed=0,
     )
     after = ft.encode(model, texts)
-    assert info["steps"] == 6 and info["frozen_embedding_weights"] > 0
+    assert info["steps"] == 6 and info["frozen_weights"] > 0 and info["trained_layers"] == "all"
     assert info["loss_last"] < info["loss_first"]
     # held-out segments: the head trained on the given ones is surer of their true code
     assert _p_correct(after, labels, train) > _p_correct(before, labels, train) + 0.02
@@ -87,6 +87,36 @@ def test_finetuning_moves_held_out_segments_towards_their_code() -> None:
         return float(sims[same].mean() - sims[~same].mean())
 
     assert gap(after) > gap(before)
+
+
+@pytest.mark.slow  # loads and fine-tunes MiniLM (a few seconds)
+def test_top_layers_train_on_cached_states_and_the_rest_stays_frozen() -> None:
+    import torch
+
+    from themekit.themes import layercache
+
+    texts = GOOD + BAD
+    labels = ["good"] * len(GOOD) + ["bad"] * len(BAD)
+    model = ft.load_encoder(str(MINILM), device="cpu", max_seq_length=32)
+    _, layers = layercache.encoder_layers(model)
+    assert len(layers) == 6
+    # the cached bottom states + the top layers give exactly what model.encode gives
+    for n_frozen in (0, 4, 6):
+        states = layercache.bottom_states(model, texts, n_frozen)
+        cached = layercache.encode_states(model, states, n_frozen)
+        assert np.abs(cached - ft.encode(model, texts)).max() < 1e-5
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    info = ft.finetune_encoder(
+        model, texts, labels, max_pairs=32, batch_size=8, learning_rate=1e-4, trained_layers=2
+    )
+    assert info["trained_layers"] == 2 and info["steps"] == 4
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(".layer.4." in k or ".layer.5." in k for k in changed)
+    assert any(".layer.5." in k for k in changed)
+    # after training, cached states still reproduce model.encode (the bottom did not move)
+    states = layercache.bottom_states(model, texts, 4)
+    assert np.abs(layercache.encode_states(model, states, 4) - ft.encode(model, texts)).max() < 1e-5
 
 
 def test_contrastive_pairs_balance_and_reproduce() -> None:
@@ -182,6 +212,28 @@ def test_run_saves_safetensors_and_records_the_split(ft_run: Path) -> None:
     assert scores["n_segments"] == int(assign["scored"].sum()) == 16
     given = assign[~assign["scored"]]
     assert (given["codebook_theme"] == given["hand_code"]).all()
+
+
+@pytest.mark.slow  # fine-tunes MiniLM (about 10-20 s on an idle 2-core CPU)
+def test_suggest_writes_a_qdpx_to_code_next(ft_run: Path, tmp_path: Path) -> None:
+    from themekit.qda import read_qdpx
+    from themekit.qda.folder import TO_CODE
+
+    out = tmp_path / "next.qdpx"
+    res = runner.invoke(app, ["suggest", str(ft_run), "--n", "5", "--qdpx", str(out), "-q"])
+    assert res.exit_code == 0, res.stderr
+    project = read_qdpx(out)
+    assert len(project.selections) == 5
+    assign = pd.read_csv(ft_run / "assignments.csv", dtype={"segment_id": str})
+    scored = set(assign.loc[assign["scored"], "segment_id"])
+    assert {s.name for s in project.selections} <= scored  # never a segment already given
+    names = {c.name for c in project.codes}
+    assert TO_CODE in names and {"good", "bad"} <= names
+    before = out.read_bytes()
+    res = runner.invoke(app, ["suggest", str(ft_run), "--qdpx", str(out)])
+    assert res.exit_code == 2 and "--force" in res.output and out.read_bytes() == before
+    res = runner.invoke(app, ["suggest", str(ft_run), "--n", "3", "--qdpx", str(out), "--force"])
+    assert res.exit_code == 0 and len(read_qdpx(out).selections) == 3
 
 
 @pytest.mark.slow  # fine-tunes MiniLM (about 10-20 s on an idle 2-core CPU)

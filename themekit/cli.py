@@ -274,23 +274,49 @@ def suggest(
     n: Annotated[int, typer.Option("--n", help="How many segments to suggest.")] = 30,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="CSV to write (default: RUN/suggestions.csv)."),
+        typer.Option(
+            "--out", help="CSV to write (default: RUN/suggestions.csv, unless --qdpx is given)."
+        ),
+    ] = None,
+    qdpx: Annotated[
+        Path | None,
+        typer.Option(
+            "--qdpx",
+            help="Write them as a REFI-QDA project to code in NVivo, ATLAS.ti or QualCoder.",
+        ),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Replace the CSV if it already exists.")
+        bool, typer.Option("--force", help="Replace the CSV or .qdpx if it already exists.")
     ] = False,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
     """Write the segments whose hand coding would teach the fine-tuned coder most."""
     _setup_logging(verbose, quiet)
+    csv_target = out or (run_dir / "suggestions.csv" if qdpx is None else None)
 
-    def table() -> pd.DataFrame:
+    def go() -> list[Path]:
+        from themekit.qda.folder import export_suggestions_qdpx
+        from themekit.rundir import check_export_target
+        from themekit.themes.finetune import coder_classes
         from themekit.themes.suggest import suggest as suggest_segments
 
-        return suggest_segments(run_dir, n)
+        if csv_target is not None:
+            check_export_target(csv_target, suffix=".csv", option="--out", force=force)
+        if qdpx is not None:
+            check_export_target(qdpx, suffix=".qdpx", option="--qdpx", force=force)
+        table = suggest_segments(run_dir, n)
+        written = []
+        if csv_target is not None:
+            table.to_csv(csv_target, index=False)
+            written.append(csv_target)
+        if qdpx is not None:
+            ids = [str(v) for v in table["segment_id"]]
+            written.append(export_suggestions_qdpx(run_dir, ids, coder_classes(run_dir), qdpx))
+        return written
 
-    _write_table(out or run_dir / "suggestions.csv", table, force=force)
+    for path in _guard(go):
+        out_console.print(str(path), highlight=False, soft_wrap=True)
 
 
 @app.command()

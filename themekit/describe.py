@@ -438,3 +438,24 @@ def describe_subthemes(
             for p in parts
         ]
     return out
+
+
+def attach_subthemes(
+    corpus: Corpus,
+    labels: Sequence[int] | np.ndarray,
+    embeddings: np.ndarray,
+    themes: Sequence[CandidateTheme],
+    **describe: Any,
+) -> tuple[list[str], dict[str, Any]]:
+    """The finer level of a run: each theme split where it falls into clear parts
+    (:func:`themekit.themes.subthemes.split_themes`, in ``embeddings``, the space the themes were
+    found in), the parts described (:func:`describe_subthemes`, ``describe`` its keywords) and
+    attached to their theme; returns per segment its sub-theme id and the split per theme."""
+    from themekit.themes.subthemes import split_themes
+
+    labels = np.asarray(labels, dtype=int)
+    split = split_themes(embeddings, labels, seed=describe.get("seed", 42))
+    parts = describe_subthemes(corpus, labels, split.sub, embeddings, **describe)
+    for theme in themes:
+        theme.subthemes = parts.get(theme.id, [])
+    return split.ids(labels), {str(t): r for t, r in split.themes.items()}

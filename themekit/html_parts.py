@@ -138,3 +138,37 @@ def subthemes_html(theme: Any) -> str:
         for s in theme.subthemes
     )
     return f'<div class="subthemes">Sub-themes (a finer level):<ul>{items}</ul></div>'
+
+
+def learning_curve_html(manifest: Any, figs: Figures) -> str:
+    """The learning curve of a semi-supervised run (kappa on the segments not given against the
+    share given) as a small figure and its note; "" when the run has none."""
+    import plotly.graph_objects as go
+
+    from themekit.themes.curve import curve_note, curve_of
+
+    got = curve_of(manifest)
+    if got is None:
+        return ""
+    points, method, share = got
+    fig = go.Figure(
+        go.Scatter(
+            x=[100 * p["share"] for p in points],
+            y=[p["kappa"] for p in points],
+            mode="lines+markers",
+            text=[f"{p['n_given']} given, {p['n_scored']} scored" for p in points],
+            hovertemplate="%{x:.0f}% given: kappa %{y:.3f}<br>%{text}<extra></extra>",
+        )
+    )
+    fig.add_vline(x=100 * share, line_dash="dot", annotation_text="this run")
+    fig.update_layout(
+        title="Learning curve: kappa on the segments not given",
+        xaxis={"title": "% of the hand codes given", "rangemode": "tozero"},
+        yaxis={"title": "Cohen's kappa"},
+        height=300,
+        width=520,
+        margin={"l": 10, "r": 10, "t": 40, "b": 40},
+        template="plotly_white",
+    )
+    note = f'<p class="meta">{esc(curve_note(method, share))}</p>'
+    return f'<div id="learning-curve">{figs.div(fig, "fig-learning-curve")}{note}</div>'

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from themekit.config import JobConfig
+from themekit.describe import attach_subthemes
 from themekit.inputs import Inputs, Preflight, check_inputs, load_inputs, preflight, read_config
 from themekit.manifest import StageTimer, build_manifest
+from themekit.naming import phrase_embedder
 from themekit.progress import ProgressCallback
 from themekit.result import RunResult
 
@@ -56,19 +58,39 @@ def run(
     with timer.stage("load"):
         inputs = load_inputs(cfg, pre.codebook, progress)
     check_inputs(cfg, inputs)
-    vectors = _embed(cfg, inputs, pre.engine, timer, progress)
+    vectors = frozen = _embed(cfg, inputs, pre.engine, timer, progress)
     if cfg.themes.mode == "semi-supervised" and cfg.themes.semi_supervised.method == "finetune":
         with timer.stage("finetune"):
             vectors = _finetune(cfg, inputs, vectors, progress)
     with timer.stage("themes"):
         finder, at_scale = _find_themes(cfg, inputs, vectors, pre.engine, progress)
+    curve = None
+    if (
+        cfg.themes.mode == "semi-supervised"
+        and inputs.coded
+        and cfg.themes.semi_supervised.learning_curve
+        and at_scale is None  # at scale the driver holds only the sample's vectors
+    ):
+        with timer.stage("learning_curve"):
+            curve = _learning_curve(cfg, inputs, frozen, finder)
     labels = np.asarray(finder.labels_, dtype=int)
     with timer.stage("describe"):
         themes = _describe(cfg, inputs, vectors, finder, labels, at_scale)
     subtheme_ids, split = None, None
     if cfg.themes.subthemes and at_scale is None:  # at scale the driver holds no vectors
         with timer.stage("subthemes"):
-            subtheme_ids, split = _subthemes(cfg, inputs, vectors, finder, labels, themes)
+            subtheme_ids, split = attach_subthemes(
+                inputs.corpus,
+                labels,
+                finder.embeddings_,
+                themes,
+                phrase_space=vectors.X,
+                embed_phrases=phrase_embedder(
+                    vectors.embedder, vectors.cache_dir, cfg.embedding.batch_size
+                ),
+                stop_words=cfg.themes.stop_words,
+                seed=cfg.seed,
+            )
     elif cfg.themes.subthemes:
         logger.info("sub-themes: not looked for on the ray engine at scale (no vectors here)")
     if pre.namer is not None:
@@ -78,7 +100,9 @@ def run(
     if cfg.evaluation.enabled and inputs.coded:
         with timer.stage("compare"):
             scores = _compare(cfg, inputs, finder, labels)
-    manifest = _manifest(cfg, inputs, vectors, finder, labels, pre, timer, config_file, len(themes))
+    manifest = _manifest(
+        cfg, inputs, vectors, finder, labels, pre, timer, config_file, len(themes), curve
+    )
     manifest.subthemes = split
     result = RunResult(
         config=cfg,
@@ -294,6 +318,27 @@ def _find_themes(
     return finder, at_scale
 
 
+def _learning_curve(
+    cfg: JobConfig, inputs: Inputs, frozen: _Vectors, finder: ThemeFinder
+) -> dict[str, Any]:
+    """Kappa on the segments not given at the shares of ``semi_supervised.learning_curve``, on
+    the frozen vectors (:mod:`themekit.themes.curve`)."""
+    from themekit.themes.curve import learning_curve
+
+    return learning_curve(
+        finder,
+        frozen.X_fit,
+        inputs.corpus.texts,
+        inputs.corpus.codes,
+        shares=cfg.themes.semi_supervised.learning_curve,
+        languages=inputs.corpus.languages,
+        codebook=inputs.codebook,
+        codebook_embeddings=frozen.cb_X,
+        context=frozen.context,
+        other_id=cfg.codebook.other_id,
+    )
+
+
 def _describe(
     cfg: JobConfig,
     inputs: Inputs,
@@ -335,38 +380,6 @@ def _describe(
     )
 
 
-def _subthemes(
-    cfg: JobConfig,
-    inputs: Inputs,
-    vectors: _Vectors,
-    finder: ThemeFinder,
-    labels: np.ndarray,
-    themes: list[CandidateTheme],
-) -> tuple[list[str], dict[str, Any]]:
-    """The finer level: each theme split where it falls into clear parts, the parts described
-    and attached to their theme; per segment its sub-theme id, and the split per theme."""
-    from themekit.describe import describe_subthemes
-    from themekit.naming import phrase_embedder
-    from themekit.themes.subthemes import split_themes
-
-    split = split_themes(finder.embeddings_, labels, seed=cfg.seed)
-    parts = describe_subthemes(
-        inputs.corpus,
-        labels,
-        split.sub,
-        finder.embeddings_,
-        phrase_space=vectors.X,
-        embed_phrases=phrase_embedder(
-            vectors.embedder, vectors.cache_dir, cfg.embedding.batch_size
-        ),
-        stop_words=cfg.themes.stop_words,
-        seed=cfg.seed,
-    )
-    for theme in themes:
-        theme.subthemes = parts.get(theme.id, [])
-    return split.ids(labels), {str(t): r for t, r in split.themes.items()}
-
-
 def _compare(cfg: JobConfig, inputs: Inputs, finder: ThemeFinder, labels: np.ndarray) -> Scores:
     from themekit.compare import compare
 
@@ -397,6 +410,7 @@ def _manifest(
     timer: StageTimer,
     config_file: str | None,
     n_themes: int,
+    curve: dict[str, Any] | None = None,
 ) -> Manifest:
     codebook, engine = inputs.codebook, pre.engine
     with_context = inputs.use_context and cfg.embedding.context_weight > 0
@@ -433,12 +447,14 @@ def _manifest(
             # how the codebook's descriptions were embedded (embedding.query_prompt)
             "codebook_embedder_id": vectors.q_embedder.id if codebook is not None else None,
             "execution": engine.record() if engine is not None else {"engine": "local"},
-            "semi_supervised": _semi_supervised_record(cfg, finder, vectors.finetuned),
+            "semi_supervised": _semi_supervised_record(cfg, finder, vectors.finetuned, curve),
         },
     )
 
 
-def _semi_supervised_record(cfg: JobConfig, finder: Any, finetuned: Any) -> dict[str, Any] | None:
+def _semi_supervised_record(
+    cfg: JobConfig, finder: Any, finetuned: Any, curve: dict[str, Any] | None
+) -> dict[str, Any] | None:
     """The manifest's record of what semi-supervised mode was given and how it learnt."""
     if cfg.themes.mode != "semi-supervised":
         return None
@@ -450,6 +466,8 @@ def _semi_supervised_record(cfg: JobConfig, finder: Any, finetuned: Any) -> dict
         "n_given": int((~mask).sum()),
         "n_scored_candidates": int(mask.sum()),
         "finetune": finetuned.info if finetuned is not None else None,
+        # kappa on the segments not given against the share given (themekit.themes.curve)
+        "learning_curve": curve,
     }
 
 

@@ -147,6 +147,7 @@ def _agreement(result: RunResult) -> list[str]:
     add = lines.append
     if result.scores is not None:
         from themekit.compare import MEASURES, contingency_markdown, methods_paragraph
+        from themekit.themes.curve import curve_markdown
 
         s = result.scores.to_dict()
         add("## Agreement with the hand coding")
@@ -162,6 +163,7 @@ def _agreement(result: RunResult) -> list[str]:
             extra = f" (95% CI {num(rng.get('low'))}–{num(rng.get('high'))})" if rng else ""
             add(f"| {label} | {num(val)}{extra} |")
         add("")
+        lines += curve_markdown(result.manifest)
         add("### Candidate themes by hand code")
         add("")
         add(contingency_markdown(result.scores))

@@ -2,14 +2,12 @@
 
 Sections, each an element with a stable id: ``overview``, ``themes`` (labels, keywords per
 language, quotes with speaker, session and language), ``sizes`` (theme sizes by language,
-speaker and session), ``map`` (a 2-D map of the segments coloured by theme), ``agreement``
-(with hand codes: the theme-by-code heat map, agreement figures with confidence intervals,
-recovered, missing and new themes; a note otherwise) and ``provenance`` (config, model, seed,
-versions). Charts are Plotly figures; plotly.js is inlined once, so nothing is fetched from a
-CDN. Every piece of transcript text is HTML-escaped.
-
-The map is a PCA projection of the embeddings the themes were found in (deterministic: no seed
-needed); its coordinates are also written next to the report as ``embeddings_2d.csv``.
+speaker and session), ``map`` (a PCA map of the segments coloured by theme, its coordinates
+written beside the report as ``embeddings_2d.csv``), ``agreement`` (with hand codes: the
+theme-by-code heat map, agreement figures with confidence intervals, the learning curve of a
+semi-supervised run, recovered, missing and new themes; a note otherwise) and ``provenance``
+(config, model, seed, versions). Charts are Plotly figures; plotly.js is inlined once, so
+nothing is fetched from a CDN. Every piece of transcript text is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -31,6 +29,7 @@ from themekit.html_parts import (
     Figures,
     ci_pair,
     esc,
+    learning_curve_html,
     project_2d,
     short,
     subthemes_html,
@@ -271,6 +270,7 @@ def _agreement(result: RunResult, figs: Figures) -> str:
     s = result.scores.to_dict()
     names = {t.id: t.label for t in result.themes}
     parts = [f"<p>{esc(methods_paragraph(result.scores))}</p>", _coding_confusion(result)]
+    parts.append(learning_curve_html(result.manifest, figs))
     # -- heat map
     cont: dict[str, dict[str, int]] = s.get("contingency") or {}
     codes: list[str] = list(s.get("codes") or sorted({c for row in cont.values() for c in row}))

@@ -62,6 +62,15 @@ class SemiSupervisedConfig(Section):
         640, ge=8, le=1_000_000, description="contrastive pairs per epoch (bounds the time)"
     )
     epochs: int = Field(1, ge=1, le=20)
+    trained_layers: int | None = Field(
+        3,
+        ge=1,
+        le=100,
+        description=(
+            "fine-tune only the top N transformer layers (the layers below are frozen and their "
+            "output is computed once per text); null: every layer but the word embeddings"
+        ),
+    )
     batch_size: int = Field(16, ge=2, le=1024)
     learning_rate: float = Field(2e-5, gt=0.0, le=1e-2)
     max_seq_length: int = Field(128, ge=8, le=512)
@@ -69,6 +78,14 @@ class SemiSupervisedConfig(Section):
         True, description="add the codebook's names, definitions and examples as labelled text"
     )
     device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N or mps")
+    learning_curve: list[Annotated[float, Field(gt=0.0, lt=1.0)]] = Field(
+        [0.05, 0.1, 0.2, 0.3, 0.5],
+        max_length=20,
+        description=(
+            "shares given at the report's learning-curve points (kappa on the segments not "
+            "given; frozen vectors); [] for none"
+        ),
+    )
 
 
 class ThemesConfig(Section):

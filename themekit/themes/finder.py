@@ -96,6 +96,7 @@ class ThemeFinder(BaseEstimator):
         question_components: int = DEFAULT_QUESTION_COMPONENTS,
         question_space: str = "auto",
         semi_supervised_method: str = "prototype",
+        describe: bool = True,  # False: no BERTopic topic model (only the codes are wanted)
     ):
         self.mode = mode
         self.n_themes = n_themes
@@ -115,6 +116,7 @@ class ThemeFinder(BaseEstimator):
         self.question_components = question_components
         self.question_space = question_space
         self.semi_supervised_method = semi_supervised_method
+        self.describe = describe
 
     @classmethod
     def from_config(cls, cfg: Any, seed: int = 42, language_neutral: bool = True) -> ThemeFinder:
@@ -175,8 +177,7 @@ class ThemeFinder(BaseEstimator):
         self._codebook = codebook
         self._questions = guided.group_ids(context.links if context is not None else None, n)
         self._C = C
-        # the space themes are found in: Y, or in discover mode perhaps the question directions
-        space = Y
+        space = Y  # where themes are found: Y, or in discover mode maybe the question directions
         self.question_subspace_: QuestionSubspace | None = None
         self.space_: SpaceChoice | None = None
         self.k_: dict[str, Any] | None = None
@@ -206,7 +207,11 @@ class ThemeFinder(BaseEstimator):
                 Y, np.arange(n), self.seed, texts, hand_codes, given
             )
             self.head_ = self._head  # the stability refits below fit their own
-            topic_model, labels = discover.describe_with_bertopic(self.stop_words, texts, Y, labels)
+            topic_model, labels = (
+                discover.describe_with_bertopic(self.stop_words, texts, Y, labels)
+                if self.describe
+                else (None, labels)
+            )
         self.topic_model_ = topic_model
         self.labels_ = labels
         self.n_outliers_initial_ = n_out

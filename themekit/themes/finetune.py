@@ -100,11 +100,12 @@ def contrastive_pairs(
 
 
 def torch_device(device: str) -> str:
-    """``auto`` -> CUDA when present (then MPS, then CPU); on CPU torch uses every core."""
+    """``auto`` -> CUDA when present (then MPS, then CPU); on CPU torch uses every core unless
+    ``OMP_NUM_THREADS`` sets the number."""
     from themekit.embed.base import resolve_device
 
     resolved = resolve_device(device)
-    if resolved == "cpu":
+    if resolved == "cpu" and not os.environ.get("OMP_NUM_THREADS"):
         import torch
 
         torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
@@ -122,35 +123,60 @@ def finetune_encoder(
     learning_rate: float = 2e-5,
     seed: int = 42,
     prompt: str = "",
+    trained_layers: int | None = None,
+    states: Sequence[Any] | None = None,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Fine-tune a ``SentenceTransformer`` in place on pairs of labelled texts.
 
-    Returns what was done (pairs, steps, seconds, peak memory where known) for the manifest.
+    The loss is SetFit's (sentence-transformers' ``CosineSimilarityLoss``): the squared error
+    between the cosine of a pair's embeddings and its target. ``trained_layers``: train only the
+    top N transformer layers on bottom states computed once (:mod:`themekit.themes.layercache`;
+    ``states`` may pass them in, already computed for ``texts`` with the prompt); ``None``: every
+    layer but the word-embedding table. Returns what was done (pairs, steps, seconds, peak memory
+    where known) for the manifest.
     """
     import torch
-    from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
     from sentence_transformers.util import batch_to_device
+
+    from themekit.themes import layercache
 
     if len(texts) != len(labels):
         raise InputError(f"{len(labels)} labels for {len(texts)} texts")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    frozen = 0
-    for module in model.modules():
-        if isinstance(module, torch.nn.Embedding) and module.num_embeddings > FREEZE_VOCAB_ROWS:
-            module.weight.requires_grad_(False)
-            frozen += module.weight.numel()
-    params = [p for p in model.parameters() if p.requires_grad]
-    loss_fn = CosineSimilarityLoss(model)
-    optimizer = torch.optim.AdamW(params, lr=learning_rate)
     texts = [prompt + t for t in texts]
     device = model.device
+    t0, c0 = time.perf_counter(), time.process_time()
+    n_frozen = layercache.n_frozen_layers(model, trained_layers)
+    frozen = 0
+    if n_frozen is None:
+        for module in model.modules():
+            if isinstance(module, torch.nn.Embedding) and module.num_embeddings > FREEZE_VOCAB_ROWS:
+                module.weight.requires_grad_(False)
+                frozen += module.weight.numel()
+        params = [p for p in model.parameters() if p.requires_grad]
+
+        def embed(idx: list[int]) -> Any:
+            feats = batch_to_device(model.preprocess([texts[k] for k in idx]), device)
+            return model(feats)["sentence_embedding"]
+    else:
+        layercache.check_split(model, texts, n_frozen)
+        cached = (
+            list(states) if states is not None else layercache.bottom_states(model, texts, n_frozen)
+        )
+        params = layercache.trainable_top(model, n_frozen)
+        frozen = int(sum(p.numel() for p in model.parameters() if not p.requires_grad))
+
+        def embed(idx: list[int]) -> Any:
+            return layercache.top_embed(model, [cached[k] for k in idx], n_frozen)
+
+    cache_seconds = time.perf_counter() - t0
+    optimizer = torch.optim.AdamW(params, lr=learning_rate)
     steps_per_epoch = -(-max_pairs // batch_size)
     total = steps_per_epoch * epochs
     report = progress or (lambda stage, done, total: None)
     report("fine-tune", 0, total)
-    t0, c0 = time.perf_counter(), time.process_time()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     model.train()
@@ -162,10 +188,13 @@ def finetune_encoder(
             break
         for start in range(0, len(pairs), batch_size):
             batch = pairs[start : start + batch_size]
-            a = batch_to_device(model.preprocess([texts[i] for i, _, _ in batch]), device)
-            b = batch_to_device(model.preprocess([texts[j] for _, j, _ in batch]), device)
+            idx = sorted({k for i, j, _ in batch for k in (i, j)})
+            where = {k: n for n, k in enumerate(idx)}
+            emb = embed(idx)
+            a = emb[[where[i] for i, _, _ in batch]]
+            b = emb[[where[j] for _, j, _ in batch]]
             target = torch.tensor([y for _, _, y in batch], dtype=torch.float32, device=device)
-            loss = loss_fn([a, b], target)
+            loss = torch.nn.functional.mse_loss(torch.cosine_similarity(a, b), target)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
@@ -179,11 +208,13 @@ def finetune_encoder(
         "epochs": epochs,
         "batch_size": batch_size,
         "learning_rate": learning_rate,
+        "trained_layers": trained_layers if n_frozen is not None else "all",
         "steps": step,
-        "frozen_embedding_weights": frozen,
+        "frozen_weights": frozen,
         "trained_weights": int(sum(p.numel() for p in params)),
         "loss_first": round(float(np.mean(losses[:5])), 4) if losses else None,
         "loss_last": round(float(np.mean(losses[-5:])), 4) if losses else None,
+        "cache_seconds": round(cache_seconds, 2),
         "seconds": round(time.perf_counter() - t0, 2),
         "cpu_seconds": round(time.process_time() - c0, 2),
         "device": str(device),
@@ -191,15 +222,11 @@ def finetune_encoder(
     if device.type == "cuda":
         info["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     logger.info(
-        "encoder fine-tuned on %d labelled texts: %d steps of %d pairs in %.1f s on %s "
-        "(loss %.3f -> %.3f)",
+        "encoder fine-tuned on %d labelled texts (%s layers trained): %s",
         len(texts),
-        step,
-        batch_size,
-        info["seconds"],
-        device,
-        info["loss_first"] or 0.0,
-        info["loss_last"] or 0.0,
+        info["trained_layers"],
+        f"{step} steps of {batch_size} pairs in {info['seconds']:.1f} s on {device} "
+        f"(loss {info['loss_first'] or 0.0:.3f} -> {info['loss_last'] or 0.0:.3f})",
     )
     return info
 
@@ -322,6 +349,14 @@ class CodingHead:
 
 
 # -- what a run keeps ----------------------------------------------------------------------------
+def coder_classes(run_dir: str | Path) -> list[str]:
+    """The codes the coder a run saved can give (``coder/coder.json``), without loading it."""
+    meta = Path(run_dir) / CODER_DIR / "coder.json"
+    if not meta.is_file():
+        raise InputError("no fine-tuned coder in this run folder", path=run_dir)
+    return [str(c) for c in json.loads(meta.read_text(encoding="utf-8"))["classes"]]
+
+
 @dataclass
 class Coder:
     """A fine-tuned encoder, the head, and how vectors were prepared for it (saved in a run)."""

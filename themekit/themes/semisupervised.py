@@ -98,6 +98,7 @@ def finetune_for_run(
         learning_rate=ss.learning_rate,
         seed=cfg.seed,
         prompt=prompt,
+        trained_layers=ss.trained_layers,
         progress=progress,
     )
     info.update(
