@@ -336,6 +336,16 @@ def test_answers_to_one_question_are_coded_together(corpus300) -> None:
     )
     assert f.pooling_ is not None and f.pooling_.weight == 0.5, f.pooling_
     np.testing.assert_array_equal(f.codebook_theme_, coded(0.5, questions))
+    # stability refits code subsamples of their own: the recorded choice stays the main coding's
+    g = ThemeFinder(mode="guided", question_weight="auto", stability_runs=2).fit(
+        X,
+        texts,
+        languages=langs,
+        codebook=cb,
+        codebook_embeddings=C,
+        context=_context(questions, X),
+    )
+    assert g.pooling_ == f.pooling_
     # the same answers put at random under 12 questions that cut across the topics: not pooled
     crossed = [f"q{j % 12}" for j in np.random.default_rng(1).permutation(len(texts))]
     f = ThemeFinder(mode="guided", question_weight="auto").fit(

@@ -181,7 +181,7 @@ class ThemeFinder(BaseEstimator):
         self.question_subspace_: QuestionSubspace | None = None
         self.space_: SpaceChoice | None = None
         self.k_: dict[str, Any] | None = None
-        self.pooling_: guided.PoolingChoice | None = None
+        self._pooling: guided.PoolingChoice | None = None
         given = np.zeros(n, dtype=bool)
         if self.mode == "semi-supervised":
             assert hand_codes is not None  # checked above
@@ -199,7 +199,6 @@ class ThemeFinder(BaseEstimator):
                 self, Y, languages, context, seg_codes
             )
         self.embeddings_ = space
-
         if self.mode == "discover":
             topic_model, labels, n_out, self.k_ = discover.fit_bertopic(self, space, texts)
         else:
@@ -216,6 +215,7 @@ class ThemeFinder(BaseEstimator):
         self.labels_ = labels
         self.n_outliers_initial_ = n_out
         self.codebook_theme_ = seg_codes
+        self.pooling_ = self._pooling  # the main coding's: the stability refits code their own
         self.theme_codebook_ = _majority_map(labels, seg_codes) if seg_codes is not None else {}
         report("themes", 1, total_steps)
 
@@ -425,7 +425,7 @@ class ThemeFinder(BaseEstimator):
                 ]
             )
         proba = guided.self_train(Y, scores, self._C, desc_labels, extra_X=extra_X, extra_y=extra_y)
-        proba, self.pooling_ = guided.pool_as_set(proba, questions, self.question_weight)
+        proba, self._pooling = guided.pool_as_set(proba, questions, self.question_weight)
         pick = proba.argmax(axis=1)
         codes = [ids[j] for j in pick]
         # Without an "other" theme in the codebook, a segment whose best theme is less similar than
@@ -459,7 +459,7 @@ class ThemeFinder(BaseEstimator):
             X_parts.append(self._C)
             y += list(self._codebook.descriptions()[1])
         head = finetune.CodingHead().fit(np.vstack(X_parts), y)
-        proba, self.pooling_ = guided.pool_as_set(
+        proba, self._pooling = guided.pool_as_set(
             head.predict_proba(Y), questions, self.question_weight
         )
         codes = [head.classes_[j] for j in proba.argmax(axis=1)]
