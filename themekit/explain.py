@@ -116,6 +116,22 @@ def coding_confusion(
     return codes, [[counts.get((a, b), 0) for b in codes] for a in codes]
 
 
+def subtheme_sentences(manifest: Any) -> list[str]:
+    """How many themes were split into sub-themes (``manifest["subthemes"]``)."""
+    from themekit.themes.subthemes import MIN_SILHOUETTE
+
+    record = manifest.get("subthemes")
+    if not record:
+        return []
+    split = [t for t, r in record.items() if r.get("k", 1) > 1]
+    return [
+        f"Sub-themes: {len(split)} of {len(record)} themes fall into clear parts (k-means within "
+        f"the theme whose silhouette beats a featureless cloud of the theme's own shape by "
+        f"{MIN_SILHOUETTE}; "
+        "themes.subthemes)" + ("; the others are left whole." if len(split) < len(record) else ".")
+    ]
+
+
 def decision_sentences(manifest: Any) -> list[str]:
     """Every sentence on what the run inferred or chose from the data, in report order."""
     return (
@@ -123,4 +139,5 @@ def decision_sentences(manifest: Any) -> list[str]:
         + space_sentences(manifest)
         + k_sentences(manifest)
         + pooling_sentences(manifest)
+        + subtheme_sentences(manifest)
     )
