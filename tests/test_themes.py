@@ -507,3 +507,28 @@ def test_k_at_the_lower_bound_says_whether_the_silhouette_singles_it_out() -> No
     text = bound_warning(flat)
     assert "does not single out one k" in text and "3, 4, 7; best k=7" in text
     assert "upper bound" in bound_warning(dict(rec, chosen=6, at_bound="upper"))
+
+
+def test_hdbscan_never_returns_a_theme_holding_most_of_the_corpus() -> None:
+    """Four close groups and one far group: HDBSCAN's excess-of-mass selection keeps the four
+    as one cluster of 800 (of 950) unless its size is capped; capped, it finds the four."""
+    from hdbscan import HDBSCAN
+
+    from themekit.themes.cluster import MAX_THEME_SHARE, hdbscan_params, make_clusterer
+
+    rng = np.random.default_rng(0)
+    near = [rng.normal(c, 0.45, (200, 2)) for c in [(0, 0), (2, 0), (0, 2), (2, 2)]]
+    X = np.vstack([*near, rng.normal((30, 30), 0.3, (150, 2))])
+    n = len(X)
+    uncapped = {k: v for k, v in hdbscan_params(n).items() if k != "max_cluster_size"}
+    labels = HDBSCAN(**uncapped).fit(X).labels_
+    assert np.bincount(labels[labels >= 0]).max() == 800  # the failure the cap is for
+
+    model = make_clusterer("hdbscan", n, n_themes="auto", min_k=3, max_k=12, seed=0).fit(X)
+    sizes = np.bincount(model.labels_[model.labels_ >= 0])
+    assert len(sizes) == 5
+    assert sizes.max() <= MAX_THEME_SHARE * n
+    # every close group is mostly one cluster of its own
+    for i in range(4):
+        group = model.labels_[200 * i : 200 * (i + 1)]
+        assert np.bincount(group[group >= 0]).max() >= 120

@@ -77,7 +77,9 @@ def k_sentences(manifest: Any) -> list[str]:
     if not k:
         return []
     if k.get("by") == "hdbscan":
-        return [f"{k['chosen']} themes, as the density clustering (HDBSCAN) found them."]
+        cap = k.get("max_theme_size")
+        limit = f", none allowed to hold more than {cap} of the segments it fitted" if cap else ""
+        return [f"{k['chosen']} themes, as the density clustering (HDBSCAN) found them{limit}."]
     if k.get("forced"):
         return [f"k = {k['chosen']} themes, as set (themes.n_themes)."]
     lo, hi = (k.get("range") or [k["chosen"], k["chosen"]])[:2]

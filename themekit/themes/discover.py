@@ -185,7 +185,14 @@ def k_record(model: Any, clustering: str, labels: np.ndarray) -> dict[str, Any]:
     """How many themes, how chosen, and the runner-up (logged; a warning at a bound)."""
     if not hasattr(model, "n_clusters_"):  # HDBSCAN: the density decides
         k = len(set(labels.tolist()) - {-1})
-        return {"chosen": k, "by": clustering, "runner_up": None, "at_bound": None}
+        cap = getattr(model, "max_cluster_size", None)
+        return {
+            "chosen": k,
+            "by": clustering,
+            "runner_up": None,
+            "at_bound": None,
+            "max_theme_size": int(cap) if cap else None,
+        }
     rec = k_choice(model)
     rec["by"] = "fixed (themes.n_themes)" if rec["forced"] else "silhouette"
     if rec["runner_up"] is not None:
