@@ -14,7 +14,14 @@ Gold label names: the codebook's theme names (``other`` included) for the focus-
 codebook); SIB-200's seven topic names in English and in Malay (a theme points to a topic when
 the nearest of the 14 names is one of that topic's two); the NHS staff themes.
 
-    python benchmarks/labels.py ../shared/benchdata [--only demo sib200] [--out FILE]
+Beside the namers, three reference rows that no namer wrote (:func:`reference_rows`): random
+candidate phrases of the theme (chance), the majority gold name itself (ceiling), and the gold
+name nearest the theme's centre (the codebook match shown beside a name; never a name). The
+summary gives per corpus the mean over ``--seeds``, and for the focus groups the mean, the
+lowest seed's mean and the worst corpus.
+
+    python benchmarks/labels.py ../shared/benchdata [--seeds 42 7 0] [--only demo sib200]
+        [--keep-themes DIR] [--previous FILE] [--out FILE]
 
 Never copies data into the project.
 """
