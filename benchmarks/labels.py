@@ -14,7 +14,14 @@ Gold label names: the codebook's theme names (``other`` included) for the focus-
 codebook); SIB-200's seven topic names in English and in Malay (a theme points to a topic when
 the nearest of the 14 names is one of that topic's two); the NHS staff themes.
 
-    python benchmarks/labels.py ../shared/benchdata [--only demo sib200] [--out FILE]
+Beside the namers, three reference rows that no namer wrote (:func:`reference_rows`): random
+candidate phrases of the theme (chance), the majority gold name itself (ceiling), and the gold
+name nearest the theme's centre (the codebook match shown beside a name; never a name). The
+summary gives per corpus the mean over ``--seeds``, and for the focus groups the mean, the
+lowest seed's mean and the worst corpus.
+
+    python benchmarks/labels.py ../shared/benchdata [--seeds 42 7 0] [--only demo sib200]
+        [--keep-themes DIR] [--previous FILE] [--out FILE]
 
 Never copies data into the project.
 """
@@ -43,7 +50,7 @@ from themekit.context import DEFAULT_CONTEXT_WEIGHT, question_context
 from themekit.corpus import Corpus
 from themekit.describe import describe_themes
 from themekit.embed import build_embedder, default_cache_dir, embed_texts
-from themekit.naming import name_stop_words, phrase_analyzer, phrase_embedder
+from themekit.naming import name_stop_words, phrase_analyzer, phrase_embedder, proper_nouns
 from themekit.themes import ThemeFinder
 
 log = logging.getLogger("benchmarks.labels")
@@ -154,6 +161,82 @@ def word_centre(texts: list[str], embed: Callable[[list[str]], np.ndarray]) -> n
     return _unit(embed(words)).mean(axis=0)
 
 
+#: Random names drawn per theme for the chance row.
+RANDOM_DRAWS = 10
+
+
+def random_names(
+    corpus: Corpus, labels: np.ndarray, ids: list[int], draws: int, seed: int
+) -> list[list[str]]:
+    """``draws`` names per theme, each made as a name is made but of random candidates: a
+    random candidate phrase (:func:`themekit.naming.phrase_analyzer`: no function word at an
+    edge, no name) of the theme's Malay segments " / " one of its English segments (or two of
+    its only language). What a name drawn from the theme's own words scores by chance."""
+    rng = np.random.default_rng(seed)
+    analyse = phrase_analyzer(name_stop_words(), proper_nouns(corpus.texts))
+    out = []
+    for t in ids:
+        pools = {lang: [] for lang in ("ms", "en")}  # type: dict[str, list[str]]
+        for i in np.flatnonzero(labels == t).tolist():
+            if corpus[i].language in pools:
+                pools[corpus[i].language].extend(analyse(corpus[i].text))
+        both = [p for p in pools.values() if p]
+        names = []
+        for _ in range(draws):
+            if len(both) == 2:
+                names.append(" / ".join(str(rng.choice(p)) for p in both))
+            elif both:
+                names.append(", ".join(str(w) for w in rng.choice(both[0], 2)))
+            else:
+                names.append("(none)")
+        out.append(names)
+    return out
+
+
+def codebook_match(
+    X: np.ndarray, labels: np.ndarray, ids: list[int], gold: dict[str, list[str]], embed: Callable
+) -> list[str]:
+    """Per theme, the gold code whose name is nearest the theme's centre (both centred on
+    their own means): the codebook match shown beside a name, never counted as one."""
+    owners = [code for code, ns in gold.items() for _ in ns]
+    G = _unit(embed([n for ns in gold.values() for n in ns]))
+    U = _unit(np.asarray(X, dtype=np.float64))
+    C = _unit(np.vstack([U[labels == t].mean(axis=0) for t in ids]) - U.mean(axis=0))
+    return [owners[int(j)] for j in np.argmax(C @ _unit(G - G.mean(axis=0)).T, axis=1)]
+
+
+def reference_rows(
+    corpus: Corpus,
+    X: np.ndarray,
+    labels: np.ndarray,
+    ids: list[int],
+    majority: list[str],
+    gold: dict[str, list[str]],
+    embed: Callable,
+    centre: np.ndarray,
+    seed: int,
+    draws: int = RANDOM_DRAWS,
+) -> dict[str, float]:
+    """What the metric gives names that no namer wrote, to read a namer's score against:
+    random phrases of the theme (chance), the majority gold name itself (ceiling), and the
+    codebook match by the theme's centre (a label-free assignment, not a name)."""
+    out: dict[str, float] = {}
+    names = random_names(corpus, labels, ids, draws, seed)
+    ceiling = [gold[m][0] if m in gold else m for m in majority]
+    for key, kw in (("", {}), ("_centred", {"centre": centre})):
+        rand = [
+            fidelity([d[k] for d in names], majority, gold, embed, **kw)[0]  # type: ignore[arg-type]
+            for k in range(draws)
+        ]
+        out["random" + key] = round(float(np.mean(rand)), 3)
+        out["ceiling" + key] = round(fidelity(ceiling, majority, gold, embed, **kw)[0], 3)  # type: ignore[arg-type]
+    match = codebook_match(X, labels, ids, gold, embed)
+    out["codebook_match"] = round(
+        float(np.mean([a == b for a, b in zip(match, majority, strict=True)])), 3
+    )
+    return out
+
+
 def run_one(
     name: str,
     load: Callable[[], Loaded],
@@ -221,8 +304,11 @@ def run_one(
             scores[key] = round(fidelity(prev_names, majority, gold, embed, **kw)[0], 3)
     old_c, old_points_c = fidelity(old_names, majority, gold, embed, centre=centre)
     new_c, new_points_c = fidelity(new_names, majority, gold, embed, centre=centre)
+    ids = [t.id for t in themes]
+    scores.update(reference_rows(corpus, X, labels, ids, majority, gold, embed, centre, seed))
     return {
         "corpus": name,
+        "seed": seed,
         "n_segments": len(corpus),
         "n_themes": len(themes),
         "old": round(old, 3),
@@ -266,10 +352,59 @@ def set_naming(assignments: list[str]) -> None:
         setattr(module, key, type(old)(value == "True" if isinstance(old, bool) else value))
 
 
+#: The columns of the summary table, and their heads.
+COLUMNS = {
+    "old": "keyword names",
+    "prev": "previous names",
+    "new": "new names",
+    "random": "random phrases (chance)",
+    "ceiling": "majority gold name (ceiling)",
+    "old_centred": "keyword, centred",
+    "prev_centred": "previous, centred",
+    "new_centred": "new, centred",
+    "random_centred": "random, centred",
+    "ceiling_centred": "ceiling, centred",
+    "codebook_match": "codebook match by centre (not a name)",
+}
+
+
+def summary(rows: list[dict[str, object]]) -> str:
+    """A Markdown table: per corpus the mean over seeds; for the focus-group corpora the mean
+    over corpora (mean over seeds, and the lowest seed's) and the worst corpus."""
+    keys = [k for k in COLUMNS if all(k in r for r in rows)]
+    seeds = sorted({int(r["seed"]) for r in rows})  # type: ignore[call-overload]
+    names = list(dict.fromkeys(str(r["corpus"]) for r in rows))
+
+    def val(c: str, k: str, seed: int | None = None) -> float:
+        v = [float(r[k]) for r in rows if r["corpus"] == c and seed in (None, r["seed"])]  # type: ignore[arg-type]
+        return float(np.mean(v)) if v else float("nan")
+
+    lines = [
+        f"seeds {', '.join(map(str, seeds))}; each cell the mean over seeds",
+        "| corpus | themes | " + " | ".join(COLUMNS[k] for k in keys) + " |",
+        "|---" * (2 + len(keys)) + "|",
+    ]
+    for c in names:
+        n = "/".join(str(r["n_themes"]) for r in rows if r["corpus"] == c)
+        lines.append(f"| {c} | {n} | " + " | ".join(f"{val(c, k):.2f}" for k in keys) + " |")
+    focus = [c for c in names if c not in ("sib200", "nhs")]
+    if focus:
+        mean = [np.mean([val(c, k) for c in focus]) for k in keys]
+        low = [min(np.mean([val(c, k, s) for c in focus]) for s in seeds) for k in keys]
+        worst = [min(val(c, k) for c in focus) for k in keys]
+        for head, vals in (
+            (f"**focus-group mean ({len(focus)})**", mean),
+            ("focus-group mean, lowest seed", low),
+            ("focus-group worst corpus", worst),
+        ):
+            lines.append(f"| {head} | | " + " | ".join(f"{v:.2f}" for v in vals) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("data", type=Path, help="folder holding sib200/ and nhs_pxtextmining/")
-    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--seed", "--seeds", dest="seeds", type=int, nargs="+", default=[42])
     ap.add_argument("--nhs-size", type=int, default=1500)
     ap.add_argument("--only", nargs="*", help="corpus names to run (demo, demo_week1, sib200 ...)")
     ap.add_argument("--out", type=Path, help="also write the JSON lines to this file")
@@ -288,49 +423,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--previous",
         type=Path,
-        help="JSON lines of an earlier run on the same --keep-themes: its new names are scored "
-        "too (columns prev, prev_centred)",
+        help="JSON lines of an earlier run on the same --keep-themes and seeds: its new names "
+        "are scored too (columns prev, prev_centred)",
     )
     args = ap.parse_args(argv)
     set_naming(args.naming)
-    previous: dict[str, dict[int, str]] = {}
+    previous: dict[tuple[str, int], dict[int, str]] = {}
     if args.previous:
         for line in args.previous.read_text().splitlines():
             if line.startswith("{"):
                 r = json.loads(line)
-                previous[r["corpus"]] = {t["id"]: t["new_name"] for t in r["themes"]}
+                key = (r["corpus"], int(r.get("seed", 42)))
+                previous[key] = {t["id"]: t["new_name"] for t in r["themes"]}
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
     )
     rows = []
-    for name, load in corpora(args.data, args.nhs_size, args.seed).items():
-        if args.only and name not in args.only:
-            continue
-        prev = previous.get(name) if args.previous else None
-        if args.previous and prev is None:
-            raise SystemExit(f"{name}: not in {args.previous}")
-        row = run_one(name, load, args.seed, args.keep_themes, prev)
-        rows.append(row)
-        print(json.dumps(row, ensure_ascii=False), flush=True)
+    for seed in args.seeds:
+        for name, load in corpora(args.data, args.nhs_size, seed).items():
+            if args.only and name not in args.only:
+                continue
+            prev = previous.get((name, seed)) if args.previous else None
+            if args.previous and prev is None:
+                raise SystemExit(f"{name}, seed {seed}: not in {args.previous}")
+            row = run_one(name, load, seed, args.keep_themes, prev)
+            rows.append(row)
+            print(json.dumps(row, ensure_ascii=False), flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    keys = ["old", "new", "old_whole", "new_whole", "old_centred", "new_centred"]
-    heads = ["old names", "new names", "old, whole", "new, whole", "old, centred", "new, centred"]
-    if args.previous:
-        keys[1:1], heads[1:1] = ["prev"], ["previous names"]
-        keys[-1:-1], heads[-1:-1] = ["prev_centred"], ["previous, centred"]
-    print("\n| corpus | segments | themes | " + " | ".join(heads) + " |")
-    print("|---" * (3 + len(keys)) + "|")
-    for r in rows:
-        cells = " | ".join(str(r[k]) for k in keys)
-        print(f"| {r['corpus']} | {r['n_segments']} | {r['n_themes']} | {cells} |")
-    focus = [r for r in rows if r["corpus"] not in ("sib200", "nhs")]
-    if focus:
-        means = " | ".join(f"{np.mean([float(r[k]) for r in focus]):.3f}" for k in keys)  # type: ignore[arg-type]
-        worst = " | ".join(f"{min(float(r[k]) for r in focus):.3f}" for k in keys)  # type: ignore[arg-type]
-        print(f"| focus-group mean ({len(focus)}) | | | {means} |")
-        print(f"| focus-group worst | | | {worst} |")
+    print("\n" + summary(rows))
     return 0
 
 

@@ -38,6 +38,7 @@ from themekit.naming import (
 )
 from themekit.theme_names import name_themes
 from themekit.theme_vectors import ThemeVectors
+from themekit.word_classes import speaker_name_words
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +180,8 @@ def describe_themes(
         in_memory_phrases = _unit(X if phrase_space is None else phrase_space)
     themes = sorted(set(labels.tolist()), key=lambda t: (t == -1, -int((labels == t).sum()), t))
     keywords = _keywords(corpus, labels, themes, n_keywords, stop_words)
-    names_all = proper_nouns(corpus.texts)
+    speakers = [s.speaker for s in corpus]
+    names_all = proper_nouns(corpus.texts) | speaker_name_words(speakers, corpus.texts)
     scored = score_keyphrases(
         corpus.texts,
         corpus.languages,
@@ -194,7 +196,7 @@ def describe_themes(
         stop_words=stop_words,
         names=names_all,
         seed=seed,
-        speakers=[s.speaker for s in corpus],
+        speakers=speakers,
     )
     phrases = scored.phrases
     names = name_themes(phrases, [t for t in themes if t != -1], scored)

@@ -63,6 +63,9 @@ LANGUAGE_NEUTRAL = True
 MIN_GROUP = 5
 #: Added to a phrase's relevance per word after the first (a prior for phrases over words).
 LENGTH_BONUS = 0.06
+#: ... or multiplied by 1 + this per word after the first (a prior that lifts only phrases
+#: that already score well; 0 = off).
+LENGTH_SCALE = 0.0
 #: A candidate is used in at least this many of the theme's segments (where it has as many) ...
 MIN_SUPPORT = 2
 #: ... and by at least this many of its speakers (where it has as many).
@@ -73,6 +76,9 @@ DIVERSITY = 0.3
 DESCRIPTION_WORDS = 20
 #: Candidate phrases are counted on a sample of at most this many segments.
 MAX_SEGMENTS = 20000
+#: A phrase never ends in a word the corpus uses as a verb or adverb, nor starts with an
+#: adverb (:mod:`themekit.word_classes`): "tells", "hearing them helped" name no theme.
+NOUN_HEADS = True
 
 #: Discourse particles and fillers that belong in no keyphrase, at its edge or inside.
 PARTICLES: frozenset[str] = frozenset(
@@ -170,9 +176,13 @@ def phrase_embedder(
 
 
 def phrase_analyzer(
-    stop_words: frozenset[str], names: frozenset[str] = frozenset(), max_ngram: int = MAX_NGRAM
+    stop_words: frozenset[str],
+    names: frozenset[str] = frozenset(),
+    max_ngram: int = MAX_NGRAM,
+    not_last: frozenset[str] = frozenset(),
 ) -> Callable[[str], list[str]]:
-    """A scikit-learn ``analyzer``: the candidate keyphrases of one text (lower-cased)."""
+    """A scikit-learn ``analyzer``: the candidate keyphrases of one text (lower-cased).
+    ``not_last``: words no phrase ends with (verbs, :func:`themekit.word_classes.verb_like`)."""
     from themekit.stopwords import TOKEN_PATTERN
 
     token = re.compile(TOKEN_PATTERN)
@@ -186,6 +196,8 @@ def phrase_analyzer(
                 for i in range(len(toks) - n + 1):
                     gram = toks[i : i + n]
                     if "" in gram or gram[0] in edge_bad or gram[-1] in edge_bad:
+                        continue
+                    if gram[-1] in not_last:
                         continue
                     if "'" in gram[0] or "'" in gram[-1]:  # contractions: didn't, he'd
                         continue
@@ -311,12 +323,16 @@ def keyphrases(
 
 
 def _counts(
-    texts: Sequence[str], stop: frozenset[str], names: frozenset[str]
+    texts: Sequence[str], languages: Sequence[str], stop: frozenset[str], names: frozenset[str]
 ) -> tuple[Any, np.ndarray] | None:
     from scipy.sparse import csr_matrix
     from sklearn.feature_extraction.text import CountVectorizer
 
-    vec = CountVectorizer(analyzer=phrase_analyzer(stop, names), binary=True)
+    from themekit.word_classes import ADVERBS, verb_like
+
+    verbs = verb_like(texts, languages) if NOUN_HEADS else frozenset()
+    stop = stop | ADVERBS if NOUN_HEADS else stop
+    vec = CountVectorizer(analyzer=phrase_analyzer(stop, names, not_last=verbs), binary=True)
     try:
         counts = csr_matrix(vec.fit_transform(texts))
     except ValueError:  # no candidate at all
@@ -389,7 +405,7 @@ def score_keyphrases(
     sub_labels = labels[keep]
     if names is None:
         names = proper_nouns(sub_texts)
-    got = _counts(sub_texts, name_stop_words(stop_words), names)
+    got = _counts(sub_texts, sub_langs.tolist(), name_stop_words(stop_words), names)
     if got is None:
         return out
     counts, vocab = got
@@ -448,7 +464,9 @@ def score_keyphrases(
             own = sims[:, themes.index(t)]
             others = np.delete(sims, themes.index(t), axis=1)
             nearest = others.max(axis=1) if others.shape[1] else np.zeros(len(idx))
-            relevance = own - CONTRAST * nearest + LENGTH_BONUS * (n_words[idx] - 1)
+            extra = n_words[idx] - 1
+            relevance = (own - CONTRAST * nearest) * (1 + LENGTH_SCALE * extra)
+            relevance = relevance + LENGTH_BONUS * extra
             order = _mmr(relevance, Ei, n_phrases, DIVERSITY)
         else:
             relevance = W[all_themes.index(t), idx]
