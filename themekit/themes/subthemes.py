@@ -33,6 +33,8 @@ MIN_SUBTHEME_SIZE = 5
 MIN_SILHOUETTE = 0.05
 #: Silhouettes of larger themes are measured on a sample of this many segments.
 SILHOUETTE_SAMPLE = 2000
+#: Themes larger than this are split on a sample of this many of their segments.
+FIT_SAMPLE = 5000
 
 
 @dataclass
@@ -77,21 +79,25 @@ def split_themes(
     Z = Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
     sub = np.full(len(labels), -1, dtype=int)
     record: dict[int, dict[str, Any]] = {}
+    rng = np.random.default_rng(seed)
     for t in sorted(set(labels.tolist()) - {-1}):
         idx = np.flatnonzero(labels == t)
-        best: tuple[float, int, np.ndarray] | None = None
+        # a large theme is split on a sample of it (the parts' centres then place the rest)
+        fit = idx if len(idx) <= FIT_SAMPLE else np.sort(rng.choice(idx, FIT_SAMPLE, replace=False))
+        noise = _null_cloud(Z[fit], seed)
+        best: tuple[float, int, Any] | None = None
         for k in range(2, max_k + 1):
             if len(idx) < k * min_size:
                 break
-            km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(Z[idx])
+            km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(Z[fit])
             if np.bincount(km.labels_, minlength=k).min() < min_size:
                 continue
-            n_sample = min(len(idx), SILHOUETTE_SAMPLE)
+            n_sample = min(len(fit), SILHOUETTE_SAMPLE)
             score = float(
-                silhouette_score(Z[idx], km.labels_, sample_size=n_sample, random_state=seed)
-            ) - _null_silhouette(Z[idx], k, seed)
+                silhouette_score(Z[fit], km.labels_, sample_size=n_sample, random_state=seed)
+            ) - _null_silhouette(noise, k, seed)
             if best is None or score > best[0]:
-                best = (score, k, km.labels_)
+                best = (score, k, km)
         if best is None:
             record[t] = {"k": 1, "reason": f"too few segments to split ({len(idx)})"}
         elif best[0] < min_silhouette:
@@ -102,26 +108,32 @@ def split_themes(
                 f"cloud's, at k={best[1]}; {min_silhouette} needed)",
             }
         else:
-            sub[idx] = best[2]
+            sub[idx] = best[2].labels_ if len(fit) == len(idx) else best[2].predict(Z[idx])
             record[t] = {"k": best[1], "silhouette": round(best[0], 3)}
     n_split = sum(1 for r in record.values() if r["k"] > 1)
     logger.info("sub-themes: %d of %d themes split into parts", n_split, len(record))
     return Split(sub=sub, themes=record)
 
 
-def _null_silhouette(Z: np.ndarray, k: int, seed: int) -> float:
-    """The silhouette of k-means on a Gaussian cloud with the mean and covariance of ``Z`` (at
-    most :data:`SILHOUETTE_SAMPLE` of its unit rows), its points put on the unit sphere as
-    ``Z``'s are: what a split of a cloud with no parts scores."""
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
-
+def _null_cloud(Z: np.ndarray, seed: int) -> np.ndarray:
+    """A Gaussian cloud with the mean and covariance of ``Z`` (at most
+    :data:`SILHOUETTE_SAMPLE` of its unit rows), its points put on the unit sphere as ``Z``'s
+    are: a cloud of the theme's shape with no parts."""
     rng = np.random.default_rng(seed)
     if len(Z) > SILHOUETTE_SAMPLE:
         Z = Z[rng.choice(len(Z), SILHOUETTE_SAMPLE, replace=False)]
     mean = Z.mean(axis=0)
     noise = mean + rng.standard_normal((len(Z), len(Z))) @ (Z - mean) / np.sqrt(len(Z) - 1)
     noise /= np.maximum(np.linalg.norm(noise, axis=1, keepdims=True), 1e-12)  # as Z is
+    return noise
+
+
+def _null_silhouette(noise: np.ndarray, k: int, seed: int) -> float:
+    """The silhouette of k-means with ``k`` on a cloud from :func:`_null_cloud`: what a split
+    of a cloud with no parts scores."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
     labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(noise)
     if len(set(labels.tolist())) < 2:
         return 0.0
