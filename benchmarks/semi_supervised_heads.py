@@ -127,7 +127,7 @@ def summary(rows: list[dict[str, Any]]) -> str:
     table = df.pivot_table(index=["data", "share"], columns="method", values="kappa")[cols]
     seeds = df[df["method"] == "frozen_lr"].groupby(["data", "share"])["seed"].nunique()
     auto = df[df["method"] == "finetune_auto"].copy()
-    auto["picked"] = [h["head"][0].upper() if h else "?" for h in auto["head"]]
+    auto["picked"] = [h["head"][0].upper() if h else "?" for h in auto.get("head", [])]
     picks = auto.groupby(["data", "share"])["picked"].apply(lambda s: "".join(sorted(s)))
     out = ["| data | share | seeds | " + " | ".join(cols) + " | auto's heads |"]
     out.append("|---" * (len(cols) + 4) + "|")
