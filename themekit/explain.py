@@ -134,6 +134,22 @@ def subtheme_sentences(manifest: Any) -> list[str]:
     ]
 
 
+def head_sentences(manifest: Any) -> list[str]:
+    """Which head coded the segments not given (semi-supervised ``finetune``), and why."""
+    hc = (manifest.get("semi_supervised") or {}).get("head")
+    if not hc:
+        return []
+    cv = hc.get("cv_kappa") or {}
+    scores = ", ".join(f"{h} {k:.3f}" for h, k in cv.items() if k is not None)
+    by = f"; cross-validated kappa on the codes given ({hc.get('folds')} folds): {scores}" * bool(
+        scores
+    )
+    return [
+        f"The segments not given were coded by the {hc['head']} head on the fine-tuned vectors: "
+        f"{hc.get('reason', '')}{by} (themes.semi_supervised.head: {hc.get('setting')})."
+    ]
+
+
 def decision_sentences(manifest: Any) -> list[str]:
     """Every sentence on what the run inferred or chose from the data, in report order."""
     return (
@@ -141,5 +157,6 @@ def decision_sentences(manifest: Any) -> list[str]:
         + space_sentences(manifest)
         + k_sentences(manifest)
         + pooling_sentences(manifest)
+        + head_sentences(manifest)
         + subtheme_sentences(manifest)
     )

@@ -466,6 +466,8 @@ def _semi_supervised_record(
         "n_given": int((~mask).sum()),
         "n_scored_candidates": int(mask.sum()),
         "finetune": finetuned.info if finetuned is not None else None,
+        # method finetune: the head and the cross-validated kappas it was chosen by
+        "head": choice.to_dict() if (choice := getattr(finder, "head_choice_", None)) else None,
         # kappa on the segments not given against the share given (themekit.themes.curve)
         "learning_curve": curve,
     }

@@ -50,6 +50,16 @@ class SemiSupervisedConfig(Section):
             "prototype: the frozen vectors, codebook similarity with self-training"
         ),
     )
+    head: Literal["auto", "logistic", "prototype"] = Field(
+        "logistic",
+        description=(
+            "method finetune: what codes the segments not given on the fine-tuned vectors. "
+            "logistic: a logistic regression on the given segments and the codebook texts; "
+            "prototype: the prototype method (nearest codebook theme, self-trained with the "
+            "given segments); auto: the one with the higher cross-validated kappa on the given "
+            "codes (a tie within 0.01 goes to logistic)"
+        ),
+    )
     model: str | None = Field(
         None,
         description=(

@@ -5,8 +5,8 @@ the share of the hand codes given (``themes.semi_supervised.learning_curve``, by
 Every point refits the run's theme finder with another share (the same seed, so the same
 stratified split rule, :func:`themekit.themes.finetune.choose_given`) on the run's **frozen**
 vectors: with ``method: prototype`` that is the run's own method; with ``method: finetune`` it
-is the fine-tuned method's head (a logistic regression) on the vectors before fine-tuning, since
-fine-tuning the encoder once per point would multiply the run's time. The curve tells the
+is the fine-tuned method's head (``themes.semi_supervised.head``) on the vectors before
+fine-tuning, since fine-tuning the encoder once per point would multiply the run's time. The curve tells the
 researcher whether coding more segments is likely to pay off (a curve still rising at the share
 given) or not (a flat one).
 """
@@ -90,7 +90,8 @@ def learning_curve(
                 "kappa": kappa,
             }
         )
-    method = "frozen-vector logistic regression (the finetune head)"
+    head = getattr(finder, "semi_supervised_head", "logistic")
+    method = f"the finetune method's head (themes.semi_supervised.head: {head})"
     if finder.semi_supervised_method == "prototype":
         method = "prototype"
     logger.info(
@@ -119,7 +120,7 @@ def curve_note(method: str, share: float) -> str:
         f"{share:.0%}). Each point refits the coding on the frozen vectors with {method}"
         + (
             "; the run itself fine-tuned the encoder, which the curve does not repeat."
-            if "logistic" in method
+            if "finetune" in method
             else "."
         )
         + " A curve still rising at the run's share says coding more segments is likely to pay off."

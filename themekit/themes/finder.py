@@ -96,6 +96,7 @@ class ThemeFinder(BaseEstimator):
         question_components: int = DEFAULT_QUESTION_COMPONENTS,
         question_space: str = "auto",
         semi_supervised_method: str = "prototype",
+        semi_supervised_head: str = "logistic",
         describe: bool = True,  # False: no BERTopic topic model (only the codes are wanted)
     ):
         self.mode = mode
@@ -116,6 +117,7 @@ class ThemeFinder(BaseEstimator):
         self.question_components = question_components
         self.question_space = question_space
         self.semi_supervised_method = semi_supervised_method
+        self.semi_supervised_head = semi_supervised_head
         self.describe = describe
 
     @classmethod
@@ -140,6 +142,7 @@ class ThemeFinder(BaseEstimator):
             question_components=cfg.question_components,
             question_space=cfg.question_space,
             semi_supervised_method=cfg.semi_supervised.method,
+            semi_supervised_head=cfg.semi_supervised.head,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -206,6 +209,7 @@ class ThemeFinder(BaseEstimator):
                 Y, np.arange(n), self.seed, texts, hand_codes, given
             )
             self.head_ = self._head  # the stability refits below fit their own
+            self.head_choice_ = self._head_choice
             topic_model, labels = (
                 discover.describe_with_bertopic(self.stop_words, texts, Y, labels)
                 if self.describe
@@ -292,6 +296,7 @@ class ThemeFinder(BaseEstimator):
             ("outliers", self.outliers, ("reassign", "keep")),
             ("question_space", self.question_space, QUESTION_SPACES),
             ("semi_supervised.method", self.semi_supervised_method, ("finetune", "prototype")),
+            ("semi_supervised.head", self.semi_supervised_head, ("auto", "logistic", "prototype")),
         ]
         for name, value, allowed in checks:
             if value not in allowed:
@@ -400,6 +405,7 @@ class ThemeFinder(BaseEstimator):
         cb = self._codebook
         other = self._other_id()
         self._head: finetune.CodingHead | None = None
+        self._head_choice: Any = None  # themes.heads.HeadChoice (method finetune)
         if self.mode == "semi-supervised" and self.semi_supervised_method == "finetune":
             assert hand_codes is not None
             return self._code_with_head(Y, hand_codes, given, questions)
@@ -450,22 +456,14 @@ class ThemeFinder(BaseEstimator):
         given: np.ndarray,
         questions: np.ndarray,
     ) -> list[str]:
-        """semi-supervised, method finetune: a logistic-regression head on the given segments
-        and the codebook texts in the (fine-tuned) space (:mod:`themekit.themes.finetune`)."""
-        other = self._other_id()
-        idx = np.flatnonzero(given)
-        X_parts, y = [Y[idx]], [hand_codes[int(i)] or other for i in idx]
-        if self._codebook is not None and self._C is not None:
-            X_parts.append(self._C)
-            y += list(self._codebook.descriptions()[1])
-        head = finetune.CodingHead().fit(np.vstack(X_parts), y)
-        proba, self._pooling = guided.pool_as_set(
-            head.predict_proba(Y), questions, self.question_weight
-        )
-        codes = [head.classes_[j] for j in proba.argmax(axis=1)]
-        for i in idx:
-            codes[int(i)] = hand_codes[int(i)] or other
-        self._head = head
+        """semi-supervised, method finetune: the head ``semi_supervised_head`` names (or chooses
+        by cross-validation on the given codes) codes the rest (:mod:`themekit.themes.heads`)."""
+        from themekit.themes.heads import code_with_head
+
+        codes, self._head, self._pooling, self._head_choice = code_with_head(
+            self.semi_supervised_head, Y, hand_codes, given, questions, self._codebook, self._C,
+            other=self._other_id(), question_weight=self.question_weight, seed=self.seed,
+        )  # fmt: skip
         return codes
 
     def _check_fitted(self) -> None:

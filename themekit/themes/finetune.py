@@ -329,13 +329,26 @@ class CodingHead:
             self.intercept_ = np.zeros(1, dtype=np.float32)
             return self
         clf = LogisticRegression(C=self.C, max_iter=2000).fit(X, y)
-        coef, intercept = clf.coef_, clf.intercept_
-        if len(self.classes_) == 2:  # sklearn keeps one row for two classes
+        fitted = CodingHead.from_linear(self.classes_, clf.coef_, clf.intercept_, C=self.C)
+        self.coef_, self.intercept_ = fitted.coef_, fitted.intercept_
+        return self
+
+    @classmethod
+    def from_linear(
+        cls, classes: Sequence[str], coef: np.ndarray, intercept: np.ndarray, C: float = 1.0
+    ) -> CodingHead:
+        """A head from a fitted linear model's weights (scikit-learn's one row for two classes
+        is made two)."""
+        coef, intercept = np.asarray(coef), np.asarray(intercept)
+        if len(classes) == 2 and coef.shape[0] == 1:
             coef = np.vstack([-coef[0] / 2, coef[0] / 2])
             intercept = np.asarray([-intercept[0] / 2, intercept[0] / 2])
-        self.coef_ = np.asarray(coef, dtype=np.float32)
-        self.intercept_ = np.asarray(intercept, dtype=np.float32)
-        return self
+        return cls(
+            C=C,
+            classes_=[str(c) for c in classes],
+            coef_=np.asarray(coef, dtype=np.float32),
+            intercept_=np.asarray(intercept, dtype=np.float32),
+        )
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         if self.coef_ is None or self.intercept_ is None:

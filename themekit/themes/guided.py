@@ -84,6 +84,29 @@ def self_train(
     margin over the runner-up are the pseudo-labelled training set. ``extra_X``/``extra_y`` add
     labelled rows (semi-supervised mode). Returns (n, T) class probabilities.
     """
+    return self_train_model(
+        segments,
+        scores,
+        descriptions,
+        description_labels,
+        share=share,
+        extra_X=extra_X,
+        extra_y=extra_y,
+    )[0]
+
+
+def self_train_model(
+    segments: np.ndarray,
+    scores: np.ndarray,
+    descriptions: np.ndarray,
+    description_labels: np.ndarray,
+    *,
+    share: float = SELF_TRAIN_SHARE,
+    extra_X: np.ndarray | None = None,
+    extra_y: np.ndarray | None = None,
+) -> tuple[np.ndarray, Any]:
+    """:func:`self_train`'s probabilities and the fitted ``LogisticRegression`` (classes: theme
+    columns of ``scores``), or None when there was only one label to learn."""
     from sklearn.linear_model import LogisticRegression
 
     lab = scores.argmax(axis=1)
@@ -103,11 +126,11 @@ def self_train(
     y = np.concatenate(y_parts).astype(int)
     T = scores.shape[1]
     if len(set(y.tolist())) < 2:
-        return np.eye(T)[lab]
+        return np.eye(T)[lab], None
     clf = LogisticRegression(C=1.0, max_iter=2000).fit(X, y)
     proba = np.zeros((len(segments), T))
     proba[:, clf.classes_] = clf.predict_proba(segments)
-    return proba
+    return proba, clf
 
 
 def group_ids(groups: Sequence[Hashable | None] | None, n: int) -> np.ndarray:
