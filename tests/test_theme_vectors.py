@@ -71,3 +71,23 @@ def test_quote_pool_is_half_the_theme_capped() -> None:
     assert pool_size(100, 5) == 50  # the more central half
     assert pool_size(10**6, 5) == QUOTE_POOL_MAX
     assert pool_size(100, 0) == 0
+
+
+def test_in_memory_works_in_chunks_and_gives_the_one_chunk_result(monkeypatch) -> None:
+    import themekit.theme_vectors as tv
+
+    rng = np.random.default_rng(3)
+    n = 500
+    labels = rng.integers(-1, 4, n)
+    X = rng.normal(size=(n, 24)).astype(np.float32)
+    P = rng.normal(size=(n, 16)).astype(np.float32)
+    one = _chunked(labels, X, P, 1, 0)
+    monkeypatch.setattr(tv, "CHUNK_ROWS", 37)  # 14 chunks
+    got = tv.in_memory(labels, X, P, n_quotes=3)
+    assert got.sizes == one.sizes
+    for t in one.sizes:
+        np.testing.assert_allclose(got.means[t], one.means[t], atol=1e-12)
+        np.testing.assert_allclose(got.phrase_means[t], one.phrase_means[t], atol=1e-12)
+        np.testing.assert_array_equal(got.pools[t].rows, one.pools[t].rows)
+    np.testing.assert_allclose(got.central, one.central, atol=1e-12)
+    np.testing.assert_allclose(got.central_unit, one.central_unit, atol=1e-12)

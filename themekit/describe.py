@@ -48,6 +48,10 @@ UNSTABLE_BELOW = 0.5
 KEYWORD_LANGUAGES = ("ms", "en")
 #: Quotes shorter than this many words are only used when nothing longer is left.
 MIN_QUOTE_WORDS = 5
+#: Up to this many segments, keyphrases are ranked in the segments' own vectors (each
+#: language's mean taken away); above it, from the themes' centres, as the ray engine does, so
+#: that describing holds no float64 copies of every vector (benchmarks/RESULTS.md, issue 15).
+PHRASE_ROWS_MAX = 20000
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,8 @@ def describe_themes(
     in_memory_phrases = None
     if vectors is None:
         vectors = theme_vectors.in_memory(labels, X, phrase_space, n_quotes)
-        in_memory_phrases = _unit(X if phrase_space is None else phrase_space)
+        if n <= PHRASE_ROWS_MAX:  # larger: ranked from the centres, as at scale (no n x d copies)
+            in_memory_phrases = _unit(X if phrase_space is None else phrase_space)
     themes = sorted(set(labels.tolist()), key=lambda t: (t == -1, -int((labels == t).sum()), t))
     keywords = _keywords(corpus, labels, themes, n_keywords, stop_words)
     speakers = [s.speaker for s in corpus]

@@ -167,13 +167,28 @@ class ThemeVectors:
             self.pools[t] = pool if old is None else old.merged(pool, self.pool_sizes[t])
 
 
+#: Rows per chunk when the vectors are in memory (8,192 x 384 float64: 24 MiB).
+CHUNK_ROWS = 8192
+
+
 def in_memory(
     labels: np.ndarray, embeddings: np.ndarray, phrase_space: np.ndarray | None, n_quotes: int
 ) -> ThemeVectors:
     """:class:`ThemeVectors` of vectors held in memory (the local engine): one chunk."""
     labels = np.asarray(labels, dtype=int)
-    Z = unit64(embeddings)
-    P = Z if phrase_space is None else unit64(phrase_space)
-    vectors = ThemeVectors.from_sums(ThemeSums.of(labels, Z, P), n_quotes)
-    vectors.add(vectors.chunk(np.arange(len(labels)), labels, Z))
+    # in chunks, as over the cache shards: no float64 copy of all the vectors at once
+    spans = [(a, min(a + CHUNK_ROWS, len(labels))) for a in range(0, len(labels), CHUNK_ROWS)]
+
+    def unit_rows(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        Z = unit64(embeddings[a:b])
+        return Z, (Z if phrase_space is None else unit64(phrase_space[a:b]))
+
+    sums: ThemeSums | None = None
+    for a, b in spans or [(0, 0)]:
+        part = ThemeSums.of(labels[a:b], *unit_rows(a, b))
+        sums = part if sums is None else sums + part
+    assert sums is not None
+    vectors = ThemeVectors.from_sums(sums, n_quotes)
+    for a, b in spans:
+        vectors.add(vectors.chunk(np.arange(a, b), labels[a:b], unit_rows(a, b)[0]))
     return vectors
