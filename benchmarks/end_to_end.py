@@ -17,26 +17,19 @@ resident memory (VmHWM) and per stage, seconds per stage, the embedder and the t
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from ray_run_memory import _reset_peak, _watch_stages, corpus_rows
-from ray_scale import _rss_kib
+from ray_run_memory import measured_run, write_table
 
 
 def write_job(workdir: Path, n: int, data: Path) -> Path:
-    table = workdir / "corpus.csv"
-    with table.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["id", "text", "speaker", "language", "session", "code"])
-        w.writeheader()
-        w.writerows(corpus_rows(data, n))
+    table = write_table(workdir, n, data)
     job = {
         "seed": 42,
         "corpus": {"path": str(table), "format": "csv"},
@@ -49,35 +42,17 @@ def write_job(workdir: Path, n: int, data: Path) -> Path:
 
 
 def child(n: int, data: Path, workdir: Path) -> None:
-    from themekit.cli import app
-
-    job = write_job(workdir, n, data)
-    peaks = _watch_stages()
-    _reset_peak()
-    before = _rss_kib("VmRSS")
-    t = time.perf_counter()
-    try:
-        app(["run", str(job), "--out", str(workdir / "out")], standalone_mode=False)
-    finally:
-        secs = time.perf_counter() - t
-        peaks["outside stages"] = max(peaks.get("outside stages", 0.0), _rss_kib("VmHWM") / 1024)
-    run = next((workdir / "out").iterdir())
-    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-    scores = json.loads((run / "scores.json").read_text(encoding="utf-8"))
-    emb = manifest.get("embedding") or {}
+    m = measured_run(write_job(workdir, n, data), workdir / "out")
+    manifest, scores = m.pop("manifest"), m.pop("scores")
     print(
         json.dumps(
             {
                 "n": n,
-                "seconds": round(secs, 1),
-                "rss_before_mib": round(before / 1024),
-                "peak_mib": round(max(peaks.values())),
-                "stage_peak_mib": {k: round(v) for k, v in peaks.items()},
+                **m,
                 "stage_seconds": manifest.get("stage_seconds"),
-                "embedder": emb.get("id") or manifest.get("embedder_id"),
+                "embedder": manifest.get("embedder_id"),
                 "n_themes": manifest.get("n_themes"),
                 "k": (manifest.get("k") or {}).get("chosen"),
-                "sample": (manifest.get("execution") or {}).get("sample"),
                 "cohen_kappa": scores.get("cohen_kappa"),
                 "nmi": scores.get("nmi"),
             }

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from ray_scale import _rss_kib
 
@@ -95,12 +96,18 @@ def corpus_rows(data: Path, n: int) -> list[dict[str, str]]:
     return rows
 
 
-def write_job(workdir: Path, n: int, model_dir: Path, args: argparse.Namespace) -> Path:
+def write_table(workdir: Path, n: int, data: Path) -> Path:
+    """``corpus.csv`` in ``workdir``: :func:`corpus_rows` of ``n`` texts."""
     table = workdir / "corpus.csv"
     with table.open("w", encoding="utf-8", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["id", "text", "speaker", "language", "session", "code"])
         w.writeheader()
-        w.writerows(corpus_rows(args.data, n))
+        w.writerows(corpus_rows(data, n))
+    return table
+
+
+def write_job(workdir: Path, n: int, model_dir: Path, args: argparse.Namespace) -> Path:
+    table = write_table(workdir, n, args.data)
     job = {
         "seed": 42,
         "corpus": {"path": str(table), "format": "csv"},
@@ -156,38 +163,50 @@ def _watch_stages() -> dict[str, float]:
     return peaks
 
 
-def child(args: argparse.Namespace) -> None:
-    import ray
-
+def measured_run(job: Path, out: Path) -> dict[str, Any]:
+    """``themekit run job --out out`` through the CLI's entry point in this process: wall
+    seconds, resident memory before, the peak of each stage (and outside them), and the run
+    folder's manifest and scores."""
     from themekit.cli import app
 
-    job = write_job(args.workdir, args.child, args.model_dir, args)
-    if args.engine == "ray":  # the engine reuses it (and leaves it running)
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     peaks = _watch_stages()
     _reset_peak()
     before = _rss_kib("VmRSS")
     t = time.perf_counter()
     try:
-        app(["run", str(job), "--out", str(args.workdir / "out")], standalone_mode=False)
+        app(["run", str(job), "--out", str(out)], standalone_mode=False)
     finally:
         secs = time.perf_counter() - t
         peaks["outside stages"] = max(peaks.get("outside stages", 0.0), _rss_kib("VmHWM") / 1024)
+    run = next(out.iterdir())
+    return {
+        "seconds": round(secs, 1),
+        "rss_before_mib": round(before / 1024),
+        "peak_mib": round(max(peaks.values())),
+        "stage_peak_mib": {k: round(v) for k, v in peaks.items()},
+        "manifest": json.loads((run / "manifest.json").read_text(encoding="utf-8")),
+        "scores": json.loads((run / "scores.json").read_text(encoding="utf-8")),
+    }
+
+
+def child(args: argparse.Namespace) -> None:
+    import ray
+
+    job = write_job(args.workdir, args.child, args.model_dir, args)
+    if args.engine == "ray":  # the engine reuses it (and leaves it running)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        m = measured_run(job, args.workdir / "out")
+    finally:
         if ray.is_initialized():
             ray.shutdown()
-    peak = max(peaks.values()) * 1024
-    run = next((args.workdir / "out").iterdir())
-    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-    scores = json.loads((run / "scores.json").read_text(encoding="utf-8"))
+    manifest, scores = m.pop("manifest"), m.pop("scores")
     print(
         json.dumps(
             {
                 "n": args.child,
                 "engine": args.engine,
-                "seconds": secs,
-                "rss_before_mib": before / 1024,
-                "peak_mib": peak / 1024,
-                "stage_peak_mib": {k: round(v) for k, v in peaks.items()},
+                **m,
                 "vectors_mib": args.child * DIM * 4 / 2**20,
                 "sample": (manifest.get("execution") or {}).get("sample"),
                 "n_themes": manifest.get("n_themes"),

@@ -255,7 +255,7 @@ def measure(result: Any, seconds: float) -> dict[str, Any]:
         "language_mixing": s.get("language_mixing"),
         "seconds": round(seconds, 1),
         "backend": result.config.embedding.backend,
-        "precision": getattr(result.config.embedding, "precision", None),
+        "precision": result.config.embedding.precision,
     }
     k = m.get("k") or {}
     row["k"] = k.get("chosen", len(result.themes))

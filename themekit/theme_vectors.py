@@ -183,11 +183,9 @@ def in_memory(
         Z = unit64(embeddings[a:b])
         return Z, (Z if phrase_space is None else unit64(phrase_space[a:b]))
 
-    sums: ThemeSums | None = None
-    for a, b in spans or [(0, 0)]:
-        part = ThemeSums.of(labels[a:b], *unit_rows(a, b))
-        sums = part if sums is None else sums + part
-    assert sums is not None
+    sums = ThemeSums()
+    for a, b in spans:
+        sums = sums + ThemeSums.of(labels[a:b], *unit_rows(a, b))
     vectors = ThemeVectors.from_sums(sums, n_quotes)
     for a, b in spans:
         vectors.add(vectors.chunk(np.arange(a, b), labels[a:b], unit_rows(a, b)[0]))
