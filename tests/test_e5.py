@@ -261,3 +261,8 @@ def test_torch_threads_halve_on_a_busy_machine(monkeypatch: pytest.MonkeyPatch) 
     assert precision.torch_threads() == 4
     monkeypatch.setattr(precision.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
     assert precision.torch_threads() == 2
+
+
+def test_batches_are_padded_to_a_few_lengths() -> None:
+    assert [e5.padded_length(n) for n in (1, 8, 9, 35, 509, 512)] == [8, 8, 16, 40, 512, 512]
+    assert e5.padded_length(600) == 600  # never below the length itself

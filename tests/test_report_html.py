@@ -103,3 +103,28 @@ def test_projection_is_deterministic_and_two_dimensional() -> None:
     np.testing.assert_allclose(a, b)
     np.testing.assert_allclose(project_2d(-X), -a, atol=1e-9)  # axis signs fixed by the loadings
     assert project_2d(np.zeros((1, 3))).shape == (1, 2)
+
+
+def test_projection_matches_the_svd_and_does_not_depend_on_the_chunk() -> None:
+    import numpy as np
+
+    X = np.random.default_rng(1).normal(size=(300, 12)) * np.linspace(3, 0.5, 12)
+    Xc = X - X.mean(axis=0)
+    _, _, vt = np.linalg.svd(Xc, full_matrices=False)
+    ref = np.abs(Xc @ vt[:2].T)
+    got = project_2d(X.astype(np.float32), chunk=7)
+    np.testing.assert_allclose(np.abs(got), ref, atol=1e-4)  # same axes up to their signs
+    np.testing.assert_allclose(got, project_2d(X), atol=1e-4)
+
+
+def test_map_sample_keeps_every_theme_in_proportion() -> None:
+    import numpy as np
+
+    from themekit.html_parts import map_sample
+
+    labels = np.array([0] * 9000 + [1] * 900 + [2] * 3 + [-1] * 97)
+    rows = map_sample(labels, limit=1000)
+    counts = {t: int((labels[rows] == t).sum()) for t in (0, 1, 2, -1)}
+    assert counts == {0: 900, 1: 90, 2: 1, -1: 10}
+    assert np.all(np.diff(rows) > 0)
+    np.testing.assert_array_equal(map_sample(labels[:500], limit=1000), np.arange(500))

@@ -105,9 +105,13 @@ class Figures:
         return f'<div class="fig">{out}</div>'
 
 
-def project_2d(X: np.ndarray) -> np.ndarray:
-    """A deterministic 2-D projection (PCA; the sign of each axis fixed by its largest loading)."""
-    X = np.asarray(X, dtype=float)
+def project_2d(X: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """A deterministic 2-D projection (PCA; the sign of each axis fixed by its largest loading).
+
+    The components come from the ``d x d`` covariance, summed in chunks of ``chunk`` rows, so
+    memory stays at the output's ``n x 2`` beside ``X`` (an SVD of the centred ``n x d`` matrix
+    held two float64 copies of it and its ``n x d`` factor: ~1 GiB at 100,000 x 384)."""
+    X = np.asarray(X)
     n = X.shape[0]
     if n == 0:
         return np.zeros((0, 2))
@@ -116,15 +120,42 @@ def project_2d(X: np.ndarray) -> np.ndarray:
         if X.ndim == 2 and X.shape[1] >= 1:
             out[:, 0] = X[:, 0]
         return out
-    Xc = X - X.mean(axis=0)
-    _, _, vt = np.linalg.svd(Xc, full_matrices=False)
-    comps = vt[:2]
+    mean = X.mean(axis=0, dtype=np.float64)
+    cov = np.zeros((X.shape[1], X.shape[1]))
+    for a in range(0, n, chunk):
+        c = np.asarray(X[a : a + chunk], dtype=np.float64) - mean
+        cov += c.T @ c
+    _, vecs = np.linalg.eigh(cov)  # eigenvalues ascending
+    comps = vecs[:, ::-1][:, :2].T
     signs = np.sign(comps[np.arange(comps.shape[0]), np.abs(comps).argmax(axis=1)])
     signs[signs == 0] = 1
-    Y = Xc @ (comps * signs[:, None]).T
-    if Y.shape[1] < 2:
-        Y = np.hstack([Y, np.zeros((n, 2 - Y.shape[1]))])
+    comps = comps * signs[:, None]
+    Y = np.zeros((n, 2))
+    for a in range(0, n, chunk):
+        Y[a : a + chunk] = (np.asarray(X[a : a + chunk], dtype=np.float64) - mean) @ comps.T
     return Y
+
+
+#: At most this many segments are drawn on the report's map (a plotly scatter of 100,000
+#: points with their quotes makes a report of ~35 MB that a browser opens slowly);
+#: ``embeddings_2d.csv`` keeps every point.
+MAP_POINTS = 5000
+
+
+def map_sample(labels: np.ndarray, limit: int = MAP_POINTS) -> np.ndarray:
+    """Row indices of at most ``limit`` points, each theme (label) in proportion to its size
+    and at least one of each, evenly spaced within it (no random draw): all rows when they
+    fit."""
+    labels = np.asarray(labels)
+    n = labels.shape[0]
+    if n <= limit:
+        return np.arange(n)
+    keep = []
+    for tid in np.unique(labels):
+        rows = np.flatnonzero(labels == tid)
+        m = max(1, round(limit * rows.size / n))
+        keep.append(rows[np.linspace(0, rows.size - 1, min(m, rows.size)).round().astype(int)])
+    return np.sort(np.unique(np.concatenate(keep)))
 
 
 def subthemes_html(theme: Any) -> str:

@@ -30,6 +30,7 @@ from themekit.html_parts import (
     ci_pair,
     esc,
     learning_curve_html,
+    map_sample,
     project_2d,
     short,
     subthemes_html,
@@ -214,14 +215,17 @@ def _map(result: RunResult, figs: Figures, frame: Any) -> str:
     import plotly.graph_objects as go
 
     names = {t.id: t.label for t in result.themes}
-    corpus = [result.corpus[int(r)] for r in result.vector_rows()]  # frame row -> segment
+    rows = result.vector_rows()  # frame row -> segment
     labels = frame["theme_id"].to_numpy()
+    shown = map_sample(labels)
+    shown_set = set(shown.tolist())
     fig = go.Figure()
     for tid in sorted(set(labels.tolist()), key=lambda x: (x < 0, x)):
-        idx = [int(i) for i in np.flatnonzero(labels == tid)]
+        idx = [int(i) for i in np.flatnonzero(labels == tid) if int(i) in shown_set]
+        seg = {i: result.corpus[int(rows[i])] for i in idx}
         hover = [
-            f"<b>{esc(corpus[i].id)}</b> · {esc(corpus[i].speaker or '?')} · {esc(corpus[i].session or '?')} · "
-            f"{esc(corpus[i].language)}<br>{esc(short(corpus[i].text, 140))}"
+            f"<b>{esc(seg[i].id)}</b> · {esc(seg[i].speaker or '?')} · {esc(seg[i].session or '?')} · "
+            f"{esc(seg[i].language)}<br>{esc(short(seg[i].text, 140))}"
             for i in idx
         ]
         fig.add_scatter(
@@ -233,7 +237,7 @@ def _map(result: RunResult, figs: Figures, frame: Any) -> str:
                 "color": theme_color(tid),
                 "size": 8,
                 "opacity": 0.85 if tid >= 0 else 0.5,
-                "symbol": [SYMBOLS.get(corpus[i].language, "circle") for i in idx],
+                "symbol": [SYMBOLS.get(seg[i].language, "circle") for i in idx],
                 "line": {"width": 0.5, "color": "#333"},
             },
             hovertext=hover,
@@ -251,9 +255,15 @@ def _map(result: RunResult, figs: Figures, frame: Any) -> str:
     note = (
         '<p class="meta">Each point is a segment, coloured by candidate theme; the shape is its '
         "language (circle Malay, square English, diamond code-switched, cross unknown). Points close "
-        "together have similar embeddings; the axes have no meaning of their own.</p>"
+        "together have similar embeddings; the axes have no meaning of their own."
     )
-    return figs.div(fig, "fig-map") + note
+    if len(shown) < len(labels):
+        note += (
+            f" The map shows {len(shown):,} of the {len(labels):,} segments, every theme "
+            "in proportion to its size (evenly spaced within it, not drawn at random); "
+            "<code>embeddings_2d.csv</code> beside this report holds them all."
+        )
+    return figs.div(fig, "fig-map") + note + "</p>"
 
 
 def _agreement(result: RunResult, figs: Figures) -> str:

@@ -194,16 +194,29 @@ def e5_sentence_transformer(
 #: padded to its longest window and attention grows with its square (benchmarks/RESULTS.md).
 CPU_BATCH_TOKENS = 1024
 GPU_BATCH_TOKENS = 16384
+#: Every batch is padded to a multiple of this many tokens. Each distinct (batch, length)
+#: shape makes PyTorch/oneDNN build and keep kernels and buffers of its own, so with exact
+#: lengths resident memory grew by ~10 KiB a segment over a 100,000-segment run; with
+#: lengths rounded to 16 there are at most 32 lengths (benchmarks/RESULTS.md, issue 15).
+PAD_MULTIPLE = 8
+MAX_POSITIONS = 512  # BERT: 512 positions from 0
+
+
+def padded_length(length: int) -> int:
+    """``length`` rounded up to a multiple of :data:`PAD_MULTIPLE`, at most
+    :data:`MAX_POSITIONS` (and never below ``length``)."""
+    return max(length, min(-(-length // PAD_MULTIPLE) * PAD_MULTIPLE, MAX_POSITIONS))
 
 
 def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int) -> list[list[int]]:
     """Indices of ``lengths`` in batches: longest first, each at most ``batch_size`` items and
-    ``max_batch_tokens`` padded tokens (its longest length times its size; a single item
-    longer than the budget is a batch of its own)."""
+    ``max_batch_tokens`` padded tokens (its longest length, rounded by :func:`padded_length`,
+    times its size; a single item longer than the budget is a batch of its own)."""
     order = sorted(range(len(lengths)), key=lambda w: -lengths[w])
     batches, k = [], 0
     while k < len(order):
-        size = max(1, min(batch_size, max_batch_tokens // max(lengths[order[k]], 1)))
+        longest = padded_length(lengths[order[k]])
+        size = max(1, min(batch_size, max_batch_tokens // max(longest, 1)))
         batches.append(order[k : k + size])
         k += size
     return batches
@@ -400,7 +413,7 @@ class E5Embedder:
             CPU_BATCH_TOKENS if self.resolved_device == "cpu" else GPU_BATCH_TOKENS
         )
         for batch in plan_batches([len(c) + 2 for _, c in windows], self.batch_size, budget):
-            longest = len(windows[batch[0]][1]) + 2
+            longest = padded_length(len(windows[batch[0]][1]) + 2)
             ids = np.full((len(batch), longest), loaded.pad, np.int64)
             mask = np.zeros((len(batch), longest), np.int64)
             for r, w in enumerate(batch):
