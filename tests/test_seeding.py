@@ -106,6 +106,7 @@ def test_the_demo_seeded_by_its_codebook(demo_result) -> None:  # type: ignore[n
     the clustering only, and k is still chosen by the data."""
     import themekit
     from themekit.report import render_markdown
+    from themekit.report_html import render_html
 
     res = themekit.run(
         DEMO_CONFIG,
@@ -126,6 +127,7 @@ def test_the_demo_seeded_by_its_codebook(demo_result) -> None:  # type: ignore[n
     assert np.allclose(res.cluster_embeddings, demo_result.cluster_embeddings)
     assert demo_result.manifest.codebook_seeding is None  # off by default
     assert "Discovery was seeded by the codebook" in render_markdown(res)
+    assert "Discovery was seeded by the codebook" in render_html(res)
 
 
 @pytest.mark.slow
