@@ -17,7 +17,9 @@ Every row is ``themekit.run(job, write=False)`` with the defaults unless the row
 
 Settings per corpus and seed: ``default`` (discover), and where the corpus has moderator
 questions ``q_on`` / ``q_off`` (``themes.question_space`` forced on / off) so that the default can
-be held against the better of the two; ``guided`` where the corpus has a codebook;
+be held against the better of the two; ``seeded`` (discovery seeded by the codebook,
+``themes.seed_with_codebook: auto``; ``--set themes.seed_weight=W`` for another weight) and
+``guided`` where the corpus has a codebook;
 ``semi`` (semi-supervised, 30 % of the hand codes given) everywhere.
 
 Writes ``<out>.jsonl`` (one row per corpus x setting x seed) and ``<out>.md`` (mean over seeds,
@@ -228,6 +230,10 @@ def settings(result_default: Any) -> list[tuple[str, list[str]]]:
             ]
         else:  # the code before question_space: the questions are used whenever they exist
             out += [("q_on", []), ("q_off", ["themes.question_components=0"])]
+    if result_default.codebook is not None and m.get("mode") == "discover":
+        # discovery seeded by the codebook as its `auto` would (themes.seed_with_codebook)
+        if _supports("seed_with_codebook"):
+            out.append(("seeded", ["themes.seed_with_codebook=auto"]))
     if result_default.codebook is not None:
         out.append(("guided", ["themes.mode=guided"]))
     if result_default.corpus.has_codes:
@@ -263,6 +269,18 @@ def measure(result: Any, seconds: float) -> dict[str, Any]:
     space = m.get("clustering_space") or {}
     row["space"] = space.get("used", "question" if m.get("question_components") else "full")
     row["space_reason"] = space.get("reason")
+    seeding = m.get("codebook_seeding") or {}
+    row["seeded"] = seeding.get("used")
+    row["n_seeds"] = seeding.get("n_seeds")
+    row["contrast_ratio"] = seeding.get("contrast_ratio")
+    # what discovery found beyond the codebook: candidate themes that recover no hand-coded
+    # theme (scores' unmatched themes), and those the codebook coding mostly codes `other`
+    row["unmatched"] = len(s.get("unmatched_themes") or [])
+    if result.codebook_theme is not None:
+        from themekit.themes.guided import majority_map
+
+        by_theme = majority_map(result.labels, result.codebook_theme)
+        row["beyond_codebook"] = sum(code == other for code in by_theme.values())
     row["moderator_inferred"] = (m.get("structure") or {}).get("n_inferred_context")
     if result.codebook_theme is not None and row["mode"] != "discover":
         theme_segs = [i for i, c in enumerate(codes) if c and c != other]
@@ -343,7 +361,7 @@ def markdown(rows: list[dict[str, Any]], command: str) -> str:
         kr = rs[0].get("k_runner_up")
         spaces = (
             sorted({str(r.get("space")) for r in rs})
-            if setting in ("default", "q_on", "q_off")
+            if setting in ("default", "q_on", "q_off", "seeded")
             else ["—"]
         )
         lines.append(
@@ -406,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         "--settings",
         default="",
         help="comma-separated settings to run besides default (q_on, "
-        "q_off, guided, semi; default: all that apply)",
+        "q_off, seeded, guided, semi; default: all that apply)",
     )
     ap.add_argument("--quick", action="store_true", help="subsample the large sets further")
     ap.add_argument(

@@ -532,3 +532,23 @@ def test_hdbscan_never_returns_a_theme_holding_most_of_the_corpus() -> None:
     for i in range(4):
         group = model.labels_[200 * i : 200 * (i + 1)]
         assert np.bincount(group[group >= 0]).max() >= 120
+
+
+def test_seeding_by_the_codebook_changes_only_the_clustering(corpus300, food_codebook) -> None:
+    """A one-theme codebook cannot be told apart from other themes, so ``auto`` falls back;
+    forced, the clustering is seeded while the vectors the themes are described in stay the
+    unseeded ones (themekit.themes.seeding; more in tests/test_seeding.py)."""
+    texts, langs, _, X = corpus300
+    cb, C = food_codebook
+    kw = {"languages": langs, "codebook": cb, "codebook_embeddings": C}
+    plain = ThemeFinder(seed=3).fit(X, texts, **kw)
+    assert plain.seeding_ is None
+    auto = ThemeFinder(seed=3, seed_with_codebook="auto").fit(X, texts, **kw)
+    assert auto.seeding_ is not None and not auto.seeding_.used
+    assert "not told apart" in auto.seeding_.reason
+    assert (auto.labels_ == plain.labels_).all()
+    forced = ThemeFinder(seed=3, seed_with_codebook=True, seed_weight=0.5).fit(X, texts, **kw)
+    sd = forced.seeding_
+    assert sd is not None and sd.used and sd.weight == 0.5 and "seeded as set" in sd.reason
+    assert sd.n_seeds == sd.seeds_per_theme["food"] > 0
+    assert np.allclose(forced.embeddings_, plain.embeddings_)

@@ -52,6 +52,23 @@ def space_sentences(manifest: Any) -> list[str]:
     ]
 
 
+def seeding_sentences(manifest: Any) -> list[str]:
+    """Whether the codebook seeded discovery (``manifest["codebook_seeding"]``)."""
+    sd = manifest.get("codebook_seeding")
+    if not sd:
+        return []
+    key = f"themes.seed_with_codebook: {sd.get('setting', 'auto')}"
+    if not sd.get("used"):
+        return [f"Discovery was not seeded by the codebook: {sd.get('reason', '')} ({key})."]
+    return [
+        f"Discovery was seeded by the codebook, so it is not independent of it: "
+        f"{sd.get('reason', '')}. The codebook's wording (not the hand codes) shaped the "
+        f"clustering, which helps these themes be found by construction; themes not matched to "
+        f"a codebook theme are what discovery found beyond it ({key}, "
+        f"themes.seed_weight: {sd.get('weight')})."
+    ]
+
+
 def pooling_sentences(manifest: Any) -> list[str]:
     """How much the codebook coding pooled the answers to one question (``question_pooling``)."""
     pq = manifest.get("question_pooling")
@@ -155,6 +172,7 @@ def decision_sentences(manifest: Any) -> list[str]:
     return (
         structure_sentences(manifest)
         + space_sentences(manifest)
+        + seeding_sentences(manifest)
         + k_sentences(manifest)
         + pooling_sentences(manifest)
         + head_sentences(manifest)

@@ -138,6 +138,8 @@ class Manifest(_MappingAccess):
     question_components: int = 0
     #: discover: which space was clustered and why (themekit.themes.space.SpaceChoice)
     clustering_space: dict[str, Any] | None = None
+    #: discover: whether the codebook seeded the clustering (themekit.themes.seeding.SeedingChoice)
+    codebook_seeding: dict[str, Any] | None = None
     #: the finer level: per theme id, its sub-themes' k and silhouette, or why it was not split
     subthemes: dict[str, Any] | None = None
     #: codebook coding: the pooling of answers to one question (themekit.themes.guided.PoolingChoice)

@@ -432,6 +432,8 @@ def _manifest(
             ),
             # which space discovery clustered in, and why (themekit.themes.space)
             "clustering_space": finder.space_.to_dict() if finder.space_ else None,
+            # whether the codebook seeded discovery's clustering (themekit.themes.seeding)
+            "codebook_seeding": finder.seeding_.to_dict() if finder.seeding_ else None,
             # codebook coding: how much the answers to one question were pooled, and why
             "question_pooling": finder.pooling_.to_dict() if finder.pooling_ else None,
             # how many themes, how chosen, the runner-up (themekit.themes.discover.k_record)

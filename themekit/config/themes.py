@@ -147,6 +147,24 @@ class ThemesConfig(Section):
         ),
     )
 
+    seed_with_codebook: Literal["auto"] | bool = Field(
+        False,
+        description=(
+            "discover, with a codebook: move each segment the codebook coding gives a theme "
+            "(not 'other') seed_weight of the way toward that theme's description vector "
+            "before clustering, as BERTopic's seed_topic_list does (k and the themes are "
+            "still found by the clustering); auto: only when the codebook fits the segments "
+            "(enough of them closer to a codebook theme than the average segment, in two "
+            "themes or more)"
+        ),
+    )
+    seed_weight: float = Field(
+        0.25,
+        gt=0.0,
+        lt=1.0,
+        description="discover, seed_with_codebook: how far a seed moves toward its theme",
+    )
+
     @field_validator("question_space", mode="before")
     @classmethod
     def _yaml_on_off(cls, value: object) -> object:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from themekit.embed.base import l2_normalize
+from themekit.themes import seeding
 from themekit.themes import space as space_choice
 from themekit.themes.cluster import SILHOUETTE_TOLERANCE, k_choice, make_clusterer, make_reducer
 from themekit.themes.subspace import QuestionSubspace
@@ -109,6 +110,25 @@ def choose_space(
         return Zq, choice, sub
     logger.info("themes found in the full vectors: %s", choice.reason)
     return Y, choice, None
+
+
+def seed_space(
+    est: ThemeFinder, Y: np.ndarray, Z: np.ndarray, codes: Sequence[str] | None
+) -> tuple[np.ndarray, seeding.SeedingChoice | None]:
+    """The vectors to cluster: ``Z`` (the space chosen; ``Y`` the full vectors) with the
+    segments the codebook coding gives a theme nudged toward it
+    (``themes.seed_with_codebook``, :mod:`themekit.themes.seeding`), or ``Z`` itself; and the
+    record of that."""
+    cb, C = est._codebook, est._C
+    if est.seed_with_codebook is False or codes is None or cb is None or C is None:
+        return Z, None
+    themes = [t for t in cb.ids if t != est._other_id()]
+    owners = cb.descriptions()[1]
+    full = seeding.theme_vectors(C, owners, themes)
+    sub = est.question_subspace_
+    vectors = seeding.theme_vectors(sub.transform(C), owners, themes) if sub else full
+    ratio = seeding.contrast_ratio(Y, full)
+    return seeding.seed(est.seed_with_codebook, est.seed_weight, Z, codes, vectors, ratio)
 
 
 def _labels_fn(est: ThemeFinder) -> Any:

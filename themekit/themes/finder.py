@@ -34,7 +34,6 @@ Every random component takes ``seed``: the same inputs and seed give the same th
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +46,9 @@ from themekit.errors import ConfigError, InputError, NotFittedError
 from themekit.progress import ProgressCallback
 from themekit.themes import discover, finetune, guided
 from themekit.themes.cluster import AutoKMeans
+from themekit.themes.guided import majority_map as _majority_map
+from themekit.themes.seeding import DEFAULT_SEED_WEIGHT, SeedingChoice
+from themekit.themes.seeding import validate as validate_seeding
 from themekit.themes.space import QUESTION_SPACES, SpaceChoice
 from themekit.themes.stability import stability as _stability
 from themekit.themes.subspace import DEFAULT_QUESTION_COMPONENTS, QuestionSubspace
@@ -73,7 +75,8 @@ class ThemeFinder(BaseEstimator):
     ``stability_``, ``eval_mask_``, ``n_outliers_initial_``, ``topic_model_``, ``embeddings_``
     (the vectors the themes were found in), ``question_subspace_`` (None unless used),
     ``space_`` (:class:`themekit.themes.space.SpaceChoice`: which space and why; discover only),
-    ``k_`` (k chosen, how, the runner-up and its score; discover only).
+    ``k_`` (k chosen, how, the runner-up and its score; discover only), ``seeding_``
+    (:class:`themekit.themes.seeding.SeedingChoice`: whether the codebook seeded the clustering).
     """
 
     def __init__(
@@ -97,6 +100,8 @@ class ThemeFinder(BaseEstimator):
         question_space: str = "auto",
         semi_supervised_method: str = "prototype",
         semi_supervised_head: str = "logistic",
+        seed_with_codebook: bool | str = False,
+        seed_weight: float = DEFAULT_SEED_WEIGHT,
         describe: bool = True,  # False: no BERTopic topic model (only the codes are wanted)
     ):
         self.mode = mode
@@ -118,6 +123,8 @@ class ThemeFinder(BaseEstimator):
         self.question_space = question_space
         self.semi_supervised_method = semi_supervised_method
         self.semi_supervised_head = semi_supervised_head
+        self.seed_with_codebook = seed_with_codebook
+        self.seed_weight = seed_weight
         self.describe = describe
 
     @classmethod
@@ -143,6 +150,8 @@ class ThemeFinder(BaseEstimator):
             question_space=cfg.question_space,
             semi_supervised_method=cfg.semi_supervised.method,
             semi_supervised_head=cfg.semi_supervised.head,
+            seed_with_codebook=cfg.seed_with_codebook,
+            seed_weight=cfg.seed_weight,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -183,6 +192,7 @@ class ThemeFinder(BaseEstimator):
         space = Y  # where themes are found: Y, or in discover mode maybe the question directions
         self.question_subspace_: QuestionSubspace | None = None
         self.space_: SpaceChoice | None = None
+        self.seeding_: SeedingChoice | None = None
         self.k_: dict[str, Any] | None = None
         self._pooling: guided.PoolingChoice | None = None
         given = np.zeros(n, dtype=bool)
@@ -201,9 +211,11 @@ class ThemeFinder(BaseEstimator):
             space, self.space_, self.question_subspace_ = discover.choose_space(
                 self, Y, languages, context, seg_codes
             )
-        self.embeddings_ = space
+        self.embeddings_ = space  # the seeded vectors below are for the clustering only
+        fit_space, self.seeding_ = space, None
         if self.mode == "discover":
-            topic_model, labels, n_out, self.k_ = discover.fit_bertopic(self, space, texts)
+            fit_space, self.seeding_ = discover.seed_space(self, Y, space, seg_codes)
+            topic_model, labels, n_out, self.k_ = discover.fit_bertopic(self, fit_space, texts)
         else:
             labels, seg_codes, n_out = self._assign(
                 Y, np.arange(n), self.seed, texts, hand_codes, given
@@ -229,7 +241,7 @@ class ThemeFinder(BaseEstimator):
             def refit(subset: np.ndarray, seed: int) -> np.ndarray:
                 sub_codes = [hand_codes[i] for i in subset] if hand_codes is not None else None
                 lab, _, _ = self._assign(
-                    space[subset],
+                    fit_space[subset],
                     subset,
                     seed,
                     [texts[i] for i in subset],
@@ -312,6 +324,7 @@ class ThemeFinder(BaseEstimator):
                 f"min_themes ({self.min_themes}) is larger than max_themes ({self.max_themes})",
                 key="themes.min_themes",
             )
+        validate_seeding(self.seed_with_codebook, self.seed_weight)
         if not isinstance(self.question_components, int) or self.question_components < 0:
             raise ConfigError(
                 f"must be an integer >= 0; got {self.question_components!r}",
@@ -411,7 +424,7 @@ class ThemeFinder(BaseEstimator):
             return self._code_with_head(Y, hand_codes, given, questions)
         if cb is None or self._C is None:  # semi-supervised without a codebook
             assert hand_codes is not None
-            return _supervised_only(Y, hand_codes, given)
+            return guided.supervised_only(Y, hand_codes, given)
         texts_owner = cb.descriptions()[1]
         ids = list(cb.ids)
         if hand_codes is not None:
@@ -471,28 +484,3 @@ class ThemeFinder(BaseEstimator):
             raise NotFittedError(
                 "This ThemeFinder instance is not fitted yet. Call 'fit' with the embeddings first."
             )
-
-
-# ----------------------------------------------------------------------------------------------
-def _majority_map(labels: np.ndarray, codes: Sequence[str]) -> dict[int, str]:
-    out: dict[int, str] = {}
-    for t in sorted(set(labels.tolist()) - {-1}):
-        counts = Counter(codes[i] for i in np.flatnonzero(labels == t).tolist())
-        out[int(t)] = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-    return out
-
-
-def _supervised_only(
-    Y: np.ndarray, hand_codes: Sequence[str | None], given: np.ndarray
-) -> list[str]:
-    from sklearn.linear_model import LogisticRegression
-
-    idx = np.flatnonzero(given).tolist()
-    y = [hand_codes[i] or "other" for i in idx]
-    if len(set(y)) < 2:
-        return [y[0]] * len(Y) if y else ["other"] * len(Y)
-    clf = LogisticRegression(C=1.0, max_iter=2000).fit(Y[idx], y)
-    codes = [str(c) for c in clf.predict(Y)]
-    for i in idx:
-        codes[i] = hand_codes[i] or "other"
-    return codes

@@ -10,6 +10,7 @@ relabelling, gave the highest Cohen's kappa; max/top-3 cosine and prototype cent
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -264,3 +265,29 @@ def pool_as_set(
     if setting == "auto":
         logger.info("codebook coding: question pooling %.2f: %s", choice.weight, choice.reason)
     return pool_by_question(proba, questions, choice.weight), choice
+
+
+def majority_map(labels: np.ndarray, codes: Sequence[str]) -> dict[int, str]:
+    """Each candidate theme's most frequent code (ties: the first code by name)."""
+    out: dict[int, str] = {}
+    for t in sorted(set(labels.tolist()) - {-1}):
+        counts = Counter(codes[i] for i in np.flatnonzero(labels == t).tolist())
+        out[int(t)] = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    return out
+
+
+def supervised_only(
+    Y: np.ndarray, hand_codes: Sequence[str | None], given: np.ndarray
+) -> list[str]:
+    """Semi-supervised coding without a codebook: a logistic regression on the codes given."""
+    from sklearn.linear_model import LogisticRegression
+
+    idx = np.flatnonzero(given).tolist()
+    y = [hand_codes[i] or "other" for i in idx]
+    if len(set(y)) < 2:
+        return [y[0]] * len(Y) if y else ["other"] * len(Y)
+    clf = LogisticRegression(C=1.0, max_iter=2000).fit(Y[idx], y)
+    codes = [str(c) for c in clf.predict(Y)]
+    for i in idx:
+        codes[i] = hand_codes[i] or "other"
+    return codes

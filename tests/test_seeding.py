@@ -1,0 +1,156 @@
+"""Discovery seeded by the codebook (``themes.seed_with_codebook``, :mod:`themekit.themes.seeding`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from themekit.config import load_config
+from themekit.embed.base import l2_normalize
+from themekit.errors import ConfigError
+from themekit.explain import seeding_sentences
+from themekit.themes import ThemeFinder, seeding
+
+from .conftest import DEMO_CONFIG, REPO
+
+
+def _themed(n_per: int, d: int, spread: float, seed: int = 0) -> tuple[np.ndarray, dict, list]:
+    """Unit vectors in three groups, each around one theme vector (plus noise of ``spread``),
+    the theme vectors, and each row's theme."""
+    rng = np.random.default_rng(seed)
+    vectors = {t: l2_normalize(rng.normal(size=(1, d)))[0] for t in ("a", "b", "c")}
+    rows, codes = [], []
+    for t, v in vectors.items():
+        rows.append(v + spread * rng.normal(size=(n_per, d)))
+        codes += [t] * n_per
+    return l2_normalize(np.vstack(rows)), vectors, codes
+
+
+def test_contrast_ratio_is_one_for_random_directions_and_high_along_the_themes() -> None:
+    rng = np.random.default_rng(1)
+    noise = l2_normalize(rng.normal(size=(600, 64)))
+    unrelated = {t: l2_normalize(rng.normal(size=(1, 64)))[0] for t in "abc"}
+    assert 0.7 < seeding.contrast_ratio(noise, unrelated) < 1.3
+    Y, vectors, _ = _themed(50, 64, spread=0.15)
+    assert seeding.contrast_ratio(Y, vectors) > 3 * seeding.MIN_CONTRAST_RATIO
+    assert np.isnan(seeding.contrast_ratio(Y, {"a": vectors["a"]}))
+
+
+def test_seeds_move_toward_their_theme_and_other_never_attracts() -> None:
+    Y, vectors, codes = _themed(20, 32, spread=0.3)
+    codes[0] = codes[25] = "other"  # coded other: not seeds, left where they are
+    ratio = seeding.contrast_ratio(Y, vectors)
+    Z, rec = seeding.seed("auto", 0.25, Y, codes, vectors, ratio)
+    assert rec is not None and rec.used and rec.setting == "auto"
+    assert rec.n_coded_other == 2 and rec.n_seeds == int(seeding.seeds(Y, codes, vectors).sum())
+    moved = np.flatnonzero(~np.isclose(Z, Y).all(axis=1))
+    assert 0 not in moved and 25 not in moved and len(moved) == rec.n_seeds
+    assert np.allclose(np.linalg.norm(Z, axis=1), 1.0, atol=1e-5)
+    for i in moved:  # each seed is now closer to its own theme vector
+        assert Z[i] @ vectors[codes[i]] > Y[i] @ vectors[codes[i]]
+    assert "moved 0.25 of the way" in rec.reason
+    assert seeding.seed(False, 0.25, Y, codes, vectors, ratio) == (Y, None)
+    assert seeding.seed("auto", 0.25, Y, None, vectors, ratio)[1] is None
+
+
+def test_auto_falls_back_when_the_codebook_does_not_fit_and_true_forces_it() -> None:
+    rng = np.random.default_rng(2)
+    Y = l2_normalize(rng.normal(size=(90, 64)))  # no theme structure at all
+    vectors = {t: l2_normalize(rng.normal(size=(1, 64)))[0] for t in "abc"}
+    codes = [("a", "b", "c")[int(j)] for j in np.argmax(Y @ np.stack(list(vectors.values())).T, 1)]
+    ratio = seeding.contrast_ratio(Y, vectors)
+    Z, rec = seeding.seed("auto", 0.25, Y, codes, vectors, ratio)
+    assert rec is not None and not rec.used and Z is Y
+    assert rec.reason.startswith("the codebook does not fit these segments")
+    assert "not told apart" in rec.reason
+    Z, rec = seeding.seed(True, 0.25, Y, codes, vectors, ratio)
+    assert rec is not None and rec.used and "seeded as set" in rec.reason
+    assert not np.allclose(Z, Y)
+
+
+def test_bad_settings_name_the_key(tmp_path: Path) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text("corpus:\n  path: x.csv\n", encoding="utf-8")
+    assert load_config(job, ["themes.seed_with_codebook=true"]).themes.seed_with_codebook is True
+    assert load_config(job, ["themes.seed_with_codebook=auto"]).themes.seed_with_codebook == "auto"
+    for key, bad in (
+        ("themes.seed_with_codebook", "sometimes"),
+        ("themes.seed_weight", "0"),
+        ("themes.seed_weight", "1.5"),
+    ):
+        with pytest.raises(ConfigError, match=rf"\[{key}[\].]"):
+            load_config(job, [f"{key}={bad}"])
+    X = l2_normalize(np.random.default_rng(0).normal(size=(10, 8)))
+    with pytest.raises(ConfigError, match=r"themes\.seed_with_codebook"):
+        ThemeFinder(seed_with_codebook="yes").fit(X, [f"t{i}" for i in range(10)])
+    with pytest.raises(ConfigError, match=r"themes\.seed_weight"):
+        ThemeFinder(seed_weight=1.0).fit(X, [f"t{i}" for i in range(10)])
+
+
+def test_report_sentences_say_whether_discovery_was_seeded() -> None:
+    assert seeding_sentences({}) == []
+    used = {"used": True, "setting": "auto", "weight": 0.25, "reason": "40 of 80 segments ..."}
+    (s,) = seeding_sentences({"codebook_seeding": used})
+    assert s.startswith("Discovery was seeded by the codebook, so it is not independent of it")
+    assert "themes.seed_with_codebook: auto" in s and "themes.seed_weight: 0.25" in s
+    off = {"used": False, "setting": "auto", "reason": "the codebook does not fit these segments"}
+    (s,) = seeding_sentences({"codebook_seeding": off})
+    assert s.startswith("Discovery was not seeded by the codebook: the codebook does not fit")
+
+
+@pytest.mark.slow
+def test_the_demo_seeded_by_its_codebook(demo_result) -> None:  # type: ignore[no-untyped-def]
+    """The real demo (e5, its codebook; embeddings from the session's cache): seeding changes
+    the clustering only, and k is still chosen by the data."""
+    import themekit
+    from themekit.report import render_markdown
+    from themekit.report_html import render_html
+
+    res = themekit.run(
+        DEMO_CONFIG,
+        write=False,
+        overrides=[
+            "evaluation.bootstrap=0",
+            "themes.seed_with_codebook=auto",
+            "themes.subthemes=false",
+        ],
+    )
+    sd = res.manifest.codebook_seeding
+    assert sd is not None and sd["used"] and sd["setting"] == "auto"
+    assert sd["contrast_ratio"] >= seeding.MIN_CONTRAST_RATIO
+    assert set(sd["seeds_per_theme"]) == {"support", "giving_back", "leader_hope"}
+    assert 0 < sd["n_seeds"] <= sd["n_segments"] - sd["n_coded_other"]
+    assert res.manifest.k is not None and res.manifest.k["by"] == "silhouette"
+    # the themes are described in the unseeded vectors: the same as the unseeded run's
+    assert np.allclose(res.cluster_embeddings, demo_result.cluster_embeddings)
+    assert demo_result.manifest.codebook_seeding is None  # off by default
+    assert "Discovery was seeded by the codebook" in render_markdown(res)
+    assert "Discovery was seeded by the codebook" in render_html(res)
+
+
+@pytest.mark.slow
+def test_a_codebook_of_another_study_is_not_used_to_seed() -> None:
+    """The caregiving corpus with the demo's (recovery group) codebook: auto falls back and the
+    manifest and report say why; with its own codebook it seeds."""
+    import themekit
+    from themekit.report import render_markdown
+
+    job = REPO / "benchmarks" / "corpora" / "caregiving" / "job.yaml"
+    common = ["evaluation.bootstrap=0", "themes.seed_with_codebook=auto", "themes.subthemes=false"]
+    own = themekit.run(job, write=False, overrides=common)
+    assert own.manifest.codebook_seeding["used"]
+    other = themekit.run(
+        job,
+        write=False,
+        overrides=[
+            *common,
+            "codebook.path=themekit://demo/codebook.yaml",
+            "evaluation.unknown_codes=ignore",
+            "evaluation.enabled=false",
+        ],
+    )
+    sd = other.manifest.codebook_seeding
+    assert not sd["used"] and sd["contrast_ratio"] < seeding.MIN_CONTRAST_RATIO
+    assert "Discovery was not seeded by the codebook" in render_markdown(other)

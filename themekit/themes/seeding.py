@@ -1,0 +1,221 @@
+"""Discovery seeded by the codebook: BERTopic's guided topic modelling, in themekit's space.
+
+BERTopic's answer to "I know some of the topics" is ``seed_topic_list``
+(``BERTopic._guided_topic_modeling``): it embeds each seed topic, gives every document that is
+more similar to a seed topic than to the average document that topic's label, and moves those
+documents' embeddings a quarter of the way toward the seed topic's embedding before they are
+reduced and clustered. Documents closer to the average document stay where they are.
+
+``themes.seed_with_codebook`` does the same in discover mode, and only when the job has a
+codebook:
+
+1. **which segments are seeds**: each segment is coded with the codebook (the guided coding that
+   discover mode runs anyway for the report and the space check: the mean cosine to the theme's
+   descriptions, self-trained, pooled over the answers to one question). A segment coded
+   ``other`` is not a seed: the ``other`` theme's descriptions (prompts, logistics, small talk)
+   compete in the coding, so that a segment closer to them than to any theme is left alone,
+   and ``other`` never pulls segments together. Nor is a segment that is less similar to its
+   theme than the average segment is (BERTopic's rule);
+2. **the nudge**: in the space clustering runs in (the full vectors or the question
+   directions), each seed's vector becomes ``(1 - w) x itself + w x its theme's vector``
+   (``themes.seed_weight``, BERTopic's 0.25 by default), re-normalised. A theme's vector is
+   the unit mean of its description vectors, mapped into that space;
+3. the clustering then runs as it would without seeds: k is chosen by the silhouette and the
+   segments fall where they fall. The seeded vectors are used for the clustering only; the
+   themes are described, named and split into sub-themes in the unseeded vectors.
+
+This uses the codebook's *wording* (never the hand codes) to shape discovery, so recovering the
+codebook's themes is helped by construction; the report says so.
+
+``auto`` seeds only when the codebook fits the data (:func:`fit_check`): along the directions
+that tell its themes apart, the segments must vary at least :data:`MIN_CONTRAST_RATIO` times as
+much as along an average direction (:func:`contrast_ratio`; otherwise its themes are not told
+apart in these vectors), and at least two themes must hold :data:`MIN_THEME_SEEDS` seeds. The
+share of segments closer to a codebook theme than the average segment does not tell a fitting
+codebook from one of another domain (about half of the segments are closer to any direction than
+the average segment is), and BERTopic's own rule, in the raw vectors, seeds almost nothing with
+these models (benchmarks/RESULTS.md). When it does not fit, the run is not seeded and says why.
+``true`` / ``false`` force either.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from themekit.embed.base import l2_normalize
+from themekit.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+SEED_SETTINGS = ("auto", True, False)
+#: Default ``themes.seed_weight``: BERTopic's (``embeddings * 0.75 + seed * 0.25``).
+DEFAULT_SEED_WEIGHT = 0.25
+#: ``auto``: the segments must vary at least this many times as much along the directions
+#: between the codebook's themes as along an average direction (:func:`contrast_ratio`, full
+#: vectors). On the development suite each corpus with its own codebook scored 3.2-8.2, and a
+#: codebook of another domain (the demo's or the caregiving study's on SIB-200, NHS comments,
+#: StackOverflow titles, AnnoMI) 1.3-2.9 (benchmarks/RESULTS.md).
+MIN_CONTRAST_RATIO = 3.0
+#: ``auto``: seeds a theme needs to count as one the vectors hold apart (and at least two such).
+MIN_THEME_SEEDS = 3
+
+
+@dataclass
+class SeedingChoice:
+    """``used``: whether the clustering was seeded; ``setting``: themes.seed_with_codebook;
+    ``weight``: themes.seed_weight; ``reason``: one sentence; ``n_segments`` / ``n_seeds``: the
+    segments and the seeds among them; ``seeds_per_theme``: seeds by codebook theme (every theme
+    but ``other``); ``n_coded_other``: segments the codebook coding put in ``other``; ``contrast_ratio``:
+    :func:`contrast_ratio` in the full vectors (``auto``'s check)."""
+
+    used: bool
+    setting: str
+    weight: float
+    reason: str
+    n_segments: int = 0
+    n_seeds: int = 0
+    seeds_per_theme: dict[str, int] = field(default_factory=dict)
+    n_coded_other: int = 0
+    contrast_ratio: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def setting_name(setting: bool | str) -> str:
+    """``themes.seed_with_codebook`` as the config file spells it."""
+    if isinstance(setting, bool):
+        return "true" if setting else "false"
+    return str(setting)
+
+
+def validate(setting: object, weight: object) -> None:
+    """ConfigError naming the key when ``setting`` or ``weight`` is out of range."""
+    if not (setting == "auto" or isinstance(setting, bool)):
+        raise ConfigError(
+            f"must be one of ['auto', true, false]; got {setting!r}",
+            key="themes.seed_with_codebook",
+        )
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0.0 < weight < 1.0:
+        raise ConfigError(
+            f"must be a number above 0 and below 1; got {weight!r}", key="themes.seed_weight"
+        )
+
+
+def theme_vectors(
+    C: np.ndarray, owners: Sequence[str], themes: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Each theme's vector: the unit mean of its description vectors (rows of ``C``)."""
+    own = np.asarray(owners, dtype=object)
+    return {
+        t: l2_normalize(C[own == t].mean(axis=0, keepdims=True))[0]
+        for t in themes
+        if (own == t).any()
+    }
+
+
+def seeds(Z: np.ndarray, codes: Sequence[str], vectors: dict[str, np.ndarray]) -> np.ndarray:
+    """Boolean mask of the seeds: segments coded with a theme of ``vectors`` (``other`` is not
+    one) that are more similar to its vector than the average segment is (BERTopic's rule)."""
+    mean = Z.mean(axis=0)
+    out = np.zeros(len(Z), dtype=bool)
+    for t, v in vectors.items():
+        rows = np.flatnonzero(np.asarray(codes, dtype=object) == t)
+        if len(rows):
+            out[rows] = Z[rows] @ v > float(mean @ v)
+    return out
+
+
+def contrast_ratio(Y: np.ndarray, vectors: dict[str, np.ndarray]) -> float:
+    """How much more the segments vary along the directions that tell the codebook's themes
+    apart than along an average direction: the mean variance of ``Y``'s rows along each
+    theme's vector minus the themes' mean vector, over the total variance divided by the
+    dimension (1 = a random direction; nan with fewer than two themes)."""
+    if len(vectors) < 2 or len(Y) < 2:
+        return float("nan")
+    V = np.stack(list(vectors.values()))
+    D = l2_normalize(V - V.mean(axis=0))
+    Yc = Y - Y.mean(axis=0)
+    average = float(Yc.var(axis=0).sum()) / Y.shape[1]
+    return float((Yc @ D.T).var(axis=0).mean() / max(average, 1e-12))
+
+
+def fit_check(
+    ratio: float, mask: np.ndarray, codes: Sequence[str], themes: Sequence[str]
+) -> tuple[str | None, dict[str, int]]:
+    """None when the codebook fits the data well enough to seed with (module doc), else why
+    not; and the seeds per theme. ``ratio``: :func:`contrast_ratio` in the full vectors."""
+    per = {t: int(sum(1 for i in np.flatnonzero(mask) if codes[int(i)] == t)) for t in themes}
+    if not ratio >= MIN_CONTRAST_RATIO:
+        return (
+            f"along the directions between its themes the segments vary only {ratio:.1f} times "
+            f"as much as along an average direction (needs {MIN_CONTRAST_RATIO:g}): its themes "
+            "are not told apart in these vectors"
+        ), per
+    held = [t for t, c in per.items() if c >= MIN_THEME_SEEDS]
+    if len(held) < 2:
+        return (
+            f"only {len(held)} of its {len(themes)} themes has {MIN_THEME_SEEDS} or more "
+            "segments coded with it and closer to it than the average segment (needs 2)"
+        ), per
+    return None, per
+
+
+def seed(
+    setting: bool | str,
+    weight: float,
+    Z: np.ndarray,
+    codes: Sequence[str] | None,
+    vectors: dict[str, np.ndarray],
+    ratio: float,
+) -> tuple[np.ndarray, SeedingChoice | None]:
+    """The vectors to cluster (``Z`` nudged toward the themes of its seeds, or ``Z``) and the
+    record of what was done; None when there is no codebook or seeding is off.
+
+    ``codes``: each segment's code from the codebook coding (None without a codebook);
+    ``vectors``: the codebook themes' vectors in ``Z``'s space, ``other`` left out;
+    ``ratio``: :func:`contrast_ratio` of the full vectors, for ``auto``'s check."""
+    name = setting_name(setting)
+    if codes is None or setting is False:
+        return Z, None
+    mask = seeds(Z, codes, vectors)
+    themes = list(vectors)
+    blocked, per = fit_check(ratio, mask, codes, themes)
+    record = SeedingChoice(
+        used=False,
+        setting=name,
+        weight=float(weight),
+        reason="",
+        n_segments=len(Z),
+        n_seeds=int(mask.sum()),
+        seeds_per_theme=per,
+        n_coded_other=sum(1 for c in codes if c not in vectors),
+        contrast_ratio=round(ratio, 3) if np.isfinite(ratio) else None,
+    )
+    if blocked and setting == "auto":
+        record.reason = f"the codebook does not fit these segments: {blocked}"
+        logger.info("discovery not seeded by the codebook: %s", record.reason)
+        return Z, record
+    if not mask.any():
+        record.reason = "no segment is coded with a codebook theme and closer to it than average"
+        logger.warning("themes.seed_with_codebook is true, but %s: not seeded", record.reason)
+        return Z, record
+    out = np.array(Z, dtype=np.float32, copy=True)
+    rows = np.flatnonzero(mask)
+    target = np.stack([vectors[codes[int(i)]] for i in rows])
+    out[rows] = l2_normalize((1.0 - weight) * Z[rows] + weight * target)
+    record.used = True
+    held = ", ".join(f"{t} {c}" for t, c in per.items())
+    record.reason = (
+        f"{record.n_seeds} of {len(Z)} segments are coded with a codebook theme and closer to it "
+        f"than the average segment ({held}); each was moved {weight:g} of the way toward its "
+        f"theme's description vector before clustering"
+        + (f" ({blocked}; seeded as set)" if blocked else "")
+    )
+    logger.info("discovery seeded by the codebook: %s", record.reason)
+    return out, record
