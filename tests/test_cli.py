@@ -265,3 +265,18 @@ def test_theme_names_reach_every_output(demo_runs: tuple[Path, Path], tmp_path: 
         assert t["codebook_theme"] and t["codebook_name"] and t["codebook_similarity"] is not None
         assert t["codebook_name"] not in label
         assert f"{t['codebook_theme']} — {t['codebook_name']} (similarity" in report
+
+
+def test_python_dash_m_runs_the_same_command_line() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "themekit", "run", "/nonexistent/job.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "/nonexistent/job.yaml" in out.stderr + out.stdout
+    assert "Traceback" not in out.stderr
