@@ -72,3 +72,21 @@ def test_demo_themes_carry_their_sub_themes_into_every_output(demo_result: Any) 
     assert {"subtheme", "subtheme_label"} <= set(frame.columns)
     assert "Sub-themes" in render_markdown(demo_result)
     assert "themes fall into clear parts" in render_markdown(demo_result)
+
+
+def test_a_large_theme_is_split_on_a_sample_and_placed_chunk_by_chunk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from themekit.themes import subthemes
+
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal(16)
+    X = np.vstack([_blob(rng, a, 150, 0.1), _blob(rng, -a, 150, 0.1)]).astype(np.float32)
+    labels = np.zeros(300, dtype=int)
+    monkeypatch.setattr(subthemes, "FIT_SAMPLE", 100)  # fitted on 100 of the 300
+    whole = split_themes(X, labels, seed=1)
+    monkeypatch.setattr(subthemes, "PREDICT_CHUNK", 37)
+    chunked = split_themes(X, labels, seed=1)
+    assert whole.themes[0]["k"] == 2
+    np.testing.assert_array_equal(whole.sub, chunked.sub)
+    assert len(set(whole.sub[:150].tolist())) == 1 and whole.sub[0] != whole.sub[150]

@@ -35,6 +35,8 @@ MIN_SILHOUETTE = 0.05
 SILHOUETTE_SAMPLE = 2000
 #: Themes larger than this are split on a sample of this many of their segments.
 FIT_SAMPLE = 5000
+#: Rows of a large theme placed by the parts' centres at a time (memory stays at the chunk).
+PREDICT_CHUNK = 8192
 
 
 @dataclass
@@ -73,10 +75,13 @@ def split_themes(
     from sklearn.metrics import silhouette_score
 
     labels = np.asarray(labels, dtype=int)
-    Z = np.asarray(embeddings, dtype=np.float64)
-    if Z.shape[0] != len(labels):
-        raise ValueError(f"{Z.shape[0]} embeddings for {len(labels)} labels")
-    Z = Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
+    if embeddings.shape[0] != len(labels):
+        raise ValueError(f"{embeddings.shape[0]} embeddings for {len(labels)} labels")
+
+    def unit(rows: np.ndarray) -> np.ndarray:  # only the rows needed, never a copy of them all
+        X = np.asarray(embeddings[rows], dtype=np.float64)
+        return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+
     sub = np.full(len(labels), -1, dtype=int)
     record: dict[int, dict[str, Any]] = {}
     rng = np.random.default_rng(seed)
@@ -84,17 +89,18 @@ def split_themes(
         idx = np.flatnonzero(labels == t)
         # a large theme is split on a sample of it (the parts' centres then place the rest)
         fit = idx if len(idx) <= FIT_SAMPLE else np.sort(rng.choice(idx, FIT_SAMPLE, replace=False))
-        noise = _null_cloud(Z[fit], seed)
+        Zf = unit(fit)
+        noise = _null_cloud(Zf, seed)
         best: tuple[float, int, Any] | None = None
         for k in range(2, max_k + 1):
             if len(idx) < k * min_size:
                 break
-            km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(Z[fit])
+            km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(Zf)
             if np.bincount(km.labels_, minlength=k).min() < min_size:
                 continue
             n_sample = min(len(fit), SILHOUETTE_SAMPLE)
             score = float(
-                silhouette_score(Z[fit], km.labels_, sample_size=n_sample, random_state=seed)
+                silhouette_score(Zf, km.labels_, sample_size=n_sample, random_state=seed)
             ) - _null_silhouette(noise, k, seed)
             if best is None or score > best[0]:
                 best = (score, k, km)
@@ -108,7 +114,13 @@ def split_themes(
                 f"cloud's, at k={best[1]}; {min_silhouette} needed)",
             }
         else:
-            sub[idx] = best[2].labels_ if len(fit) == len(idx) else best[2].predict(Z[idx])
+            if len(fit) == len(idx):
+                sub[idx] = best[2].labels_
+            else:  # the rest placed by the parts' centres, a chunk of rows at a time
+                for a in range(0, len(idx), PREDICT_CHUNK):
+                    sub[idx[a : a + PREDICT_CHUNK]] = best[2].predict(
+                        unit(idx[a : a + PREDICT_CHUNK])
+                    )
             record[t] = {"k": best[1], "silhouette": round(best[0], 3)}
     n_split = sum(1 for r in record.values() if r["k"] > 1)
     logger.info("sub-themes: %d of %d themes split into parts", n_split, len(record))
