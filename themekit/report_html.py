@@ -19,24 +19,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from themekit.facts import num, pct, run_facts
 from themekit.html_parts import (
     CSS,
     LANG_NAMES,
-    SYMBOLS,
     Figures,
     ci_pair,
     esc,
     learning_curve_html,
-    map_sample,
-    project_2d,
     short,
     subthemes_html,
     theme_name,
 )
 from themekit.qda.model import theme_color
+from themekit.report_map import map_frame, map_html, project_2d
 
 if TYPE_CHECKING:  # pragma: no cover
     from themekit.result import RunResult
@@ -193,77 +189,6 @@ def _sizes(result: RunResult, figs: Figures) -> str:
         )
         out.append(f'<div id="sizes-{field}">{figs.div(fig, f"fig-sizes-{field}")}</div>')
     return "\n".join(out)
-
-
-def map_frame(result: RunResult) -> Any:
-    """The 2-D map's data (segment_id, x, y, theme_id) of :meth:`RunResult.vector_rows`."""
-    import pandas as pd
-
-    X = result.cluster_embeddings if result.cluster_embeddings is not None else result.embeddings
-    Y, rows, ids = project_2d(np.asarray(X)), result.vector_rows(), result.corpus.ids
-    return pd.DataFrame(
-        {
-            "segment_id": [ids[i] for i in rows.tolist()],
-            "x": np.round(Y[:, 0], 6),
-            "y": np.round(Y[:, 1], 6),
-            "theme_id": [int(x) for x in np.asarray(result.labels)[rows]],
-        }
-    )
-
-
-def _map(result: RunResult, figs: Figures, frame: Any) -> str:
-    import plotly.graph_objects as go
-
-    names = {t.id: t.label for t in result.themes}
-    rows = result.vector_rows()  # frame row -> segment
-    labels = frame["theme_id"].to_numpy()
-    shown = map_sample(labels)
-    shown_set = set(shown.tolist())
-    fig = go.Figure()
-    for tid in sorted(set(labels.tolist()), key=lambda x: (x < 0, x)):
-        idx = [int(i) for i in np.flatnonzero(labels == tid) if int(i) in shown_set]
-        seg = {i: result.corpus[int(rows[i])] for i in idx}
-        hover = [
-            f"<b>{esc(seg[i].id)}</b> · {esc(seg[i].speaker or '?')} · {esc(seg[i].session or '?')} · "
-            f"{esc(seg[i].language)}<br>{esc(short(seg[i].text, 140))}"
-            for i in idx
-        ]
-        fig.add_scatter(
-            x=frame["x"].to_numpy()[idx],
-            y=frame["y"].to_numpy()[idx],
-            mode="markers",
-            name=esc(short(theme_name(tid, names), 45)),
-            marker={
-                "color": theme_color(tid),
-                "size": 8,
-                "opacity": 0.85 if tid >= 0 else 0.5,
-                "symbol": [SYMBOLS.get(seg[i].language, "circle") for i in idx],
-                "line": {"width": 0.5, "color": "#333"},
-            },
-            hovertext=hover,
-            hoverinfo="text",
-        )
-    fig.update_layout(
-        title="Segments on the first two principal components of their embeddings",
-        height=620,
-        template="plotly_white",
-        margin={"l": 10, "r": 10, "t": 40, "b": 30},
-        xaxis={"title": "PC 1", "zeroline": False},
-        yaxis={"title": "PC 2", "zeroline": False},
-        legend_title_text="theme",
-    )
-    note = (
-        '<p class="meta">Each point is a segment, coloured by candidate theme; the shape is its '
-        "language (circle Malay, square English, diamond code-switched, cross unknown). Points close "
-        "together have similar embeddings; the axes have no meaning of their own."
-    )
-    if len(shown) < len(labels):
-        note += (
-            f" The map shows {len(shown):,} of the {len(labels):,} segments, every theme "
-            "in proportion to its size (evenly spaced within it, not drawn at random); "
-            "<code>embeddings_2d.csv</code> beside this report holds them all."
-        )
-    return figs.div(fig, "fig-map") + note + "</p>"
 
 
 def _agreement(result: RunResult, figs: Figures) -> str:
@@ -458,7 +383,7 @@ def render_html(result: RunResult, *, map_data: Any | None = None) -> str:
         "overview": _overview(result),
         "themes": _themes(result),
         "sizes": _sizes(result, figs),
-        "map": _map(result, figs, frame),
+        "map": map_html(result, figs, frame),
         "agreement": _agreement(result, figs),
         "provenance": _provenance(result),
     }
