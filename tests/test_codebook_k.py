@@ -12,6 +12,7 @@ from themekit.errors import ConfigError
 from themekit.explain import k_sentences
 from themekit.themes import ThemeFinder
 from themekit.themes.cluster import AutoKMeans, k_choice
+from themekit.themes.discover import codebook_k_sentence
 
 from .conftest import REPO
 
@@ -38,10 +39,14 @@ def test_the_codebook_moves_k_only_where_another_k_recovers_more() -> None:
     near = k_choice(AutoKMeans("auto", 3, 6, 0, "near_best", ref).fit(X))
     assert near["chosen"] == 4 and near["silhouette_choice"] == 3
     assert near["codebook_recovery"] == {3: 3, 4: 4} and near["codebook_themes"] == 4
+    assert "k = 4 recovers more of them than the silhouette's choice, k = 3 (4 vs 3)" in (
+        codebook_k_sentence(near)
+    )
     # sep 2: k = 4 is far below the best silhouette; near_best keeps 3, range looks further
     X, ref = _four_groups(2.0)
     near = k_choice(AutoKMeans("auto", 3, 6, 0, "near_best", ref).fit(X))
     assert near["chosen"] == 3 and near["near_best"] == [3]
+    assert codebook_k_sentence(near).startswith("The codebook could not move k: no other k")
     wide = k_choice(AutoKMeans("auto", 3, 6, 0, "range", ref).fit(X))
     assert wide["chosen"] == 4 and set(wide["codebook_recovery"]) == {3, 4, 5, 6}
     # ties keep the silhouette's k: 5 and 6 recover as many as 4, and the smallest is taken
@@ -54,7 +59,7 @@ def test_the_codebook_moves_k_only_where_another_k_recovers_more() -> None:
 def test_bad_codebook_k_names_the_key(tmp_path: Path) -> None:
     job = tmp_path / "job.yaml"
     job.write_text("corpus:\n  path: x.csv\n", encoding="utf-8")
-    assert load_config(job, []).themes.codebook_k == "off"
+    assert load_config(job, []).themes.codebook_k == "near_best"
     assert load_config(job, []).themes.min_themes is None
     assert load_config(job, ["themes.codebook_k=off"]).themes.codebook_k == "off"
     for key, bad in (("themes.codebook_k", "sometimes"), ("themes.min_themes", "1")):
@@ -79,8 +84,9 @@ def test_floor_is_the_codebooks_size_unless_min_themes_is_set() -> None:
         EXCERPTS, write=False, overrides=[*QUICK, "themes.codebook_k=floor", "themes.min_themes=3"]
     )
     assert user.manifest["k"]["range"][0] == 3 and "codebook_floor" not in user.manifest["k"]
-    off = themekit.run(EXCERPTS, write=False, overrides=QUICK)
+    off = themekit.run(EXCERPTS, write=False, overrides=[*QUICK, "themes.codebook_k=off"])
     assert off.manifest["k"]["range"][0] == 3 and off.manifest["k"]["codebook_k"] == "off"
+    assert off.manifest["k"]["codebook_recovery"] is None
     # a library caller forces the rule (and k itself) on the estimator
     forced = ThemeFinder(codebook_k="floor", n_themes=6)
     assert forced.get_params()["codebook_k"] == "floor"

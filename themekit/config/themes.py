@@ -172,7 +172,7 @@ class ThemesConfig(Section):
     )
 
     codebook_k: Literal["off", "floor", "near_best", "range"] = Field(
-        "off",
+        "near_best",
         description=(
             "discover, with a codebook: off = k by silhouette alone; floor = the smallest k "
             "tried is the codebook's size, its themes and other (unless min_themes is set); "

@@ -41,7 +41,10 @@ DEFAULT_MIN_THEMES = 3
 #: :data:`SILHOUETTE_TOLERANCE` of the best, the one whose clustering recovers the most codebook
 #: themes as the codebook coding sees them (:func:`themekit.themes.space.codebook_recovery`; no
 #: hand codes); ``range``: the same among every k of the range. Either keeps the silhouette's k
-#: unless another k recovers strictly more (then the smallest of those).
+#: unless another k recovers strictly more (then the smallest of those). ``near_best`` is the
+#: default: on the development suite it gained where k = 3 was too coarse for the codebook
+#: (caregiving 1 -> 3 of 4 on every seed) and lost on no corpus beyond its seed-to-seed noise
+#: (benchmarks/RESULTS.md, "k checked against the codebook").
 CODEBOOK_K_RULES = ("off", "floor", "near_best", "range")
 
 

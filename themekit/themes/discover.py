@@ -282,6 +282,11 @@ def codebook_k_sentence(rec: dict[str, Any]) -> str:
     )
     by_k = ", ".join(f"{kk}: {v}" for kk, v in sorted(counts.items()))
     of = rec.get("codebook_themes")
+    if len(counts) == 1:
+        return (
+            f"The codebook could not move k: no other k is among {among} (themes.codebook_k: "
+            f"{rec['codebook_k']})"
+        )
     if k == sil:
         what = f"k = {k}, the silhouette's choice, recovers as many as any other"
     else:

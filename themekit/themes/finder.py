@@ -102,7 +102,7 @@ class ThemeFinder(BaseEstimator):
         semi_supervised_head: str = "logistic",
         seed_with_codebook: bool | str = False,
         seed_weight: float = DEFAULT_SEED_WEIGHT,
-        codebook_k: str = "off",
+        codebook_k: str = "near_best",
         describe: bool = True,  # False: no BERTopic topic model (only the codes are wanted)
     ):
         self.mode = mode
