@@ -105,7 +105,7 @@ def test_range_records_what_each_k_recovers_and_says_so() -> None:
         assert k["codebook_recovery"][k["silhouette_choice"]] < best
         assert k["by"] == "silhouette and the codebook"
     text = " ".join(k_sentences(res.manifest))
-    assert "The codebook took part in choosing k: among every k of the range" in text
+    assert "k was also checked against the codebook: among every k of the range" in text
     assert "as the codebook coding sees them (no hand codes)" in text
     assert "themes.codebook_k: range" in text
     # forcing k leaves the codebook out of it

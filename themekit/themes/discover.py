@@ -295,7 +295,7 @@ def codebook_k_sentence(rec: dict[str, Any]) -> str:
             f"({counts[k]} vs {counts[sil]})"
         )
     return (
-        f"The codebook took part in choosing k: among {among}, the codebook themes (of {of}) "
+        f"k was also checked against the codebook: among {among}, the codebook themes (of {of}) "
         f"that each clustering recovers, as the codebook coding sees them (no hand codes), are "
         f"{by_k}; {what} (themes.codebook_k: {rec['codebook_k']})"
     )
