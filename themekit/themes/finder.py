@@ -45,7 +45,7 @@ from themekit.embed.base import l2_normalize
 from themekit.errors import ConfigError, InputError, NotFittedError
 from themekit.progress import ProgressCallback
 from themekit.themes import discover, finetune, guided
-from themekit.themes.cluster import AutoKMeans
+from themekit.themes.cluster import CODEBOOK_K_RULES, AutoKMeans
 from themekit.themes.guided import majority_map as _majority_map
 from themekit.themes.seeding import DEFAULT_SEED_WEIGHT, SeedingChoice
 from themekit.themes.seeding import validate as validate_seeding
@@ -83,7 +83,7 @@ class ThemeFinder(BaseEstimator):
         self,
         mode: str = "discover",
         n_themes: int | str = "auto",
-        min_themes: int = 3,
+        min_themes: int | None = None,
         max_themes: int = 12,
         clustering: str = "auto",
         reduction: str = "auto",
@@ -102,6 +102,7 @@ class ThemeFinder(BaseEstimator):
         semi_supervised_head: str = "logistic",
         seed_with_codebook: bool | str = False,
         seed_weight: float = DEFAULT_SEED_WEIGHT,
+        codebook_k: str = "near_best",
         describe: bool = True,  # False: no BERTopic topic model (only the codes are wanted)
     ):
         self.mode = mode
@@ -125,6 +126,7 @@ class ThemeFinder(BaseEstimator):
         self.semi_supervised_head = semi_supervised_head
         self.seed_with_codebook = seed_with_codebook
         self.seed_weight = seed_weight
+        self.codebook_k = codebook_k
         self.describe = describe
 
     @classmethod
@@ -152,6 +154,7 @@ class ThemeFinder(BaseEstimator):
             semi_supervised_head=cfg.semi_supervised.head,
             seed_with_codebook=cfg.seed_with_codebook,
             seed_weight=cfg.seed_weight,
+            codebook_k=cfg.codebook_k,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -215,7 +218,9 @@ class ThemeFinder(BaseEstimator):
         fit_space, self.seeding_ = space, None
         if self.mode == "discover":
             fit_space, self.seeding_ = discover.seed_space(self, Y, space, seg_codes)
-            topic_model, labels, n_out, self.k_ = discover.fit_bertopic(self, fit_space, texts)
+            topic_model, labels, n_out, self.k_ = discover.fit_bertopic(
+                self, fit_space, texts, seg_codes
+            )
         else:
             labels, seg_codes, n_out = self._assign(
                 Y, np.arange(n), self.seed, texts, hand_codes, given
@@ -307,6 +312,7 @@ class ThemeFinder(BaseEstimator):
             ("reduction", self.reduction, REDUCTIONS),
             ("outliers", self.outliers, ("reassign", "keep")),
             ("question_space", self.question_space, QUESTION_SPACES),
+            ("codebook_k", self.codebook_k, CODEBOOK_K_RULES),
             ("semi_supervised.method", self.semi_supervised_method, ("finetune", "prototype")),
             ("semi_supervised.head", self.semi_supervised_head, ("auto", "logistic", "prototype")),
         ]
@@ -319,7 +325,7 @@ class ThemeFinder(BaseEstimator):
             raise ConfigError(
                 f"must be 'auto' or an integer >= 1; got {self.n_themes!r}", key="themes.n_themes"
             )
-        if self.min_themes > self.max_themes:
+        if self.min_themes is not None and self.min_themes > self.max_themes:
             raise ConfigError(
                 f"min_themes ({self.min_themes}) is larger than max_themes ({self.max_themes})",
                 key="themes.min_themes",
