@@ -81,6 +81,15 @@ class SemiSupervisedConfig(Section):
             "output is computed once per text); null: every layer but the word embeddings"
         ),
     )
+    loss: Literal["cosine", "supcon", "softmax"] = Field(
+        "cosine",
+        description=(
+            "fine-tuning loss. cosine: SetFit's, pairs of texts pulled to cosine 1 (same code) "
+            "or 0; supcon: supervised contrastive over every pair of a batch of texts drawn two "
+            "per code; softmax: cross-entropy through a linear layer over the codes, trained "
+            "with the encoder (SetFit's end_to_end) and dropped afterwards"
+        ),
+    )
     batch_size: int = Field(16, ge=2, le=1024)
     learning_rate: float = Field(2e-5, gt=0.0, le=1e-2)
     max_seq_length: int = Field(128, ge=8, le=512)
