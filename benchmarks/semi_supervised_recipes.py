@@ -14,8 +14,9 @@ recipe is ``NAME:key=value,...`` with the keys
 - ``head``: ``logistic`` on the fine-tuned vectors (default) or ``concat``: on the frozen and
   the fine-tuned vectors side by side.
 
-Verdicts against ``frozen_lr`` per data set and share are ``semi_supervised_heads.verdicts``'s:
-the mean paired difference over the seeds beyond ``max(2 SE, 0.005)``.
+Verdicts against ``frozen_lr`` (and ``prototype``) per data set and share are
+``semi_supervised_heads.verdicts``'s: the mean paired difference over the seeds beyond
+``max(2 SE, 0.005)``.
 
     python benchmarks/semi_supervised_recipes.py --data /work/shared/benchdata --sib-size 200 \\
         --nhs-size 200 --only demo sib200 unbalanced excerpts --shares 0.2 0.3 --seeds 1 \\
@@ -137,6 +138,17 @@ def fits(
             yield f"{method}+concat", {**recipe, "head": "concat"}, both, info, cpu
 
 
+def completed(out: Path, recipes: list[str]) -> set[tuple[str, float, int]]:
+    """The splits ``out`` already has a row of every recipe for (a stopped run resumes)."""
+    if not out.is_file():
+        return set()
+    have: dict[tuple[str, float, int], set[str]] = {}
+    for line in out.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        have.setdefault((r["data"], r["share"], r["seed"]), set()).add(r["method"])
+    return {k for k, methods in have.items() if set(recipes) <= methods}
+
+
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     recipes = [parse_recipe(s) for s in args.recipes]
     ready = []
@@ -146,9 +158,12 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         p["states_by_depth"] = {layercache.n_frozen_layers(p["base"], 3): p["states"]}
         ready.append((name, book, p))
     rows: list[dict[str, Any]] = []
+    done = completed(args.out, [n for n, _ in recipes]) if args.out else set()
     for share in args.shares:
         for seed in args.seeds:
             for name, book, p in ready:
+                if (name, share, seed) in done:  # --out already holds this split's rows
+                    continue
                 corpus = p["corpus"]
                 labels = [c or "other" for c in corpus.codes]
                 given = ft.choose_given(corpus.codes, share, seed)
@@ -203,24 +218,31 @@ def summary(rows: list[dict[str, Any]]) -> str:
     out += ["", "| share | " + " | ".join(f"{c} mean (worst)" for c in cols) + " |"]
     out.append("|---" * (len(cols) + 1) + "|")
     for share, g in table.groupby(level="share"):
-        cells = [f"{g[c].mean():.3f} ({g[c].min():.3f} {g[c].idxmin()[0]})" for c in cols]
+        cells = []
+        for c in cols:
+            col = g[c].dropna()
+            worst = f"{col.min():.3f} {col.idxmin()[0]}" if len(col) else "-"
+            cells.append(f"{col.mean():.3f} ({worst}, {len(col)} data)")
         out.append(f"| {share:.0%} | " + " | ".join(cells) + " |")
     cpu = df[df["method"].isin(cols[2:])].groupby("method")["cpu_seconds"].median()
-    out += ["", "| recipe vs frozen_lr | share | mean diff | better | tie | below | below: data |"]
-    out.append("|---|---|---|---|---|---|---|")
-    for method in cols:
-        if method == "frozen_lr":
-            continue
-        v = verdicts(df, method)
-        for share, g in v.groupby(level="share"):
-            n = g["verdict"].value_counts()
-            below = ", ".join(
-                f"{d} ({m:+.3f})" for (d, _), m in g.loc[g["verdict"] == "below", "mean"].items()
-            )
-            out.append(
-                f"| {method} | {share:.0%} | {g['mean'].mean():+.3f} | {n.get('better', 0)} | "
-                f"{n.get('tie', 0)} | {n.get('below', 0)} | {below or '-'} |"
-            )
+    out += ["", "| recipe | vs | share | mean diff | better | tie | below | below: data |"]
+    out.append("|---|---|---|---|---|---|---|---|")
+    for base in ("frozen_lr", "prototype"):
+        for method in cols:
+            if method in ("frozen_lr", base):
+                continue
+            v = verdicts(df, method, base)
+            for share, g in v.groupby(level="share"):
+                n = g["verdict"].value_counts()
+                below = ", ".join(
+                    f"{d} ({m:+.3f})"
+                    for (d, _), m in g.loc[g["verdict"] == "below", "mean"].items()
+                )
+                out.append(
+                    f"| {method} | {base} | {share:.0%} | {g['mean'].mean():+.3f} | "
+                    f"{n.get('better', 0)} | {n.get('tie', 0)} | {n.get('below', 0)} | "
+                    f"{below or '-'} |"
+                )
     out += [
         "",
         "median CPU s per fit (fine-tune + vectors): "

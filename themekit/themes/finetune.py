@@ -4,11 +4,14 @@
 
 1. a stratified share of the hand-coded segments is *given* (:func:`choose_given`; the rest are
    only scored);
-2. the segment encoder (a sentence-transformers model in PyTorch) is fine-tuned SetFit-style on
-   pairs of given segments, plus the codebook's names, definitions and examples as extra
-   labelled text: cosine similarity pulled to 1 for two texts of the same code and to 0 for two
-   of different codes (:func:`contrastive_pairs`, :func:`finetune_encoder`; sentence-transformers'
-   ``CosineSimilarityLoss``, the loss SetFit uses). The pairs per epoch are bounded
+2. the segment encoder (a sentence-transformers model in PyTorch) is fine-tuned on the given
+   segments plus the codebook's names, definitions and examples as extra labelled text
+   (:func:`finetune_encoder`, losses in :mod:`themekit.themes.losses`): by default
+   (``loss: cosine``) SetFit's contrastive pairs, cosine similarity pulled to 1 for two texts
+   of the same code and to 0 for two of different codes (:func:`contrastive_pairs`;
+   sentence-transformers' ``CosineSimilarityLoss``); ``softmax`` is cross-entropy through a
+   linear layer over the codes trained with the encoder (SetFit's ``end_to_end``; the layer is
+   dropped afterwards) and ``supcon`` a supervised contrastive loss. The steps are bounded
    (``max_pairs``) so that a focus group trains in minutes on a laptop CPU; the word-embedding
    matrix is frozen (e5 has 96 M of its 118 M weights there) and CUDA is used when present;
 3. every segment, moderator prompt and codebook text is embedded with the fine-tuned encoder;
