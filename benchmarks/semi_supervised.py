@@ -427,6 +427,7 @@ def timing(args: argparse.Namespace) -> dict[str, Any]:
         learning_rate=args.lr,
         trained_layers=args.trained_layers,
         prompt=ft.default_prompt_for(args.model),
+        loss=args.loss,
     )
     t1 = time.perf_counter()
     ft.encode(model, corpus.texts[: args.timing])
@@ -435,7 +436,7 @@ def timing(args: argparse.Namespace) -> dict[str, Any]:
         "model": args.model,
         "labelled_texts": args.timing,
         "max_pairs": args.max_pairs,
-        "epochs": args.epochs,
+        "recipe": {k: info[k] for k in ("epochs", "loss", "learning_rate")},
         "trained_layers": info["trained_layers"],
         "torch_threads": torch.get_num_threads(),
         "cpus": len(os.sched_getaffinity(0)),
@@ -461,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-pairs", type=int, default=640)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--lr", type=float, default=2e-5, help="fine-tuning learning rate")
+    ap.add_argument("--loss", default="cosine", help="fine-tuning loss (--timing only)")
     ap.add_argument(
         "--trained-layers", default="3", help="top layers fine-tuned (all: every layer)"
     )

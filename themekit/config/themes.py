@@ -45,8 +45,8 @@ class SemiSupervisedConfig(Section):
     method: Literal["finetune", "prototype"] = Field(
         "prototype",
         description=(
-            "finetune: fine-tune the segment encoder on the codes given (contrastive pairs, "
-            "SetFit-style) plus the codebook's texts, then a logistic-regression head; "
+            "finetune: fine-tune the segment encoder on the codes given plus the codebook's "
+            "texts (loss), then a logistic-regression head; "
             "prototype: the frozen vectors, codebook similarity with self-training"
         ),
     )
@@ -69,7 +69,13 @@ class SemiSupervisedConfig(Section):
         ),
     )
     max_pairs: int = Field(
-        640, ge=8, le=1_000_000, description="contrastive pairs per epoch (bounds the time)"
+        640,
+        ge=8,
+        le=1_000_000,
+        description=(
+            "pairs per epoch (bounds the time): ceil(max_pairs / batch_size) steps, each of "
+            "batch_size pairs (cosine) or 2 x batch_size texts (softmax, supcon)"
+        ),
     )
     epochs: int = Field(1, ge=1, le=20)
     trained_layers: int | None = Field(
@@ -79,6 +85,15 @@ class SemiSupervisedConfig(Section):
         description=(
             "fine-tune only the top N transformer layers (the layers below are frozen and their "
             "output is computed once per text); null: every layer but the word embeddings"
+        ),
+    )
+    loss: Literal["cosine", "supcon", "softmax"] = Field(
+        "cosine",
+        description=(
+            "fine-tuning loss. cosine: SetFit's contrastive pairs, pulled to cosine 1 (same "
+            "code) or 0; softmax: cross-entropy through a linear layer over the codes, trained "
+            "with the encoder on batches drawn two texts per code (SetFit's end_to_end) and "
+            "dropped afterwards; supcon: supervised contrastive over every pair of such a batch"
         ),
     )
     batch_size: int = Field(16, ge=2, le=1024)

@@ -4,11 +4,14 @@
 
 1. a stratified share of the hand-coded segments is *given* (:func:`choose_given`; the rest are
    only scored);
-2. the segment encoder (a sentence-transformers model in PyTorch) is fine-tuned SetFit-style on
-   pairs of given segments, plus the codebook's names, definitions and examples as extra
-   labelled text: cosine similarity pulled to 1 for two texts of the same code and to 0 for two
-   of different codes (:func:`contrastive_pairs`, :func:`finetune_encoder`; sentence-transformers'
-   ``CosineSimilarityLoss``, the loss SetFit uses). The pairs per epoch are bounded
+2. the segment encoder (a sentence-transformers model in PyTorch) is fine-tuned on the given
+   segments plus the codebook's names, definitions and examples as extra labelled text
+   (:func:`finetune_encoder`, losses in :mod:`themekit.themes.losses`): by default
+   (``loss: cosine``) SetFit's contrastive pairs, cosine similarity pulled to 1 for two texts
+   of the same code and to 0 for two of different codes (:func:`contrastive_pairs`;
+   sentence-transformers' ``CosineSimilarityLoss``); ``softmax`` is cross-entropy through a
+   linear layer over the codes trained with the encoder (SetFit's ``end_to_end``; the layer is
+   dropped afterwards) and ``supcon`` a supervised contrastive loss. The steps are bounded
    (``max_pairs``) so that a focus group trains in minutes on a laptop CPU; the word-embedding
    matrix is frozen (e5 has 96 M of its 118 M weights there) and CUDA is used when present;
 3. every segment, moderator prompt and codebook text is embedded with the fine-tuned encoder;
@@ -125,12 +128,14 @@ def finetune_encoder(
     prompt: str = "",
     trained_layers: int | None = None,
     states: Sequence[Any] | None = None,
+    loss: str = "cosine",
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Fine-tune a ``SentenceTransformer`` in place on pairs of labelled texts.
 
-    The loss is SetFit's (sentence-transformers' ``CosineSimilarityLoss``): the squared error
-    between the cosine of a pair's embeddings and its target. ``trained_layers``: train only the
+    ``loss`` (:mod:`themekit.themes.losses`): ``cosine``, SetFit's (sentence-transformers'
+    ``CosineSimilarityLoss``: the squared error between the cosine of a pair's embeddings and
+    its target), ``supcon`` or ``softmax``. ``trained_layers``: train only the
     top N transformer layers on bottom states computed once (:mod:`themekit.themes.layercache`;
     ``states`` may pass them in, already computed for ``texts`` with the prompt); ``None``: every
     layer but the word-embedding table. Returns what was done (pairs, steps, seconds, peak memory
@@ -140,6 +145,7 @@ def finetune_encoder(
     from sentence_transformers.util import batch_to_device
 
     from themekit.themes import layercache
+    from themekit.themes.losses import train as train_loop
 
     if len(texts) != len(labels):
         raise InputError(f"{len(labels)} labels for {len(texts)} texts")
@@ -172,42 +178,30 @@ def finetune_encoder(
             return layercache.top_embed(model, [cached[k] for k in idx], n_frozen)
 
     cache_seconds = time.perf_counter() - t0
-    optimizer = torch.optim.AdamW(params, lr=learning_rate)
-    steps_per_epoch = -(-max_pairs // batch_size)
-    total = steps_per_epoch * epochs
-    report = progress or (lambda stage, done, total: None)
-    report("fine-tune", 0, total)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     model.train()
-    step = 0
-    losses: list[float] = []
-    for _ in range(epochs):
-        pairs = contrastive_pairs(labels, max_pairs, rng)
-        if not pairs:
-            break
-        for start in range(0, len(pairs), batch_size):
-            batch = pairs[start : start + batch_size]
-            idx = sorted({k for i, j, _ in batch for k in (i, j)})
-            where = {k: n for n, k in enumerate(idx)}
-            emb = embed(idx)
-            a = emb[[where[i] for i, _, _ in batch]]
-            b = emb[[where[j] for _, j, _ in batch]]
-            target = torch.tensor([y for _, _, y in batch], dtype=torch.float32, device=device)
-            loss = torch.nn.functional.mse_loss(torch.cosine_similarity(a, b), target)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            optimizer.zero_grad()
-            losses.append(float(loss.detach()))
-            step += 1
-            report("fine-tune", step, total)
+    losses, step = train_loop(
+        embed,
+        list(labels),
+        params,
+        loss=loss,
+        pairs=lambda n: contrastive_pairs(labels, n, rng),
+        max_pairs=max_pairs,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        rng=rng,
+        device=device,
+        progress=progress,
+    )
     model.eval()
     info: dict[str, Any] = {
         "pairs_per_epoch": max_pairs,
         "epochs": epochs,
         "batch_size": batch_size,
         "learning_rate": learning_rate,
+        "loss": loss,
         "trained_layers": trained_layers if n_frozen is not None else "all",
         "steps": step,
         "frozen_weights": frozen,

@@ -99,6 +99,7 @@ def finetune_for_run(
         seed=cfg.seed,
         prompt=prompt,
         trained_layers=ss.trained_layers,
+        loss=ss.loss,
         progress=progress,
     )
     info.update(

