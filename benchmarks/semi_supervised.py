@@ -203,6 +203,7 @@ def finetuned_vectors(
         learning_rate=learning_rate,
         seed=seed,
         trained_layers=trained_layers,
+        loss=args.loss,
         states=[states[i] for i in idx] if n_frozen is not None else None,
     )
     t0 = time.process_time()
@@ -461,8 +462,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="*", default=[1, 2, 3])
     ap.add_argument("--max-pairs", type=int, default=640)
     ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--lr", type=float, default=2e-5, help="fine-tuning learning rate")
-    ap.add_argument("--loss", default="cosine", help="fine-tuning loss (--timing only)")
+    ap.add_argument(
+        "--lr", type=float, default=None, help="fine-tuning learning rate (default: by loss)"
+    )
+    ap.add_argument("--loss", default="softmax", help="fine-tuning loss (cosine, softmax, supcon)")
     ap.add_argument(
         "--trained-layers", default="3", help="top layers fine-tuned (all: every layer)"
     )
@@ -480,6 +483,10 @@ def main(argv: list[str] | None = None) -> int:
         "--save-vectors", type=Path, help="folder for the frozen and each fit's fine-tuned vectors"
     )
     args = ap.parse_args(argv)
+    if args.lr is None:
+        from themekit.config.themes import LOSS_LEARNING_RATES
+
+        args.lr = LOSS_LEARNING_RATES[args.loss]
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     args.model = minilm() if args.model == "minilm" else (args.model or default_model())
     if args.quick:

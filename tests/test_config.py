@@ -182,3 +182,32 @@ def test_library_defaults_are_the_config_defaults() -> None:
     )
     assert EmbeddingConfig().context_weight == DEFAULT_CONTEXT_WEIGHT
     assert ThemesConfig().question_weight == QUESTION_WEIGHT
+
+
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path: Path) -> None:
+    out = apply_overrides({}, ["themes.semi_supervised.learning_rate=5e-5"])
+    assert out["themes"]["semi_supervised"]["learning_rate"] == 5e-5
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "corpus: {path: a.csv}\nthemes:\n  semi_supervised: {learning_rate: 1e-4}\n",
+        encoding="utf-8",
+    )
+    cfg = load_config(job)
+    assert cfg.themes.semi_supervised.learning_rate == 1e-4
+    assert cfg.themes.semi_supervised.loss == "softmax"
+
+
+def test_learning_rate_follows_the_loss_unless_set() -> None:
+    ss = config_from_dict({"corpus": {"path": "a.csv"}}).themes.semi_supervised
+    assert (ss.loss, ss.learning_rate) == ("softmax", 5e-5)
+    cos = config_from_dict(
+        {"corpus": {"path": "a.csv"}, "themes": {"semi_supervised": {"loss": "cosine"}}}
+    )
+    assert cos.themes.semi_supervised.learning_rate == 2e-5
+    set_ = config_from_dict(
+        {
+            "corpus": {"path": "a.csv"},
+            "themes": {"semi_supervised": {"loss": "cosine", "learning_rate": 1e-3}},
+        }
+    )
+    assert set_.themes.semi_supervised.learning_rate == 1e-3

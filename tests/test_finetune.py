@@ -72,6 +72,7 @@ def test_finetuning_moves_held_out_segments_towards_their_code() -> None:
         batch_size=8,
         learning_rate=1e-4,
         seed=0,
+        loss="cosine",
     )
     after = ft.encode(model, texts)
     assert info["steps"] == 6 and info["frozen_weights"] > 0 and info["trained_layers"] == "all"
@@ -107,7 +108,14 @@ def test_top_layers_train_on_cached_states_and_the_rest_stays_frozen() -> None:
         assert np.abs(cached - ft.encode(model, texts)).max() < 1e-5
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     info = ft.finetune_encoder(
-        model, texts, labels, max_pairs=32, batch_size=8, learning_rate=1e-4, trained_layers=2
+        model,
+        texts,
+        labels,
+        max_pairs=32,
+        batch_size=8,
+        learning_rate=1e-4,
+        trained_layers=2,
+        loss="cosine",
     )
     assert info["trained_layers"] == 2 and info["steps"] == 4
     after = model.state_dict()

@@ -101,6 +101,26 @@ def _expanded_size(data: Any, limit: int) -> int:
     return total
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's floats: ``5e-5`` and ``1e3`` are numbers (YAML 1.1,
+    which PyYAML follows, wants a dot and a signed exponent, ``5.0e-5``, and reads ``5e-5`` as
+    a string, which a float setting then rejects)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
 def load_yaml(
     text: str, *, source: str | Path | None = None, max_values: int = MAX_YAML_VALUES
 ) -> Any:
@@ -113,7 +133,7 @@ def load_yaml(
             source=source,
         )
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

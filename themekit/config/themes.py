@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from themekit.config._base import Section
 
@@ -37,6 +37,11 @@ class LLMNamerConfig(Section):
     n_quotes: int = Field(3, ge=0, le=10, description="quotes per theme shown to the model")
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     timeout: float = Field(120.0, gt=0.0, description="seconds to wait for one reply")
+
+
+#: ``themes.semi_supervised.learning_rate`` when not set, by loss: the best of those screened for
+#: each loss on the development suite (benchmarks/RESULTS.md, "The fine-tuning recipe").
+LOSS_LEARNING_RATES = {"cosine": 2e-5, "softmax": 5e-5, "supcon": 5e-5}
 
 
 class SemiSupervisedConfig(Section):
@@ -88,7 +93,7 @@ class SemiSupervisedConfig(Section):
         ),
     )
     loss: Literal["cosine", "supcon", "softmax"] = Field(
-        "cosine",
+        "softmax",
         description=(
             "fine-tuning loss. cosine: SetFit's contrastive pairs, pulled to cosine 1 (same "
             "code) or 0; softmax: cross-entropy through a linear layer over the codes, trained "
@@ -97,7 +102,23 @@ class SemiSupervisedConfig(Section):
         ),
     )
     batch_size: int = Field(16, ge=2, le=1024)
-    learning_rate: float = Field(2e-5, gt=0.0, le=1e-2)
+    learning_rate: float = Field(
+        LOSS_LEARNING_RATES["softmax"],
+        gt=0.0,
+        le=1e-2,
+        description="the encoder's learning rate; when not set, 5e-5 for softmax and supcon, "
+        "2e-5 for cosine",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _learning_rate_by_loss(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("learning_rate") is None:
+            loss = data.get("loss", "softmax")
+            if loss in LOSS_LEARNING_RATES:
+                data = {**data, "learning_rate": LOSS_LEARNING_RATES[loss]}
+        return data
+
     max_seq_length: int = Field(128, ge=8, le=512)
     codebook_texts: bool = Field(
         True, description="add the codebook's names, definitions and examples as labelled text"

@@ -7,11 +7,11 @@
 2. the segment encoder (a sentence-transformers model in PyTorch) is fine-tuned on the given
    segments plus the codebook's names, definitions and examples as extra labelled text
    (:func:`finetune_encoder`, losses in :mod:`themekit.themes.losses`): by default
-   (``loss: cosine``) SetFit's contrastive pairs, cosine similarity pulled to 1 for two texts
-   of the same code and to 0 for two of different codes (:func:`contrastive_pairs`;
-   sentence-transformers' ``CosineSimilarityLoss``); ``softmax`` is cross-entropy through a
-   linear layer over the codes trained with the encoder (SetFit's ``end_to_end``; the layer is
-   dropped afterwards) and ``supcon`` a supervised contrastive loss. The steps are bounded
+   (``loss: softmax``) cross-entropy through a linear layer over the codes trained with the
+   encoder (SetFit's ``end_to_end``; the layer is dropped afterwards); ``cosine`` is SetFit's
+   contrastive pairs, cosine similarity pulled to 1 for two texts of the same code and to 0 for
+   two of different codes (:func:`contrastive_pairs`; sentence-transformers'
+   ``CosineSimilarityLoss``), and ``supcon`` a supervised contrastive loss. The steps are bounded
    (``max_pairs``) so that a focus group trains in minutes on a laptop CPU; the word-embedding
    matrix is frozen (e5 has 96 M of its 118 M weights there) and CUDA is used when present;
 3. every segment, moderator prompt and codebook text is embedded with the fine-tuned encoder;
@@ -123,12 +123,12 @@ def finetune_encoder(
     max_pairs: int = 640,
     epochs: int = 1,
     batch_size: int = 16,
-    learning_rate: float = 2e-5,
+    learning_rate: float = 5e-5,
     seed: int = 42,
     prompt: str = "",
     trained_layers: int | None = None,
     states: Sequence[Any] | None = None,
-    loss: str = "cosine",
+    loss: str = "softmax",
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Fine-tune a ``SentenceTransformer`` in place on pairs of labelled texts.
