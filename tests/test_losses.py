@@ -53,8 +53,9 @@ def test_the_config_takes_a_loss_and_rejects_others() -> None:
         {"corpus": {"path": "x.csv"}, "themes": {"semi_supervised": {"loss": "supcon"}}}
     )
     assert cfg.themes.semi_supervised.loss == "supcon"
+    assert cfg.themes.semi_supervised.learning_rate == 5e-5  # by loss, when not set
     default = JobConfig.model_validate({"corpus": {"path": "x.csv"}}).themes.semi_supervised
-    assert (default.loss, default.learning_rate) == ("cosine", 2e-5)
+    assert (default.loss, default.learning_rate) == ("softmax", 5e-5)
     with pytest.raises(ValidationError, match="loss"):
         JobConfig.model_validate(
             {"corpus": {"path": "x.csv"}, "themes": {"semi_supervised": {"loss": "triplet"}}}
