@@ -37,15 +37,14 @@ def map_html(result: RunResult, figs: Figures, frame: Any) -> str:
     rows = result.vector_rows()  # frame row -> segment
     labels = frame["theme_id"].to_numpy()
     shown = map_sample(labels)
-    shown_set = set(shown.tolist())
     fig = go.Figure()
     for tid in sorted(set(labels.tolist()), key=lambda x: (x < 0, x)):
-        idx = [int(i) for i in np.flatnonzero(labels == tid) if int(i) in shown_set]
-        seg = {i: result.corpus[int(rows[i])] for i in idx}
+        idx = shown[labels[shown] == tid]
+        segs = [result.corpus[int(rows[i])] for i in idx]
         hover = [
-            f"<b>{esc(seg[i].id)}</b> · {esc(seg[i].speaker or '?')} · {esc(seg[i].session or '?')} · "
-            f"{esc(seg[i].language)}<br>{esc(short(seg[i].text, 140))}"
-            for i in idx
+            f"<b>{esc(s.id)}</b> · {esc(s.speaker or '?')} · {esc(s.session or '?')} · "
+            f"{esc(s.language)}<br>{esc(short(s.text, 140))}"
+            for s in segs
         ]
         fig.add_scatter(
             x=frame["x"].to_numpy()[idx],
@@ -56,7 +55,7 @@ def map_html(result: RunResult, figs: Figures, frame: Any) -> str:
                 "color": theme_color(tid),
                 "size": 8,
                 "opacity": 0.85 if tid >= 0 else 0.5,
-                "symbol": [SYMBOLS.get(seg[i].language, "circle") for i in idx],
+                "symbol": [SYMBOLS.get(s.language, "circle") for s in segs],
                 "line": {"width": 0.5, "color": "#333"},
             },
             hovertext=hover,
