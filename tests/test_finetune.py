@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,26 +56,30 @@ def _p_correct(X: np.ndarray, labels: list[str], train: np.ndarray) -> float:
     return float(np.mean(p[np.arange(len(cols)), cols]))
 
 
-@pytest.mark.slow  # fine-tunes MiniLM (about 10-20 s on an idle 2-core CPU)
-def test_finetuning_moves_held_out_segments_towards_their_code() -> None:
+def finetune_on_half(
+    max_seq_length: int = 128, **kwargs: Any
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """MiniLM fine-tuned (``finetune_encoder(**kwargs)``) on half of GOOD and BAD, half of each
+    code and both topics: the run's info, every text's vectors before and after, the labels and
+    the mask of the texts given."""
     texts = GOOD + BAD
     labels = ["good"] * len(GOOD) + ["bad"] * len(BAD)
     train = np.zeros(len(texts), dtype=bool)
-    train[[0, 1, 2, 3, 8, 9, 10, 11]] = True  # half of each code, both topics
-    model = ft.load_encoder(str(MINILM), device="cpu", max_seq_length=32)
+    train[[0, 1, 2, 3, 8, 9, 10, 11]] = True
+    model = ft.load_encoder(str(MINILM), device="cpu", max_seq_length=max_seq_length)
     before = ft.encode(model, texts)
     idx = np.flatnonzero(train)
     info = ft.finetune_encoder(
-        model,
-        [texts[i] for i in idx],
-        [labels[i] for i in idx],
-        max_pairs=48,
-        batch_size=8,
-        learning_rate=1e-4,
-        seed=0,
-        loss="cosine",
+        model, [texts[i] for i in idx], [labels[i] for i in idx], seed=0, **kwargs
     )
-    after = ft.encode(model, texts)
+    return info, before, ft.encode(model, texts), labels, train
+
+
+@pytest.mark.slow  # fine-tunes MiniLM (about 10-20 s on an idle 2-core CPU)
+def test_finetuning_moves_held_out_segments_towards_their_code() -> None:
+    info, before, after, labels, train = finetune_on_half(
+        max_seq_length=32, max_pairs=48, batch_size=8, learning_rate=1e-4, loss="cosine"
+    )
     assert info["steps"] == 6 and info["frozen_weights"] > 0 and info["trained_layers"] == "all"
     assert info["loss_last"] < info["loss_first"]
     # held-out segments: the head trained on the given ones is surer of their true code

