@@ -11,8 +11,7 @@ import pytest
 from themekit.codebook import Codebook
 from themekit.config import load_config
 from themekit.errors import ConfigError
-from themekit.themes import ThemeFinder
-from themekit.themes import guided
+from themekit.themes import ThemeFinder, guided
 
 from .test_themes import build
 
@@ -96,3 +95,17 @@ def test_a_bad_guided_scale_names_the_key(
         ThemeFinder(mode="guided", guided_scale="zscore").fit(
             X[:30], texts[:30], languages=langs[:30], codebook=cb, codebook_embeddings=C
         )
+
+
+def test_the_confusion_table_counts_codes_and_says_each_hand_codes_share() -> None:
+    from themekit.explain import confusion_markdown
+
+    machine = ["a", "a", "other", "b", "a"]
+    human = ["a", "b", "a", "b", None]  # the last segment has no hand code: not counted
+    table = confusion_markdown(machine, human, ["a", "b", "other"])
+    lines = table.splitlines()
+    assert lines[0] == "### Codebook coding by hand code"
+    assert "| a | 1 | 1 | 0 |" in lines  # coded a: 1 hand-coded a, 1 hand-coded b
+    assert "| other | 1 | 0 | 0 |" in lines
+    assert lines[-1] == "| coded as its hand code | 0.50 of 2 | 0.50 of 2 | — |"
+    assert confusion_markdown(machine, [None] * 5, ["a"]) == ""
