@@ -1,6 +1,7 @@
 """Guided coding's choices, measured on every development-suite corpus with a codebook.
 
     python benchmarks/guided_choices.py ../shared/benchdata [--absent] [--bootstrap 1000]
+        [--set embedding.language_neutral=false]
 
 Runs ``themekit.run`` in guided mode (defaults, seed 42, nothing written) on each corpus of
 ``benchmarks/suite.py`` that has a codebook, records the inputs of its coding step (the
@@ -61,7 +62,7 @@ def _kinds(codebook: Any) -> list[str]:
     return out
 
 
-def capture(data: Path) -> dict[str, dict[str, Any]]:
+def capture(data: Path, common: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """Each codebook corpus's coding inputs and hand codes (one guided run each)."""
     import suite
 
@@ -73,6 +74,7 @@ def capture(data: Path) -> dict[str, dict[str, Any]]:
 
     def recording(self: Any, Y: Any, hand_codes: Any, given: Any, questions: Any) -> Any:
         seen.update(Y=Y, C=self._C, questions=questions, codebook=self._codebook)
+        seen["centred"] = self._remover is not None  # the language means were removed
         return original(self, Y, hand_codes, given, questions)
 
     out: dict[str, dict[str, Any]] = {}
@@ -86,7 +88,7 @@ def capture(data: Path) -> dict[str, dict[str, Any]]:
                 seen.clear()
                 result = themekit.run(
                     entry.job(Path(tmp)),
-                    overrides=[*entry.overrides, "seed=42", "themes.mode=guided"],
+                    overrides=[*entry.overrides, "seed=42", "themes.mode=guided", *(common or [])],
                     write=False,
                 )
                 if result.codebook is None or "Y" not in seen:
@@ -132,7 +134,7 @@ def code(
         ref = guided.theme_scores(C[kind == "ex"], C[use], list(owners[use]), ids)
         scores = scores / ref.std(axis=0)
     else:
-        scores = guided.scale_scores(scores, scale)
+        scores = guided.scale_as_set(scores, scale, d["centred"])
     labels = np.asarray([ids.index(o) for o in d["owners"]])
     proba = guided.self_train(Y, scores, C, labels, share=share) if self_train else scores
     proba, _ = guided.pool_as_set(proba, d["questions"], pool)
@@ -211,9 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("data", type=Path, help="the shared benchdata folder")
     ap.add_argument("--absent", action="store_true", help="also leave each theme out in turn")
     ap.add_argument("--bootstrap", type=int, default=1000, help="paired resamples (0 = none)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for every run, e.g. embedding.language_neutral=false",
+    )
     args = ap.parse_args(argv)
     logging.disable(logging.INFO)
-    corpora = capture(args.data)
+    corpora = capture(args.data, args.set)
     table(corpora, args.bootstrap)
     if args.absent:
         absent(corpora)

@@ -72,12 +72,22 @@ def test_guided_mode_self_trains_on_the_scaled_similarities(
         coded[setting] = list(f.codebook_theme_)
         # the same coding by hand from the module's functions, in the finder's own space
         Y, Cn = f._prepare(X, langs, cb, C)
+        assert Cn is not None and f.language_remover_ is not None
         ids, owners = list(cb.ids), cb.descriptions()[1]
         scores = guided.scale_scores(guided.theme_scores(Y, Cn, owners, ids), setting)
         labels = np.asarray([ids.index(o) for o in owners])
         proba = guided.self_train(Y, scores, Cn, labels)
         assert coded[setting] == [ids[j] for j in proba.argmax(axis=1)]
     assert ThemeFinder().guided_scale == "spread"  # the default
+    assert coded["spread"] != coded["none"]  # the scaling changes some codes here
+    # without the language means removed the similarities are not centred: left raw
+    raw = {
+        setting: ThemeFinder(mode="guided", guided_scale=setting, question_weight=0.0)
+        .fit(X, texts, codebook=cb, codebook_embeddings=C)
+        .codebook_theme_
+        for setting in guided.GUIDED_SCALES
+    }
+    assert raw["spread"] == raw["none"]
 
 
 def test_a_bad_guided_scale_names_the_key(

@@ -167,7 +167,8 @@ class ThemesConfig(Section):
         description=(
             "guided: before the first coding, divide each codebook theme's similarities by "
             "their spread over the segments (spread), so that a theme close to every segment "
-            "does not take the others' segments; none = the raw mean cosine"
+            "does not take the others' segments; none = the raw mean cosine. Applied only "
+            "where the language means are removed (embedding.language_neutral)"
         ),
     )
     question_weight: Annotated[float, Field(ge=0.0, le=1.0)] | Literal["auto"] = Field(

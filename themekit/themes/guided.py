@@ -88,6 +88,22 @@ def scale_scores(scores: np.ndarray, setting: str = GUIDED_SCALES[0]) -> np.ndar
     return scores / np.where(spread > 1e-12, spread, 1.0)
 
 
+def scale_as_set(scores: np.ndarray, setting: str, centred: bool) -> np.ndarray:
+    """:func:`scale_scores` as ``themes.guided_scale`` says, when the similarities are
+    ``centred`` (the language means were removed, so the average segment sits at 0); without
+    that the raw similarities share a large offset (e5: about 0.8) that the spread would
+    magnify, so they are left as they are, and the log says so."""
+    if setting == "none":
+        return scores
+    if not centred:
+        logger.info(
+            "codebook coding: the similarities were not divided by their spread "
+            "(themes.guided_scale): the language means were not removed"
+        )
+        return scores
+    return scale_scores(scores, setting)
+
+
 def self_train(
     segments: np.ndarray,
     scores: np.ndarray,
