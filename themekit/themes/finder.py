@@ -453,12 +453,9 @@ class ThemeFinder(BaseEstimator):
                     for i in np.flatnonzero(given)
                 ]
             )
-        # guided: the first coding (which segments train the self-training) on each theme's
-        # similarities scaled by their spread, where the language means were removed (the
-        # similarities are then centred on the average segment); min_similarity reads the raw ones
-        first = scores
-        if self.mode == "guided":
-            first = guided.scale_as_set(scores, self.guided_scale, self._remover is not None)
+        # guided: self-trained from each theme's similarities over their spread (min_similarity: raw)
+        setting = self.guided_scale if self.mode == "guided" else "none"
+        first = guided.scale_as_set(scores, setting, centred=self._remover is not None)
         proba = guided.self_train(Y, first, self._C, desc_labels, extra_X=extra_X, extra_y=extra_y)
         proba, self._pooling = guided.pool_as_set(proba, questions, self.question_weight)
         pick = proba.argmax(axis=1)
