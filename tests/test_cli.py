@@ -148,6 +148,10 @@ def test_evaluate_against_a_second_coder(demo_runs: tuple[Path, Path], tmp_path:
     s2 = json.loads((ev / "scores.json").read_text())
     s1 = json.loads((demo_runs[0] / "scores.json").read_text())
     assert s2["cohen_kappa"] != s1["cohen_kappa"]
+    # the evaluation's report shows the codebook coding against this coder, theme by theme
+    report = (ev / "report.md").read_text(encoding="utf-8")
+    assert "## Codebook coding by hand code" in report
+    assert "| coded as its hand code |" in report
     # the same codes as the run's own give the run's own kappa
     code, stdout, _ = _run(
         ["evaluate", str(demo_runs[0]), "--codes", str(REPO / "themekit/data/demo/hand_codes.csv")]

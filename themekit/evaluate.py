@@ -154,6 +154,19 @@ def evaluate_run(
         seed=cfg.seed,
     )
     from themekit.compare import contingency_markdown, methods_paragraph
+    from themekit.explain import confusion_markdown
+
+    confusion = ""
+    machine = [str(c) for c in merged["codebook_theme"].fillna("")] if codebook_theme else []
+    if any(machine):  # the codebook coding against these hand codes
+        other = cfg.codebook.other_id
+        found = sorted(set(machine) - {other, ""})
+        confusion = confusion_markdown(
+            machine,
+            merged["code"].astype(str).tolist(),
+            [*found, other],
+            level="##",
+        )
 
     with atomic_folder(final, replace=True, kind="evaluation") as tmp:
         data = scores.to_dict()
@@ -161,7 +174,7 @@ def evaluate_run(
         write_json(tmp / "scores.json", data)
         (tmp / "report.md").write_text(
             f"# Evaluation against {codes.name}\n\n{methods_paragraph(scores)}\n\n"
-            f"{contingency_markdown(scores)}\n",
+            f"{contingency_markdown(scores)}\n" + (f"\n{confusion}\n" if confusion else ""),
             encoding="utf-8",
         )
     return final

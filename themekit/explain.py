@@ -8,6 +8,7 @@ coding confusion (codebook coding against the hand codes), as data.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -135,7 +136,7 @@ def k_sentences(manifest: Any) -> list[str]:
 
 
 def coding_confusion(
-    machine: list[str], human: list[str | None], order: list[str]
+    machine: list[str], human: Sequence[str | None], order: list[str]
 ) -> tuple[list[str], list[list[int]]]:
     """Codes (``order`` first, then any others) and the confusion counts: ``rows[i][j]`` =
     segments coded ``codes[i]`` by the machine and ``codes[j]`` by hand (hand-coded ones only)."""
@@ -144,6 +145,31 @@ def coding_confusion(
     codes = [c for c in order if c in seen] + sorted(seen - set(order))
     counts = Counter(pairs)
     return codes, [[counts.get((a, b), 0) for b in codes] for a in codes]
+
+
+def confusion_markdown(
+    machine: list[str], human: Sequence[str | None], order: list[str], *, level: str = "###"
+) -> str:
+    """:func:`coding_confusion` as a Markdown table with its heading, and each hand code's
+    recall (the share of its segments the codebook coding gave it); "" without hand codes."""
+    codes, rows = coding_confusion(machine, human, order)
+    if not codes:
+        return ""
+    out = [
+        f"{level} Codebook coding by hand code",
+        "",
+        "Rows: the codebook theme each segment was coded with; columns: its hand code.",
+        "",
+        "| coded \\ hand | " + " | ".join(codes) + " |",
+        "|---|" + "---|" * len(codes),
+    ]
+    out += [f"| {c} | " + " | ".join(map(str, r)) + " |" for c, r in zip(codes, rows, strict=True)]
+    recall = []
+    for j in range(len(codes)):
+        total = sum(r[j] for r in rows)
+        recall.append(f"{rows[j][j] / total:.2f} of {total}" if total else "—")
+    out.append("| coded as its hand code | " + " | ".join(recall) + " |")
+    return "\n".join(out)
 
 
 def subtheme_sentences(manifest: Any) -> list[str]:

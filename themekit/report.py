@@ -219,22 +219,12 @@ def _provenance(result: RunResult) -> list[str]:
 
 def _confusion_markdown(result: RunResult) -> str:
     """The codebook coding (rows) against the hand codes (columns), hand-coded segments only."""
-    from themekit.explain import coding_confusion
+    from themekit.explain import confusion_markdown
 
     assert result.codebook_theme is not None and result.codebook is not None
-    codes, rows = coding_confusion(
+    return confusion_markdown(
         result.codebook_theme, list(result.corpus.codes), list(result.codebook.ids)
     )
-    out = [
-        "### Codebook coding by hand code",
-        "",
-        "Rows: the codebook theme each segment was coded with; columns: its hand code.",
-        "",
-        "| coded \\ hand | " + " | ".join(codes) + " |",
-        "|---|" + "---|" * len(codes),
-    ]
-    out += [f"| {c} | " + " | ".join(map(str, r)) + " |" for c, r in zip(codes, rows, strict=True)]
-    return "\n".join(out)
 
 
 def _size_table(result: RunResult, field: str) -> str:

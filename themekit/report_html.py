@@ -310,6 +310,15 @@ def _coding_confusion(result: RunResult) -> str:
         f"<tr><th>{esc(c)}</th>" + "".join(f'<td class="num">{v}</td>' for v in r) + "</tr>"
         for c, r in zip(codes, rows, strict=True)
     )
+    totals = [sum(r[j] for r in rows) for j in range(len(codes))]
+    body += (
+        "<tr><th>coded as its hand code</th>"
+        + "".join(
+            f'<td class="num">{rows[j][j] / t:.2f} of {t}</td>' if t else "<td>—</td>"
+            for j, t in enumerate(totals)
+        )
+        + "</tr>"
+    )
     return (
         '<table id="coding-confusion"><caption>Codebook coding (rows) by hand code (columns)'
         f"</caption><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -162,6 +162,15 @@ class ThemesConfig(Section):
     min_similarity: float = Field(
         0.0, ge=-1.0, le=1.0, description="guided: below this similarity a segment is a new theme"
     )
+    guided_scale: Literal["spread", "none"] = Field(
+        "spread",
+        description=(
+            "guided: before the first coding, divide each codebook theme's similarities by "
+            "their spread over the segments (spread), so that a theme close to every segment "
+            "does not take the others' segments; none = the raw mean cosine. Applied only "
+            "where the language means are removed (embedding.language_neutral)"
+        ),
+    )
     question_weight: Annotated[float, Field(ge=0.0, le=1.0)] | Literal["auto"] = Field(
         DEFAULT_QUESTION_WEIGHT,
         description=(

