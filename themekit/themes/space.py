@@ -213,10 +213,11 @@ def choose(
         check["codebook_themes"] = n_themes
         use_q = check["question"] >= check["full"] and check["question"] > 0
         counts = f"({check['question']} vs {check['full']} of {n_themes})"
-        if check["question"] == 0:
+        if check["question"] == 0 == check["full"]:
             reason += (
-                ", but its clustering recovers none of the codebook's themes, as the codebook "
-                f"coding sees them {counts}: no evidence that the questions follow the themes"
+                ", but neither space's clustering recovers any of the codebook's themes, as the "
+                f"codebook coding sees them {counts}: no evidence that the questions follow the "
+                "themes"
             )
         else:
             reason += (
