@@ -150,16 +150,19 @@ def seed_space(
     record of that. ``auto`` seeds in the full vectors only, and keeps the seeds only when they
     make the clustering recover more of the codebook's themes (:func:`seeding.gain_check`)."""
     cb, C = est._codebook, est._C
-    if est.seed_with_codebook is False or codes is None or cb is None or C is None:
+    est._codebook_contrast = None  # also gates themes.codebook_k (fit_bertopic)
+    if codes is None or cb is None or C is None:
+        return Z, None
+    themes = [t for t in cb.ids if t != est._other_id()]
+    owners = cb.descriptions()[1]
+    full = seeding.theme_vectors(C, owners, themes)
+    ratio = est._codebook_contrast = seeding.contrast_ratio(Y, full)
+    if est.seed_with_codebook is False:
         return Z, None
     sub = est.question_subspace_
     if est.seed_with_codebook == "auto" and sub is not None:
         return Z, seeding.in_question_directions(est.seed_with_codebook, est.seed_weight)
-    themes = [t for t in cb.ids if t != est._other_id()]
-    owners = cb.descriptions()[1]
-    full = seeding.theme_vectors(C, owners, themes)
     vectors = seeding.theme_vectors(sub.transform(C), owners, themes) if sub else full
-    ratio = seeding.contrast_ratio(Y, full)
     out, record = seeding.seed(est.seed_with_codebook, est.seed_weight, Z, codes, vectors, ratio)
     if record is not None and record.used and est.seed_with_codebook == "auto":
         other = est._other_id()
@@ -223,7 +226,9 @@ def fit_bertopic(
     n = len(Y)
     clustering, reduction = resolved(est, n)
     fit_idx = sample(n, est.sample_size, est.seed)
-    ref = [codes[i] for i in fit_idx] if codes is not None and est.codebook_k != "off" else None
+    skipped = codebook_k_gate(est) if codes is not None else None
+    use_codes = codes is not None and est.codebook_k != "off" and skipped is None
+    ref = [codes[i] for i in fit_idx] if codes is not None and use_codes else None
     cluster_model = clusterer(est, clustering, len(fit_idx), est.seed, reference=ref)
     tm = make_bertopic(
         est.stop_words, make_reducer(reduction, len(fit_idx), est.seed), cluster_model
@@ -253,9 +258,32 @@ def fit_bertopic(
     if changed:
         tm.update_topics(list(texts), topics=topics.tolist())
     rec = k_record(cluster_model, clustering, topics)
+    if skipped is not None and "codebook_k" in rec:
+        rec["codebook_k"], rec["codebook_k_skipped"] = est.codebook_k, skipped
+        logger.info("k was not checked against the codebook: %s", skipped)
     if rec.get("codebook_k") == "floor" and est.min_themes is None:
         rec["codebook_floor"] = lowest_k(est)  # the smallest k tried, from the codebook
     return tm, np.asarray(topics, dtype=int), n_out, rec
+
+
+def codebook_k_gate(est: ThemeFinder) -> str | None:
+    """None when ``themes.codebook_k`` (``near_best`` / ``range``) may use the codebook, else
+    why not: only when the codebook fits the segments as seeding's ``auto`` requires (along the
+    directions between its themes the segments vary at least
+    :data:`~themekit.themes.seeding.MIN_CONTRAST_RATIO` times as much as along an average
+    direction), so that a codebook of another domain cannot move k."""
+    ratio = getattr(est, "_codebook_contrast", None)
+    if est.codebook_k not in ("near_best", "range") or ratio is None:
+        return None
+    if ratio >= seeding.MIN_CONTRAST_RATIO:
+        return None
+    if not np.isfinite(ratio):
+        return "the codebook has fewer than two themes to tell apart"
+    return (
+        f"along the directions between its themes the segments vary only {ratio:.1f} times as "
+        f"much as along an average direction (needs {seeding.MIN_CONTRAST_RATIO:g}): its themes "
+        "are not told apart in these vectors"
+    )
 
 
 def k_record(model: Any, clustering: str, labels: np.ndarray) -> dict[str, Any]:
