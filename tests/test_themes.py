@@ -490,6 +490,12 @@ def test_the_codebook_check_keeps_the_full_vectors_when_question_clusters_miss_i
     follows = [f"g{g % 3}" for g in guide]
     kept = space.choose("auto", evidence, full, question, 3, cluster, 0, follows, "other")
     assert kept.used == "question" and "at least as many" in kept.reason
+    # a coding that neither clustering recovers (it follows neither the themes nor the guide):
+    # a tie at none is no evidence for the question directions, so the full vectors are used
+    unrelated = [f"u{i % 3}" for i in range(n)]
+    tie = space.choose("auto", evidence, full, question, 3, cluster, 0, unrelated, "other")
+    assert tie.codebook_check == {"full": 0, "question": 0, "codebook_themes": 3}
+    assert tie.used == "full" and "neither space's clustering recovers" in tie.reason
 
 
 def test_k_at_the_lower_bound_says_whether_the_silhouette_singles_it_out() -> None:
@@ -541,10 +547,11 @@ def test_seeding_by_the_codebook_changes_only_the_clustering(corpus300, food_cod
     texts, langs, _, X = corpus300
     cb, C = food_codebook
     kw = {"languages": langs, "codebook": cb, "codebook_embeddings": C}
-    plain = ThemeFinder(seed=3).fit(X, texts, **kw)
+    plain = ThemeFinder(seed=3, seed_with_codebook=False).fit(X, texts, **kw)
     assert plain.seeding_ is None
-    auto = ThemeFinder(seed=3, seed_with_codebook="auto").fit(X, texts, **kw)
+    auto = ThemeFinder(seed=3).fit(X, texts, **kw)  # auto is the default
     assert auto.seeding_ is not None and not auto.seeding_.used
+    assert auto.seeding_.setting == "auto"
     assert "not told apart" in auto.seeding_.reason
     assert (auto.labels_ == plain.labels_).all()
     forced = ThemeFinder(seed=3, seed_with_codebook=True, seed_weight=0.5).fit(X, texts, **kw)

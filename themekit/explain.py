@@ -113,6 +113,11 @@ def k_sentences(manifest: Any) -> list[str]:
         if k["chosen"] != k.get("silhouette_choice"):
             out = [f"k = {k['chosen']} chosen by silhouette and the codebook among {lo}–{hi}."]
         out.append(f"{codebook_k_sentence(k)}.")
+    if k.get("codebook_k_skipped"):
+        out.append(
+            f"k was not checked against the codebook: {k['codebook_k_skipped']} "
+            f"(themes.codebook_k: {k.get('codebook_k')})."
+        )
     if k.get("runner_up") is not None:
         close = (
             k.get("score") is not None

@@ -199,18 +199,19 @@ class ThemesConfig(Section):
     )
 
     seed_with_codebook: Literal["auto"] | bool = Field(
-        False,
+        "auto",
         description=(
             "discover, with a codebook: move each segment the codebook coding gives a theme "
             "(not 'other') seed_weight of the way toward that theme's description vector "
             "before clustering, as BERTopic's seed_topic_list does (k and the themes are "
-            "still found by the clustering); auto: only when the codebook fits the segments "
-            "(enough of them closer to a codebook theme than the average segment, in two "
-            "themes or more)"
+            "still found by the clustering); auto: only in the full vectors, when the codebook "
+            "fits the segments (its themes told apart in the vectors, two themes or more with "
+            "seeds), and when the seeded clustering recovers more of the codebook's themes, as "
+            "the codebook coding sees them, than the unseeded one"
         ),
     )
     seed_weight: float = Field(
-        0.25,
+        0.5,
         gt=0.0,
         lt=1.0,
         description="discover, seed_with_codebook: how far a seed moves toward its theme",

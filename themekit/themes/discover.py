@@ -147,17 +147,35 @@ def seed_space(
     """The vectors to cluster: ``Z`` (the space chosen; ``Y`` the full vectors) with the
     segments the codebook coding gives a theme nudged toward it
     (``themes.seed_with_codebook``, :mod:`themekit.themes.seeding`), or ``Z`` itself; and the
-    record of that."""
+    record of that. ``auto`` seeds in the full vectors only, and keeps the seeds only when they
+    make the clustering recover more of the codebook's themes (:func:`seeding.gain_check`)."""
     cb, C = est._codebook, est._C
-    if est.seed_with_codebook is False or codes is None or cb is None or C is None:
+    est._codebook_contrast = None  # also gates themes.codebook_k (fit_bertopic)
+    if codes is None or cb is None or C is None:
         return Z, None
     themes = [t for t in cb.ids if t != est._other_id()]
     owners = cb.descriptions()[1]
     full = seeding.theme_vectors(C, owners, themes)
+    ratio = est._codebook_contrast = seeding.contrast_ratio(Y, full)
+    if est.seed_with_codebook is False:
+        return Z, None
     sub = est.question_subspace_
+    if est.seed_with_codebook == "auto" and sub is not None:
+        return Z, seeding.in_question_directions(est.seed_with_codebook, est.seed_weight)
     vectors = seeding.theme_vectors(sub.transform(C), owners, themes) if sub else full
-    ratio = seeding.contrast_ratio(Y, full)
-    return seeding.seed(est.seed_with_codebook, est.seed_weight, Z, codes, vectors, ratio)
+    out, record = seeding.seed(est.seed_with_codebook, est.seed_weight, Z, codes, vectors, ratio)
+    if record is not None and record.used and est.seed_with_codebook == "auto":
+        other = est._other_id()
+        # each clustering as the final fit makes it (k with themes.codebook_k)
+        counts = [
+            space_choice.codebook_recovery(
+                labels_only(est, V, est.seed, reference=codes)[0], codes, other
+            )
+            for V in (Z, out)
+        ]
+        if not seeding.gain_check(record, counts[0], counts[1], len(themes)):
+            return Z, record
+    return out, record
 
 
 def _labels_fn(est: ThemeFinder) -> Any:
@@ -165,17 +183,25 @@ def _labels_fn(est: ThemeFinder) -> Any:
 
 
 def labels_only(
-    est: ThemeFinder, Y: np.ndarray, seed: int, n_themes: int | None = None
+    est: ThemeFinder,
+    Y: np.ndarray,
+    seed: int,
+    n_themes: int | None = None,
+    reference: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, int]:
-    """Cluster without BERTopic (stability refits, the space choice; same models and rules as
-    :func:`fit_bertopic`; ``n_themes`` overrides the finder's). Returns labels and the number of
-    initial outliers."""
+    """Cluster without BERTopic (stability refits, the space choice, seeding's check; same
+    models and rules as :func:`fit_bertopic`; ``n_themes`` overrides the finder's;
+    ``reference``: the codebook coding of the rows, for ``themes.codebook_k``). Returns labels
+    and the number of initial outliers."""
     n = len(Y)
     clustering, reduction = resolved(est, n)
     fit_idx = sample(n, est.sample_size, seed)
     reducer = make_reducer(reduction, len(fit_idx), seed)
     Z = reducer.fit_transform(Y[fit_idx]) if reduction == "umap" else Y[fit_idx]
-    model = clusterer(est, clustering, len(fit_idx), seed, n_themes)
+    ref = None
+    if reference is not None and est.codebook_k != "off":
+        ref = [reference[int(i)] for i in fit_idx]
+    model = clusterer(est, clustering, len(fit_idx), seed, n_themes, reference=ref)
     model.fit(Z)
     labels = np.full(n, -1, dtype=int)
     labels[fit_idx] = np.asarray(model.labels_, dtype=int)
@@ -200,7 +226,9 @@ def fit_bertopic(
     n = len(Y)
     clustering, reduction = resolved(est, n)
     fit_idx = sample(n, est.sample_size, est.seed)
-    ref = [codes[i] for i in fit_idx] if codes is not None and est.codebook_k != "off" else None
+    skipped = codebook_k_gate(est) if codes is not None else None
+    use_codes = codes is not None and est.codebook_k != "off" and skipped is None
+    ref = [codes[i] for i in fit_idx] if codes is not None and use_codes else None
     cluster_model = clusterer(est, clustering, len(fit_idx), est.seed, reference=ref)
     tm = make_bertopic(
         est.stop_words, make_reducer(reduction, len(fit_idx), est.seed), cluster_model
@@ -230,9 +258,32 @@ def fit_bertopic(
     if changed:
         tm.update_topics(list(texts), topics=topics.tolist())
     rec = k_record(cluster_model, clustering, topics)
+    if skipped is not None and "codebook_k" in rec:
+        rec["codebook_k"], rec["codebook_k_skipped"] = est.codebook_k, skipped
+        logger.info("k was not checked against the codebook: %s", skipped)
     if rec.get("codebook_k") == "floor" and est.min_themes is None:
         rec["codebook_floor"] = lowest_k(est)  # the smallest k tried, from the codebook
     return tm, np.asarray(topics, dtype=int), n_out, rec
+
+
+def codebook_k_gate(est: ThemeFinder) -> str | None:
+    """None when ``themes.codebook_k`` (``near_best`` / ``range``) may use the codebook, else
+    why not: only when the codebook fits the segments as seeding's ``auto`` requires (along the
+    directions between its themes the segments vary at least
+    :data:`~themekit.themes.seeding.MIN_CONTRAST_RATIO` times as much as along an average
+    direction), so that a codebook of another domain cannot move k."""
+    ratio = getattr(est, "_codebook_contrast", None)
+    if est.codebook_k not in ("near_best", "range") or ratio is None:
+        return None
+    if ratio >= seeding.MIN_CONTRAST_RATIO:
+        return None
+    if not np.isfinite(ratio):
+        return "the codebook has fewer than two themes to tell apart"
+    return (
+        f"along the directions between its themes the segments vary only {ratio:.1f} times as "
+        f"much as along an average direction (needs {seeding.MIN_CONTRAST_RATIO:g}): its themes "
+        "are not told apart in these vectors"
+    )
 
 
 def k_record(model: Any, clustering: str, labels: np.ndarray) -> dict[str, Any]:

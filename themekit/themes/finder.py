@@ -101,7 +101,7 @@ class ThemeFinder(BaseEstimator):
         question_space: str = "auto",
         semi_supervised_method: str = "prototype",
         semi_supervised_head: str = "logistic",
-        seed_with_codebook: bool | str = False,
+        seed_with_codebook: bool | str = "auto",
         seed_weight: float = DEFAULT_SEED_WEIGHT,
         codebook_k: str = "near_best",
         describe: bool = True,  # False: no BERTopic topic model (only the codes are wanted)

@@ -20,7 +20,10 @@ demo) and hurt where it does not, or where few answers follow a question (benchm
    segments are first coded with the codebook (the guided coding, no hand codes), and the
    question directions are kept only when their clustering recovers at least as many codebook
    themes *as that coding sees them* (:func:`codebook_recovery`) as the full vectors'
-   clustering does. Without a codebook this step is skipped.
+   clustering does, and at least one: a tie at none is no evidence that the questions follow
+   the themes (on the suite's ``guide_misaligned`` transcript, whose guide does not follow
+   them, both spaces' clusterings recover none on two seeds of three; benchmarks/RESULTS.md,
+   ninth session). Without a codebook this step is skipped.
 
 ``on`` / ``off`` force either space. The choice, its reason and the numbers behind it are kept in
 :class:`SpaceChoice` (the finder's ``space_``; the run's manifest ``clustering_space``).
@@ -208,13 +211,21 @@ def choose(
         n_themes = len(set(reference) - {other_id})
         check = {sp: codebook_recovery(base[sp], reference, other_id) for sp in base}
         check["codebook_themes"] = n_themes
-        use_q = check["question"] >= check["full"]
-        reason += (
-            f", {'and' if use_q else 'but'} it recovers "
-            f"{'at least as many' if use_q else 'fewer'} of the codebook's themes "
-            f"{'as' if use_q else 'than'} the full vectors' clustering, as the codebook coding "
-            f"sees them ({check['question']} vs {check['full']} of {n_themes})"
-        )
+        use_q = check["question"] >= check["full"] and check["question"] > 0
+        counts = f"({check['question']} vs {check['full']} of {n_themes})"
+        if check["question"] == 0 == check["full"]:
+            reason += (
+                ", but neither space's clustering recovers any of the codebook's themes, as the "
+                f"codebook coding sees them {counts}: no evidence that the questions follow the "
+                "themes"
+            )
+        else:
+            reason += (
+                f", {'and' if use_q else 'but'} it recovers "
+                f"{'at least as many' if use_q else 'fewer'} of the codebook's themes "
+                f"{'as' if use_q else 'than'} the full vectors' clustering, as the codebook "
+                f"coding sees them {counts}"
+            )
     return SpaceChoice(
         "question" if use_q else "full", setting, reason, evidence, stab, n_components, check
     )
