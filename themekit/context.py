@@ -97,7 +97,7 @@ def add_prompt_context(
     P = l2_normalize(prompts)
     cols = np.asarray([links[i] for i in rows], dtype=int)
     out[rows] = out[rows] + np.float32(weight) * P[cols]
-    return l2_normalize(out)
+    return l2_normalize(out, copy=False)  # out is ours
 
 
 def question_vectors(
@@ -121,7 +121,9 @@ class QuestionContext:
     ``links[i]``: the prompt the i-th analysed segment follows (index into ``prompts``, None
     where none); ``asks[j]``: whether prompt ``j`` asks something; ``answer_vectors``: the
     segments' own (raw) vectors; ``fitted_vectors``: the vectors themes are fitted on (the answer
-    plus ``context_weight`` x its prompt where linked, else the answers unit-normalised);
+    plus ``context_weight`` x its prompt where linked, else the answers unit-normalised; stored
+    in ``fitted`` when there are prompts, otherwise ``fitted`` is None and they are computed
+    when read, so that a corpus without prompts holds no second copy of its vectors);
     ``question_vectors``: per segment the raw vector of the question it answers (zeros where it
     answers none), None when there are no prompts; ``decisions``: one sentence per decision.
     """
@@ -130,10 +132,16 @@ class QuestionContext:
     prompts: list[Segment]
     asks: list[bool]
     answer_vectors: np.ndarray
-    fitted_vectors: np.ndarray
+    fitted: np.ndarray | None
     question_vectors: np.ndarray | None
     context_weight: float
     decisions: list[str]
+
+    @property
+    def fitted_vectors(self) -> np.ndarray:
+        """The vectors themes are fitted on (a new unit copy of the answers when there are no
+        prompts: read it once)."""
+        return l2_normalize(self.answer_vectors) if self.fitted is None else self.fitted
 
     @property
     def n_linked(self) -> int:
@@ -161,7 +169,7 @@ class QuestionContext:
             self.prompts,
             self.asks,
             self.answer_vectors[idx],
-            self.fitted_vectors[idx],
+            self.fitted[idx] if self.fitted is not None else None,
             Q[idx] if Q is not None else None,
             self.context_weight,
             self.decisions,
@@ -198,7 +206,7 @@ def build_context(
     n_linked = sum(j is not None for j in links)
     if not prompts or prompt_vectors is None or n_linked == 0:
         decisions.append("no moderator turns as context: each segment is read on its own")
-        return QuestionContext(links, prompts, asks, X, l2_normalize(X), None, 0.0, decisions)
+        return QuestionContext(links, prompts, asks, X, None, None, 0.0, decisions)
     P = np.asarray(prompt_vectors, dtype=np.float32)
     if len(P) != len(prompts):
         raise ValueError(f"{len(P)} prompt vectors for {len(prompts)} prompts")

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from themekit.embed.base import ROW_CHUNK, row_norms
 from themekit.errors import NotFittedError
 
 #: Labels that name no single language.
@@ -39,8 +40,8 @@ class LanguageMeanRemover:
         means: dict[str, np.ndarray] = {}
         for lang in sorted(set(labels.tolist()) - NON_LANGUAGES):
             mask = labels == lang
-            if int(mask.sum()) >= self.min_group:
-                means[lang] = X[mask].mean(axis=0)
+            if int(mask.sum()) >= self.min_group:  # no copy of the language's rows
+                means[lang] = np.mean(X, axis=0, where=mask[:, None])
         if means:
             center = np.mean(np.stack(list(means.values())), axis=0)
         elif len(X):
@@ -51,23 +52,29 @@ class LanguageMeanRemover:
         self.center_ = center.astype(np.float32)
         return self
 
-    def transform(self, X: np.ndarray, languages: Sequence[str]) -> np.ndarray:
+    def transform(
+        self, X: np.ndarray, languages: Sequence[str], *, copy: bool = True
+    ) -> np.ndarray:
+        """``X`` less each row's language mean (the centre for the others), re-normalised.
+        ``copy=False``: in place when ``X`` is a writable float32 array that the caller owns.
+        Works ``ROW_CHUNK`` rows at a time: no temporary of the size of ``X``."""
         if not hasattr(self, "center_"):
             raise NotFittedError(
                 "This LanguageMeanRemover instance is not fitted yet. Call 'fit' with the "
                 "vectors and their language labels first."
             )
         X = _check(X, languages)
-        out = np.array(X, dtype=np.float32, copy=True)
+        out = X if not copy and X.flags.writeable else np.array(X, dtype=np.float32, copy=True)
         labels = np.asarray(list(languages), dtype=object)
-        handled = np.zeros(len(labels), dtype=bool)
-        for lang, mean in self.means_.items():
-            mask = labels == lang
-            out[mask] -= mean
-            handled |= mask
-        out[~handled] -= self.center_
+        # each row's mean: row k of `subtract` (the centre last)
+        subtract = np.vstack([*self.means_.values(), self.center_]).astype(np.float32)
+        which = np.full(len(labels), len(self.means_), dtype=np.intp)
+        for k, lang in enumerate(self.means_):
+            which[labels == lang] = k
+        for a in range(0, len(out), ROW_CHUNK):
+            out[a : a + ROW_CHUNK] -= subtract[which[a : a + ROW_CHUNK]]
         if self.normalize:
-            norms = np.linalg.norm(out, axis=1, keepdims=True)
+            norms = row_norms(out)
             np.maximum(norms, 1e-12, out=norms)
             out /= norms
         return out

@@ -365,7 +365,7 @@ class ThemeFinder(BaseEstimator):
 
         remover = LanguageMeanRemover().fit(Xn, list(languages))
         self._remover = remover
-        Y = remover.transform(Xn, list(languages))
+        Y = remover.transform(Xn, list(languages), copy=False)  # Xn is ours: no second copy
         if Cn is not None and codebook is not None:
             Cn = remover.transform(Cn, guided.description_languages(codebook))
         return Y, Cn

@@ -1,0 +1,120 @@
+"""Passes over every vector make no n x d temporaries and give the same numbers as before
+(issue 15: memory flat apart from the vectors themselves)."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from themekit.context import build_context
+from themekit.embed import LanguageMeanRemover
+from themekit.embed.base import ROW_CHUNK, l2_normalize, row_norms
+from themekit.themes import ThemeFinder
+
+N = 2 * ROW_CHUNK + 123  # three blocks, the last one short
+D = 48
+
+
+def _vectors(seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, D)).astype(np.float32)
+    X[5] = 0.0  # a zero row stays zero
+    langs = rng.choice(["ms", "en", "mixed", "unknown"], N, p=[0.45, 0.45, 0.05, 0.05]).tolist()
+    langs[10:13] = ["id"] * 3  # a language too rare for a mean of its own
+    return X, langs
+
+
+def _reference_transform(rem: LanguageMeanRemover, X: np.ndarray, langs: list[str]) -> np.ndarray:
+    """The transform as it was written before it worked in blocks (whole masks, one copy)."""
+    out = np.array(X, dtype=np.float32, copy=True)
+    labels = np.asarray(langs, dtype=object)
+    handled = np.zeros(len(labels), dtype=bool)
+    for lang, mean in rem.means_.items():
+        mask = labels == lang
+        out[mask] -= mean
+        handled |= mask
+    out[~handled] -= rem.center_
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    np.maximum(norms, 1e-12, out=norms)
+    return out / norms
+
+
+def test_row_blocks_give_the_same_numbers_as_whole_matrix_operations() -> None:
+    X, langs = _vectors()
+    assert np.array_equal(row_norms(X), np.linalg.norm(X, axis=1, keepdims=True))
+    whole = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    assert np.array_equal(l2_normalize(X), whole)
+    rem = LanguageMeanRemover().fit(X, langs)
+    labels = np.asarray(langs)
+    for lang in ("ms", "en"):  # each language's mean, without copying its rows
+        assert np.array_equal(rem.means_[lang], X[labels == lang].mean(axis=0))
+    assert "id" not in rem.means_  # too few rows: the centre, as before
+    assert np.array_equal(rem.transform(X, langs), _reference_transform(rem, X, langs))
+
+
+def test_in_place_only_when_asked_and_allowed() -> None:
+    X, langs = _vectors(1)
+    mine = X.copy()
+    out = l2_normalize(mine, copy=False)
+    assert out is mine and np.array_equal(out, l2_normalize(X))
+    kept = X.copy()
+    assert l2_normalize(kept) is not kept and np.array_equal(kept, X)  # the default copies
+    frozen = X.copy()
+    frozen.setflags(write=False)
+    assert l2_normalize(frozen, copy=False) is not frozen  # read-only (a memory map): a copy
+    rem = LanguageMeanRemover().fit(X, langs)
+    expected = rem.transform(X, langs)
+    assert np.array_equal(X, _vectors(1)[0])  # transform leaves its input alone by default
+    mine = X.copy()
+    out = rem.transform(mine, langs, copy=False)
+    assert out is mine and np.array_equal(out, expected)
+
+
+def _peak_above(fn: object) -> int:
+    """Bytes allocated at the peak of ``fn()`` above what was allocated before (tracemalloc
+    sees numpy's buffers)."""
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        fn()  # type: ignore[operator]
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def test_normalising_and_neutralising_hold_one_copy_at_most() -> None:
+    n, d = 3 * ROW_CHUNK, 384  # e5's width: per-row bookkeeping is small beside a row
+    X = np.random.default_rng(2).standard_normal((n, d)).astype(np.float32)
+    langs = (["ms", "en"] * (n // 2))[: n - 8] + ["mixed"] * 8
+    block, bookkeeping = ROW_CHUNK * d * 4, 64 * n
+
+    def prepare() -> None:  # as ThemeFinder._prepare does it
+        Xn = l2_normalize(X)
+        LanguageMeanRemover().fit(Xn, langs).transform(Xn, langs, copy=False)
+
+    # before: 3.1 copies (the unit copy, the norms' squared temporary, a language's rows, the
+    # output); now the unit copy and a block
+    assert _peak_above(prepare) < X.nbytes + 1.5 * block + bookkeeping
+    mine = X.copy()
+    assert _peak_above(lambda: l2_normalize(mine, copy=False)) < 1.5 * block + bookkeeping
+
+
+def test_a_context_without_prompts_holds_no_unit_copy() -> None:
+    X, _ = _vectors(3)
+    ctx = build_context([None] * N, [], X, None)
+    assert ctx.fitted is None and ctx.answer_vectors is X
+    assert np.array_equal(ctx.fitted_vectors, l2_normalize(X))  # computed when read
+    sub = ctx.subset(np.arange(10))
+    assert sub.fitted is None and np.array_equal(sub.fitted_vectors, l2_normalize(X[:10]))
+
+
+@pytest.mark.parametrize("neutral", [True, False])
+def test_the_finder_does_not_change_its_input(neutral: bool) -> None:
+    X, langs = _vectors(4)
+    X = X[:600]
+    before = X.copy()
+    finder = ThemeFinder(n_themes=3, language_neutral=neutral, seed=0, describe=False)
+    Y, _ = finder._prepare(X, langs[:600], None, None)
+    assert np.array_equal(X, before) and not np.shares_memory(X, Y)
