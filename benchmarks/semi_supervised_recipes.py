@@ -9,6 +9,8 @@ recipe is ``NAME:key=value,...`` with the keys
 - ``layers`` top layers trained (3), ``pairs`` pairs per epoch (640), ``lr`` (2e-5),
   ``epochs`` (1), ``batch`` pairs a step (16);
 - ``loss``: ``cosine`` | ``supcon`` | ``softmax`` (:mod:`themekit.themes.losses`);
+- ``warmup``: share of the steps the learning rate rises over, then falls linearly to 0
+  (0, the default: constant; SetFit's is 0.1);
 - ``cb``: 1 (default) the codebook texts are labelled text for the fine-tuning, 0 not (the
   head is fitted on them either way);
 - ``head``: ``logistic`` on the fine-tuned vectors (default) or ``concat``: on the frozen and
@@ -58,6 +60,7 @@ DEFAULTS: dict[str, Any] = {
     "loss": "cosine",
     "cb": 1,
     "head": "logistic",
+    "warmup": 0.0,
 }
 
 
@@ -68,7 +71,7 @@ def parse_recipe(spec: str) -> tuple[str, dict[str, Any]]:
         key, _, value = item.partition("=")
         if key not in DEFAULTS:
             raise SystemExit(f"recipe {name}: unknown key {key!r} (known: {sorted(DEFAULTS)})")
-        recipe[key] = type(DEFAULTS[key])(float(value) if key == "lr" else value)
+        recipe[key] = type(DEFAULTS[key])(float(value) if key in ("lr", "warmup") else value)
     return name, recipe
 
 
@@ -106,6 +109,7 @@ def fit_recipe(
         trained_layers=recipe["layers"],
         states=[states[i] for i in idx],
         loss=recipe["loss"],
+        warmup=recipe["warmup"],
     )
     V = layercache.encode_states(model, states, n_frozen)
     del model

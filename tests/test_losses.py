@@ -68,3 +68,49 @@ def test_each_loss_moves_held_out_texts_towards_their_code(loss: str) -> None:
     assert info["loss"] == loss and info["steps"] == 16
     assert info["loss_last"] < info["loss_first"]
     assert _p_correct(after, labels, train) > _p_correct(before, labels, train) + 0.02
+
+
+def test_linear_warmup_rises_then_falls_to_zero() -> None:
+    f = [losses.linear_warmup(k, 40, 0.1) for k in range(40)]
+    assert f[:4] == sorted(f[:4]) and f[3] < 1.0 == max(f) == f[4]
+    assert f[4:] == sorted(f[4:], reverse=True) and 0.0 < f[-1] < 0.05
+    assert losses.linear_warmup(0, 40, 0.0) == 1.0  # no warm-up: no ramp at the start
+
+
+def _learning_rates(warmup: float, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """AdamW's learning rate at each of the 8 steps of ``train`` on a small real parameter."""
+    import torch
+
+    w = torch.nn.Parameter(torch.randn(4, 3, generator=torch.Generator().manual_seed(0)))
+    seen: list[float] = []
+    real_step = torch.optim.AdamW.step
+
+    def step(self: torch.optim.AdamW, *a: object, **k: object) -> object:
+        seen.append(float(self.param_groups[0]["lr"]))
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    _, steps = losses.train(
+        lambda idx: w[idx],
+        ["a", "a", "b", "b"],
+        [w],
+        loss="supcon",
+        pairs=lambda n: [],
+        max_pairs=8,
+        epochs=1,
+        batch_size=1,
+        learning_rate=1e-3,
+        rng=np.random.default_rng(0),
+        device=torch.device("cpu"),
+        warmup=warmup,
+    )
+    assert steps == 8
+    return seen
+
+
+def test_the_loop_follows_the_warmup_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``train`` with ``warmup`` changes AdamW's learning rate step by step; without, it stays."""
+    assert _learning_rates(0.0, monkeypatch) == [1e-3] * 8
+    ramp = _learning_rates(0.25, monkeypatch)
+    assert ramp[0] < ramp[1] <= 1e-3 and max(ramp) == pytest.approx(1e-3)
+    assert ramp[-1] < ramp[2] and ramp[-1] < 2e-4

@@ -129,13 +129,15 @@ def finetune_encoder(
     trained_layers: int | None = None,
     states: Sequence[Any] | None = None,
     loss: str = "softmax",
+    warmup: float = 0.0,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Fine-tune a ``SentenceTransformer`` in place on pairs of labelled texts.
 
     ``loss`` (:mod:`themekit.themes.losses`): ``cosine``, SetFit's (sentence-transformers'
     ``CosineSimilarityLoss``: the squared error between the cosine of a pair's embeddings and
-    its target), ``supcon`` or ``softmax``. ``trained_layers``: train only the
+    its target), ``supcon`` or ``softmax``; ``warmup``: the share of the steps the learning rate
+    rises over before it falls linearly to 0 (0: constant). ``trained_layers``: train only the
     top N transformer layers on bottom states computed once (:mod:`themekit.themes.layercache`;
     ``states`` may pass them in, already computed for ``texts`` with the prompt); ``None``: every
     layer but the word-embedding table. Returns what was done (pairs, steps, seconds, peak memory
@@ -193,6 +195,7 @@ def finetune_encoder(
         learning_rate=learning_rate,
         rng=rng,
         device=device,
+        warmup=warmup,
         progress=progress,
     )
     model.eval()
@@ -202,6 +205,7 @@ def finetune_encoder(
         "batch_size": batch_size,
         "learning_rate": learning_rate,
         "loss": loss,
+        "warmup": warmup,
         "trained_layers": trained_layers if n_frozen is not None else "all",
         "steps": step,
         "frozen_weights": frozen,

@@ -12,6 +12,9 @@
   head training); the layer is dropped afterwards, the run's head is fitted on the vectors.
 
 ``max_pairs`` sets the steps per epoch (``ceil(max_pairs / batch_size)``) for every loss.
+``warmup`` > 0 raises the learning rates linearly over that share of the steps and then lowers
+them linearly to 0 (SetFit's and transformers' default schedule, with ``warmup_proportion``
+0.1); 0 keeps them constant.
 """
 
 from __future__ import annotations
@@ -48,6 +51,15 @@ def balanced_batch(labels: Sequence[str], size: int, rng: np.random.Generator) -
     return chosen
 
 
+def linear_warmup(step: int, total: int, warmup: float) -> float:
+    """The learning-rate factor at ``step`` of ``total``: up from 0 to 1 over the first
+    ``warmup`` share of the steps, then down linearly to 0 at the last step."""
+    n_warm = max(1, round(warmup * total)) if warmup > 0 else 0
+    if step < n_warm:
+        return (step + 1) / (n_warm + 1)
+    return max(0.0, (total - step) / max(1, total - n_warm))
+
+
 def supcon_loss(emb: Any, codes: Any, temperature: float = SUPCON_TEMPERATURE) -> Any:
     """Mean over the anchors that have a positive of ``-mean log softmax`` of their positives
     (cosine similarities over ``temperature``, the anchor itself left out)."""
@@ -80,6 +92,7 @@ def train(
     learning_rate: float,
     rng: np.random.Generator,
     device: Any,
+    warmup: float = 0.0,
     progress: ProgressCallback | None = None,
 ) -> tuple[list[float], int]:
     """Run the optimisation; ``embed(indices)`` gives the texts' embeddings with gradients,
@@ -99,6 +112,11 @@ def train(
     optimizer = torch.optim.AdamW(groups)
     steps_per_epoch = -(-max_pairs // batch_size)
     total = steps_per_epoch * epochs
+    schedule = None
+    if warmup > 0:
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda k: linear_warmup(k, total, warmup)
+        )
     report = progress or (lambda stage, done, total: None)
     report("fine-tune", 0, total)
     losses: list[float] = []
@@ -128,6 +146,8 @@ def train(
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             optimizer.zero_grad()
+            if schedule is not None:
+                schedule.step()
             losses.append(float(value.detach()))
             step += 1
             report("fine-tune", step, total)
