@@ -6,7 +6,8 @@ logistic-regression head on the frozen vectors) and by every recipe of ``--recip
 copy of the base encoder fine-tuned on that split; kappa on the segments not given only. A
 recipe is ``NAME:key=value,...`` with the keys
 
-- ``layers`` top layers trained (3), ``pairs`` pairs per epoch (640), ``lr`` (2e-5),
+- ``layers`` top layers trained (3), ``pairs`` pairs per epoch (640; ``auto``:
+  :func:`themekit.themes.losses.auto_pairs` of the segments given), ``lr`` (2e-5),
   ``epochs`` (1), ``batch`` pairs a step (16);
 - ``loss``: ``cosine`` | ``supcon`` | ``softmax`` (:mod:`themekit.themes.losses`);
 - ``warmup``: share of the steps the learning rate rises over, then falls linearly to 0
@@ -48,6 +49,7 @@ from semi_supervised_heads import verdicts
 from themekit.embed.base import l2_normalize
 from themekit.themes import finetune as ft
 from themekit.themes import layercache
+from themekit.themes.losses import auto_pairs
 
 log = logging.getLogger("benchmarks.semi_supervised_recipes")
 
@@ -71,6 +73,9 @@ def parse_recipe(spec: str) -> tuple[str, dict[str, Any]]:
         key, _, value = item.partition("=")
         if key not in DEFAULTS:
             raise SystemExit(f"recipe {name}: unknown key {key!r} (known: {sorted(DEFAULTS)})")
+        if key == "pairs" and value == "auto":
+            recipe[key] = "auto"
+            continue
         recipe[key] = type(DEFAULTS[key])(float(value) if key in ("lr", "warmup") else value)
     return name, recipe
 
@@ -101,7 +106,7 @@ def fit_recipe(
         model,
         [p["texts"][i] for i in idx],
         labs,
-        max_pairs=recipe["pairs"],
+        max_pairs=auto_pairs(int(given.sum())) if recipe["pairs"] == "auto" else recipe["pairs"],
         epochs=recipe["epochs"],
         batch_size=recipe["batch"],
         learning_rate=recipe["lr"],

@@ -64,6 +64,7 @@ def test_learning_curve_in_manifest_and_reports(tmp_path: Path) -> None:
         overrides=[
             *FAST_DEMO,
             "themes.mode=semi-supervised",
+            "themes.semi_supervised.method=prototype",  # the curve, not the method, is tested
             "themes.semi_supervised.learning_curve=[0.1,0.3,0.5]",
         ],
     )
@@ -89,6 +90,7 @@ def test_no_learning_curve_when_switched_off(tmp_path: Path) -> None:
         overrides=[
             *FAST_DEMO,
             "themes.mode=semi-supervised",
+            "themes.semi_supervised.method=prototype",
             "themes.semi_supervised.learning_curve=[]",
         ],
     )

