@@ -200,12 +200,31 @@ GPU_BATCH_TOKENS = 16384
 #: lengths rounded to 16 there are at most 32 lengths (benchmarks/RESULTS.md, issue 15).
 PAD_MULTIPLE = 8
 MAX_POSITIONS = 512  # BERT: 512 positions from 0
+#: Texts per ``encode`` call that :func:`~themekit.embed.engine.embed_texts` gives this backend
+#: at least. Batches are planned within a call, and every call ends in a short batch of a size
+#: of its own; each distinct (rows, length) shape keeps ~1.8 MiB of oneDNN kernels and buffers
+#: for the rest of the process. With calls of 64 texts a cold 100,000-segment run met 156 shapes
+#: (~2.4 KiB a segment from 30,000 to 100,000); with calls of 2,048 and the short batch's rows
+#: rounded by :func:`padded_rows`, 61 (benchmarks/RESULTS.md, issue 15, tenth session).
+CALL_TEXTS = 2048
 
 
 def padded_length(length: int) -> int:
     """``length`` rounded up to a multiple of :data:`PAD_MULTIPLE`, at most
     :data:`MAX_POSITIONS` (and never below ``length``)."""
     return max(length, min(-(-length // PAD_MULTIPLE) * PAD_MULTIPLE, MAX_POSITIONS))
+
+
+def padded_rows(rows: int, full: int) -> int:
+    """Rows a batch of ``rows`` windows is run with: ``rows`` rounded up to a power of two, at
+    most ``full`` (what its length allows) and never below ``rows``. The rows added repeat a
+    real one and are dropped; each row's vector does not depend on the others in its batch."""
+    return max(rows, min(1 << max(rows - 1, 0).bit_length(), full))
+
+
+def batch_rows(longest: int, batch_size: int, max_batch_tokens: int) -> int:
+    """Rows a batch whose longest window has ``longest`` tokens may hold."""
+    return max(1, min(batch_size, max_batch_tokens // max(padded_length(longest), 1)))
 
 
 def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int) -> list[list[int]]:
@@ -215,8 +234,7 @@ def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int)
     order = sorted(range(len(lengths)), key=lambda w: -lengths[w])
     batches, k = [], 0
     while k < len(order):
-        longest = padded_length(lengths[order[k]])
-        size = max(1, min(batch_size, max_batch_tokens // max(longest, 1)))
+        size = batch_rows(lengths[order[k]], batch_size, max_batch_tokens)
         batches.append(order[k : k + size])
         k += size
     return batches
@@ -250,7 +268,7 @@ class E5Embedder:
     and precision are part of :attr:`id`, so the cache never mixes them.
     """
 
-    min_batch_size = 1
+    min_batch_size = CALL_TEXTS
 
     def __init__(
         self,
@@ -414,16 +432,20 @@ class E5Embedder:
         )
         for batch in plan_batches([len(c) + 2 for _, c in windows], self.batch_size, budget):
             longest = padded_length(len(windows[batch[0]][1]) + 2)
-            ids = np.full((len(batch), longest), loaded.pad, np.int64)
-            mask = np.zeros((len(batch), longest), np.int64)
-            for r, w in enumerate(batch):
+            full = batch_rows(longest, self.batch_size, budget)
+            rows = padded_rows(len(batch), full)
+            ids = np.full((rows, longest), loaded.pad, np.int64)
+            mask = np.zeros((rows, longest), np.int64)
+            # the rows beyond the batch repeat its last window (a shape already met: see
+            # CALL_TEXTS); their vectors are dropped
+            for r, w in enumerate(batch + [batch[-1]] * (rows - len(batch))):
                 content = windows[w][1]
                 ids[r, 0] = loaded.bos
                 ids[r, 1 : 1 + len(content)] = content
                 ids[r, 1 + len(content)] = loaded.eos
                 mask[r, : len(content) + 2] = 1
             pooled = np.asarray(loaded.forward(ids, mask), np.float64)
-            for r, w in enumerate(batch):
+            for r, w in enumerate(batch):  # the batch's own rows only
                 i, content = windows[w]
                 wgt = max(len(content), 1)
                 out[i] += wgt * pooled[r]
