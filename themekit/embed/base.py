@@ -163,7 +163,7 @@ def rows_in_front(
     X: np.ndarray, rows: np.ndarray, others: np.ndarray, others_copy: np.ndarray
 ) -> Iterator[np.ndarray]:
     """``X[rows]`` as a view, without copying those rows: for the ``with`` block they are moved
-    to the front of ``X`` in place (``chunk`` rows at a time), and afterwards ``X`` is put back
+    to the front of ``X`` in place (:data:`ROW_CHUNK` rows at a time), and afterwards ``X`` is put back
     exactly as it was. ``rows`` and ``others`` are ascending and split ``range(len(X))``;
     ``others_copy`` is ``X[others]``, kept by the caller (it restores the rows overwritten).
     When ``X`` cannot be changed in place (read-only, not C-contiguous) this is ``X[rows]``."""
@@ -174,7 +174,8 @@ def rows_in_front(
     # forward: row rows[j] goes to j <= rows[j]; a block is read (a copy) before it is written,
     # and what later blocks read lies at or after their own positions, beyond this block
     for a in range(0, k, ROW_CHUNK):
-        X[a : a + ROW_CHUNK] = X[rows[a : a + ROW_CHUNK]]
+        b = min(a + ROW_CHUNK, k)
+        X[a:b] = X[rows[a:b]]
     try:
         yield X[:k]
     finally:  # back, from the end: j goes to rows[j] >= j, so no block overwrites a later source
