@@ -266,3 +266,42 @@ def test_torch_threads_halve_on_a_busy_machine(monkeypatch: pytest.MonkeyPatch) 
 def test_batches_are_padded_to_a_few_lengths() -> None:
     assert [e5.padded_length(n) for n in (1, 8, 9, 35, 509, 512)] == [8, 8, 16, 40, 512, 512]
     assert e5.padded_length(600) == 600  # never below the length itself
+
+
+def test_short_batches_are_run_at_a_few_sizes() -> None:
+    # rounded up to a power of two, at most what the length allows, never below the rows
+    assert [e5.padded_rows(r, 12) for r in (1, 2, 3, 5, 8, 9, 12)] == [1, 2, 4, 8, 8, 12, 12]
+    assert e5.padded_rows(1, 1) == 1 and e5.padded_rows(40, 64) == 64
+    assert e5.batch_rows(80, 64, 1024) == 12 and e5.batch_rows(9, 64, 1024) == 64
+    assert e5.batch_rows(600, 64, 1024) == 1  # a window over the budget is a batch of its own
+
+
+@pytest.mark.parametrize("prec", ["fp32", "bf16"])
+def test_rows_added_to_a_batch_change_no_vector(model_dir: Path, prec: str) -> None:
+    if prec == "bf16" and not precision.cpu_supports_bf16():
+        pytest.skip("this CPU has no native bf16")
+    emb = _backend(model_dir, prec)
+    loaded = emb._load()  # type: ignore[attr-defined]
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 200_000, (3, 24))
+    mask = np.ones_like(ids)
+    mask[2, 10:] = 0  # a shorter window
+    more = np.concatenate([ids, ids[-1:]]), np.concatenate([mask, mask[-1:]])
+    # each row's vector is the same, bit for bit, whatever else its batch holds
+    assert np.array_equal(loaded.forward(*more)[:3], loaded.forward(ids, mask))
+
+    shapes: list[tuple[int, int]] = []
+    forward = loaded.forward
+
+    def watched(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        shapes.append(ids.shape)
+        return forward(ids, mask)
+
+    loaded.forward = watched
+    try:
+        emb.encode([" ".join(SENTENCES[: 1 + i % 4]) + f" {i}" for i in range(23)])
+    finally:
+        loaded.forward = forward
+    for rows, length in shapes:  # every batch full for its length, or a power of two
+        assert rows == e5.batch_rows(length, emb.batch_size, 1024) or rows & (rows - 1) == 0
+    assert sum(r for r, _ in shapes) > 23  # the short batch was run with rows added

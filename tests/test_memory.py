@@ -10,7 +10,7 @@ import pytest
 
 from themekit.context import build_context
 from themekit.embed import LanguageMeanRemover
-from themekit.embed.base import ROW_CHUNK, l2_normalize, row_norms
+from themekit.embed.base import ROW_CHUNK, l2_normalize, row_norms, rows_in_front
 from themekit.themes import ThemeFinder
 
 N = 2 * ROW_CHUNK + 123  # three blocks, the last one short
@@ -118,3 +118,38 @@ def test_the_finder_does_not_change_its_input(neutral: bool) -> None:
     finder = ThemeFinder(n_themes=3, language_neutral=neutral, seed=0, describe=False)
     Y, _ = finder._prepare(X, langs[:600], None, None)
     assert np.array_equal(X, before) and not np.shares_memory(X, Y)
+
+
+def test_rows_moved_to_the_front_are_a_view_and_put_back_exactly() -> None:
+    X, _ = _vectors(5)
+    before = X.copy()
+    others = np.sort(np.random.default_rng(5).choice(N, 700, replace=False))
+    rows = np.setdiff1d(np.arange(N), others)
+    kept = X[others]
+    with rows_in_front(X, rows, others, kept) as view:
+        assert np.shares_memory(view, X) and view.flags.c_contiguous
+        assert np.array_equal(view, before[rows])  # what X[rows] would have copied
+    assert np.array_equal(X, before)  # bitwise as it was
+    with pytest.raises(RuntimeError), rows_in_front(X, rows, others, kept):
+        raise RuntimeError("the transform failed")
+    assert np.array_equal(X, before)  # put back on an error too
+    frozen = X.copy()
+    frozen.setflags(write=False)
+    with rows_in_front(frozen, rows, others, kept) as view:  # read-only: a copy, as before
+        assert not np.shares_memory(view, frozen) and np.array_equal(view, before[rows])
+
+
+def test_moving_rows_to_the_front_allocates_a_block_not_a_copy() -> None:
+    n, d = 3 * ROW_CHUNK, 384
+    X = np.random.default_rng(6).standard_normal((n, d)).astype(np.float32)
+    others = np.sort(np.random.default_rng(6).choice(n, 2000, replace=False))
+    rows = np.setdiff1d(np.arange(n), others)
+    kept = X[others]
+    block = ROW_CHUNK * d * 4
+
+    def move() -> None:
+        with rows_in_front(X, rows, others, kept) as view:
+            assert view.shape == (len(rows), d)
+
+    # X[rows] would be 0.92 of X (27 MiB here); the move holds one block and its index
+    assert _peak_above(move) < 1.2 * block + 64 * n

@@ -17,7 +17,8 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -155,6 +156,33 @@ def l2_normalize(X: np.ndarray, *, copy: bool = True) -> np.ndarray:
         X /= norms
         return X
     return X / norms
+
+
+@contextmanager
+def rows_in_front(
+    X: np.ndarray, rows: np.ndarray, others: np.ndarray, others_copy: np.ndarray
+) -> Iterator[np.ndarray]:
+    """``X[rows]`` as a view, without copying those rows: for the ``with`` block they are moved
+    to the front of ``X`` in place (:data:`ROW_CHUNK` rows at a time), and afterwards ``X`` is put back
+    exactly as it was. ``rows`` and ``others`` are ascending and split ``range(len(X))``;
+    ``others_copy`` is ``X[others]``, kept by the caller (it restores the rows overwritten).
+    When ``X`` cannot be changed in place (read-only, not C-contiguous) this is ``X[rows]``."""
+    if not (X.flags.writeable and X.flags.c_contiguous) or len(rows) + len(others) != len(X):
+        yield X[rows]
+        return
+    k = len(rows)
+    # forward: row rows[j] goes to j <= rows[j]; a block is read (a copy) before it is written,
+    # and what later blocks read lies at or after their own positions, beyond this block
+    for a in range(0, k, ROW_CHUNK):
+        b = min(a + ROW_CHUNK, k)
+        X[a:b] = X[rows[a:b]]
+    try:
+        yield X[:k]
+    finally:  # back, from the end: j goes to rows[j] >= j, so no block overwrites a later source
+        for b in range(k, 0, -ROW_CHUNK):
+            a = max(0, b - ROW_CHUNK)
+            X[rows[a:b]] = X[a:b].copy()
+        X[others] = others_copy
 
 
 def folder_fingerprint(folder: Path, *, head_bytes: int = 1 << 20) -> str:

