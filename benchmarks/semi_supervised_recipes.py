@@ -17,6 +17,14 @@ recipe is ``NAME:key=value,...`` with the keys
 - ``head``: ``logistic`` on the fine-tuned vectors (default) or ``concat``: on the frozen and
   the fine-tuned vectors side by side.
 
+``--ensemble`` also scores each fit as ``NAME+ens``: the output-space ensemble of the frozen and
+the fine-tuned heads (WiSE-FT's output-space mix, Wortsman et al. 2022): the class probabilities
+of ``frozen_lr``'s logistic regression (frozen vectors) and of the recipe's head (fine-tuned
+vectors), both fitted on the same given segments + codebook texts, averaged with the fixed
+weight :data:`ENSEMBLE_WEIGHT` on the fine-tuned head, then pooled over the question as the run
+pools; the given segments keep their codes. ``--ensemble-screen W ...`` adds ``NAME+ensW`` rows
+for other weights (a screen, not a choice). No extra fine-tuning: the same fit's heads.
+
 Verdicts against ``frozen_lr`` (and ``prototype``) per data set and share are
 ``semi_supervised_heads.verdicts``'s: the mean paired difference over the seeds beyond
 ``max(2 SE, 0.005)``.
@@ -43,15 +51,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from semi_supervised import code_with, datasets, default_model, emit, kappa, prepared
+from semi_supervised import datasets, default_model, emit, fit_finder, kappa, prepared
 from semi_supervised_heads import verdicts
 
 from themekit.embed.base import l2_normalize
+from themekit.themes import ThemeFinder, guided, layercache
 from themekit.themes import finetune as ft
-from themekit.themes import layercache
 from themekit.themes.losses import auto_pairs
 
 log = logging.getLogger("benchmarks.semi_supervised_recipes")
+
+#: ``--ensemble``: the fine-tuned head's weight in the mix (the frozen head has 1 - this); fixed
+#: at 0.5 before any run, not tuned per corpus.
+ENSEMBLE_WEIGHT = 0.5
 
 DEFAULTS: dict[str, Any] = {
     "layers": 3,
@@ -147,6 +159,36 @@ def fits(
             yield f"{method}+concat", {**recipe, "head": "concat"}, both, info, cpu
 
 
+def ensemble_codes(
+    frozen: ThemeFinder,
+    tuned: ThemeFinder,
+    hand_codes: list[str | None],
+    weight: float,
+) -> list[str]:
+    """Codes from ``(1 - weight) * frozen head + weight * fine-tuned head`` class probabilities
+    (each head on its own finder's vectors), pooled over the question as ``tuned`` pooled; the
+    given segments keep their own codes. ``weight`` 1 (0) gives ``tuned``'s (``frozen``'s)."""
+    h0, h1 = frozen.head_, tuned.head_
+    if h0 is None or h1 is None or h0.classes_ != h1.classes_:
+        raise RuntimeError("the two heads must be fitted on the same codes")
+    proba = (1.0 - weight) * h0.predict_proba(frozen.embeddings_) + weight * h1.predict_proba(
+        tuned.embeddings_
+    )
+    proba, _ = guided.pool_as_set(proba, tuned._questions, tuned.question_weight)
+    codes = [h1.classes_[int(j)] for j in proba.argmax(axis=1)]
+    other = tuned._other_id()
+    for i in np.flatnonzero(~np.asarray(tuned.eval_mask_, dtype=bool)):
+        codes[int(i)] = hand_codes[int(i)] or other
+    return codes
+
+
+def check_ensemble(frozen: ThemeFinder, tuned: ThemeFinder, hand_codes: list[str | None]) -> None:
+    """Weights 0 and 1 must give the two finders' own codes (the mix rebuilds their coding)."""
+    for w, finder in ((0.0, frozen), (1.0, tuned)):
+        if ensemble_codes(frozen, tuned, hand_codes, w) != list(finder.codebook_theme_ or []):
+            raise RuntimeError(f"ensemble weight {w} does not rebuild the head's own codes")
+
+
 def completed(out: Path, recipes: list[str]) -> set[tuple[str, float, int]]:
     """The splits ``out`` already has a row of every recipe for (a stopped run resumes)."""
     if not out.is_file():
@@ -181,8 +223,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     ("frozen_lr", None),
                     *recipes,
                 ]
+                frozen: ThemeFinder | None = None
                 for method, recipe, V, info, cpu in fits(p, given, labels, todo, seed, args):
-                    codes, mask = code_with(
+                    finder = fit_finder(
                         "prototype" if method == "prototype" else "finetune",
                         V,
                         p,
@@ -190,25 +233,38 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                         share,
                         seed,
                     )
+                    mask = np.asarray(finder.eval_mask_)
                     if not np.array_equal(mask, ~given):
                         raise RuntimeError("the finder's split differs from choose_given's")
-                    row = {
-                        "data": name,
-                        "share": share,
-                        "seed": seed,
-                        "method": method,
-                        "n_given": int(given.sum()),
-                        **kappa(codes, corpus, mask, seed),
-                        "cpu_seconds": round(cpu, 1),
-                        "peak_rss_mb": round(
-                            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                        ),
-                    }
-                    if recipe is not None:
-                        row["recipe"] = recipe
-                        row["finetune"] = info
-                    emit(row, args)
-                    rows.append(row)
+                    scored = [(method, list(finder.codebook_theme_ or []), None)]
+                    if method == "frozen_lr":
+                        frozen = finder
+                    elif recipe is not None and args.ensemble and frozen is not None:
+                        check_ensemble(frozen, finder, corpus.codes)
+                        for w in [ENSEMBLE_WEIGHT, *args.ensemble_screen]:
+                            suffix = "" if w == ENSEMBLE_WEIGHT else f"{round(100 * w):02d}"
+                            codes = ensemble_codes(frozen, finder, corpus.codes, w)
+                            scored.append((f"{method}+ens{suffix}", codes, w))
+                    for name_, codes, weight in scored:
+                        row = {
+                            "data": name,
+                            "share": share,
+                            "seed": seed,
+                            "method": name_,
+                            "n_given": int(given.sum()),
+                            **kappa(codes, corpus, mask, seed),
+                            "cpu_seconds": round(cpu, 1),
+                            "peak_rss_mb": round(
+                                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                            ),
+                        }
+                        if recipe is not None:
+                            row["recipe"] = recipe
+                            row["finetune"] = info
+                        if weight is not None:
+                            row["ensemble_weight"] = weight
+                        emit(row, args)
+                        rows.append(row)
     return rows
 
 
@@ -236,22 +292,21 @@ def summary(rows: list[dict[str, Any]]) -> str:
     cpu = df[df["method"].isin(cols[2:])].groupby("method")["cpu_seconds"].median()
     out += ["", "| recipe | vs | share | mean diff | better | tie | below | below: data |"]
     out.append("|---|---|---|---|---|---|---|---|")
-    for base in ("frozen_lr", "prototype"):
-        for method in cols:
-            if method in ("frozen_lr", base):
-                continue
-            v = verdicts(df, method, base)
-            for share, g in v.groupby(level="share"):
-                n = g["verdict"].value_counts()
-                below = ", ".join(
-                    f"{d} ({m:+.3f})"
-                    for (d, _), m in g.loc[g["verdict"] == "below", "mean"].items()
-                )
-                out.append(
-                    f"| {method} | {base} | {share:.0%} | {g['mean'].mean():+.3f} | "
-                    f"{n.get('better', 0)} | {n.get('tie', 0)} | {n.get('below', 0)} | "
-                    f"{below or '-'} |"
-                )
+    pairs = [(m, b) for b in ("frozen_lr", "prototype") for m in cols if m not in ("frozen_lr", b)]
+    # NAME+ens / NAME+concat against NAME: what the other head adds to the same fit
+    pairs += [(m, m.split("+")[0]) for m in cols if "+" in m and m.split("+")[0] in cols]
+    for method, base in pairs:
+        v = verdicts(df, method, base)
+        for share, g in v.groupby(level="share"):
+            n = g["verdict"].value_counts()
+            below = ", ".join(
+                f"{d} ({m:+.3f})" for (d, _), m in g.loc[g["verdict"] == "below", "mean"].items()
+            )
+            out.append(
+                f"| {method} | {base} | {share:.0%} | {g['mean'].mean():+.3f} | "
+                f"{n.get('better', 0)} | {n.get('tie', 0)} | {n.get('below', 0)} | "
+                f"{below or '-'} |"
+            )
     out += [
         "",
         "median CPU s per fit (fine-tune + vectors): "
@@ -273,6 +328,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", help="data sets: demo sib200 nhs corpora, or names")
     ap.add_argument(
         "--concat", action="store_true", help="also score each fit with the concatenated head"
+    )
+    ap.add_argument(
+        "--ensemble",
+        action="store_true",
+        help=f"also score each fit as NAME+ens: frozen and fine-tuned heads' probabilities "
+        f"mixed, {ENSEMBLE_WEIGHT} on the fine-tuned",
+    )
+    ap.add_argument(
+        "--ensemble-screen",
+        type=float,
+        nargs="*",
+        default=[],
+        help="with --ensemble: other fine-tuned weights, scored as NAME+ensW (a screen)",
     )
     ap.add_argument("--out", type=Path)
     ap.add_argument("--rows", type=Path, help="an earlier --out: print its table only")
