@@ -167,11 +167,20 @@ def read_table(
     def share(value: str | None) -> str | None:
         return None if value is None else shared.setdefault(value, value)
 
-    for row, rec in enumerate(frame.to_dict(orient="records"), start=1):
+    # the columns read, each as one list (not one dict per row: issue 15); a name the table
+    # holds twice is its last column, as a row's dict had it
+    names = list(frame.columns)
+    values = {
+        c: frame.iloc[:, len(names) - 1 - names[::-1].index(c)].tolist()
+        for c in {c for c in cols.values() if c is not None}
+    }
+    n_rows = len(frame)
+    del frame
+    for row in range(1, n_rows + 1):
 
-        def get(field: str, rec: dict[Any, Any] = rec) -> Any:
+        def get(field: str, i: int = row - 1) -> Any:
             col = cols[field]
-            return rec.get(col) if col is not None else None
+            return values[col][i] if col is not None else None
 
         text = _cell(get("text"))
         if text is None:
