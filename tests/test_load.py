@@ -458,3 +458,13 @@ def test_corpus_round_trips_through_dataframe_and_dataset() -> None:
     assert back[2].meta["marks"] == ["inaudible"]
     from_ds = Corpus.from_dataset(corpus.to_dataset())
     assert from_ds.segments == corpus.segments and from_ds[0].char_start == corpus[0].char_start
+
+
+def test_a_table_column_named_twice_is_read_from_its_last_copy(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text(
+        "id,text,speaker,text \ns1,first copy,P1,second copy\ns2,one,P2,two\n", encoding="utf-8"
+    )
+    corpus = load("t.csv", base=tmp_path)
+    # the header's "text " is stripped to "text"; a row's dict kept the last one, as now
+    assert [s.text for s in corpus] == ["second copy", "two"]
+    assert [s.speaker for s in corpus] == ["P1", "P2"] and [s.position for s in corpus] == [0, 1]
