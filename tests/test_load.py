@@ -468,3 +468,20 @@ def test_a_table_column_named_twice_is_read_from_its_last_copy(tmp_path: Path) -
     # the header's "text " is stripped to "text"; a row's dict kept the last one, as now
     assert [s.text for s in corpus] == ["second copy", "two"]
     assert [s.speaker for s in corpus] == ["P1", "P2"] and [s.position for s in corpus] == [0, 1]
+
+
+def test_a_line_too_long_is_named_by_its_number(tmp_path: Path) -> None:
+    from themekit.readers.text import MAX_LINE_CHARS, check_line_length
+
+    ok = "short\n" * 3 + "x" * MAX_LINE_CHARS + "\nlast"
+    check_line_length(ok, tmp_path / "ok.txt")  # a line of exactly the limit is read
+    for lines, number in (
+        (["a", "y" * (MAX_LINE_CHARS + 1), "b"], 2),
+        (["a", "b", "z" * (MAX_LINE_CHARS + 5)], 3),
+    ):
+        with pytest.raises(
+            InputError,
+            match=f"{MAX_LINE_CHARS + 1 if number == 2 else MAX_LINE_CHARS + 5:,} characters",
+        ) as err:
+            check_line_length("\n".join(lines), tmp_path / "t.txt")
+        assert err.value.line == number

@@ -47,11 +47,14 @@ def read_table_frame(path: Path, fmt: str, encoding: str = "auto") -> pd.DataFra
     import pandas as pd
 
     if fmt in ("csv", "tsv"):
-        text = read_text(path, encoding)
+        # the decoded text as UTF-8 bytes, which pandas' parser reads anyway: a StringIO held
+        # it a second time, four bytes a character (issue 15)
+        data = read_text(path, encoding).encode("utf-8")
         try:
             frame = pd.read_csv(
-                io.StringIO(text),
+                io.BytesIO(data),
                 sep="\t" if fmt == "tsv" else ",",
+                encoding="utf-8",
                 # Python strings, not pandas' Arrow-backed str: the Arrow pool (mimalloc) kept
                 # what it had freed, ~0.45 KiB a row for the whole run (issue 15)
                 dtype=object,
