@@ -140,7 +140,7 @@ ROW_CHUNK = 8192
 def even_blocks(rows: np.ndarray, chunk: int = ROW_CHUNK) -> list[np.ndarray]:
     """``rows`` cut into consecutive blocks of equal size (within one row), at most ``chunk``
     rows each: one block when there are no more than ``chunk``, else none under ``chunk / 2``,
-    so that a matrix product over a block never meets the kernels BLAS keeps for a few rows."""
+    so that no matrix product runs on a few rows only (where BLAS may choose other kernels)."""
     n_blocks = max(1, -(-len(rows) // chunk))
     return [b for b in np.array_split(rows, n_blocks) if len(b)]
 
