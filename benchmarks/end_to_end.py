@@ -1,7 +1,8 @@
 """A whole ``themekit run`` with the defaults on 10,000-100,000 distinct segments: time and memory.
 
 Usage:
-    python benchmarks/end_to_end.py --data /work/shared/benchdata [--sizes 10000,30000,100000]
+    python benchmarks/end_to_end.py --data /work/shared/benchdata [--sizes 10000,30000,100000] \
+        [--keep DIR]
 
 For each size a fresh child process writes a table of that many distinct real texts (those of
 ``ray_run_memory.py``: SIB-200 and Tatoeba in Malay and English, StackOverflow titles, NHS
@@ -12,6 +13,8 @@ segment embedded) and no codebook; everything else is themekit's default (backen
 engine, sample size, k, bootstrap). It runs ``themekit run job.yaml --out DIR`` through the
 CLI's entry point in that process and prints one JSON line: wall seconds, the process's peak
 resident memory (VmHWM) and per stage, seconds per stage, the embedder and the themes found.
+``--keep DIR`` leaves each size's table, cache and run folder in ``DIR/run-N`` (to compare two
+commits' outputs file by file) instead of a temporary folder that is removed.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True, help="the benchdata folder")
     ap.add_argument("--sizes", default="10000,30000,100000")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the run folders here")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--workdir", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -74,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     with tempfile.TemporaryDirectory() as tmp:
+        root = args.keep if args.keep is not None else Path(tmp)
         for n in [int(x) for x in args.sizes.split(",") if x]:
-            sub = Path(tmp) / f"run-{n}"
-            sub.mkdir()
+            sub = root / f"run-{n}"
+            sub.mkdir(parents=True)
             cmd = [sys.executable, __file__, "--data", str(args.data), "--child", str(n)]
             cmd += ["--workdir", str(sub)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)

@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/memory_copies.py --data /work/shared/benchdata --cache DIR \
-        [--sizes 20000,40000]
+        [--sizes 20000,40000] [--keep DIR]
 
 The job is ``end_to_end.py``'s (the same table of distinct real texts, themekit's defaults, no
 codebook) with the embedding cache ``--cache``: fill it once with the largest size (the first
@@ -14,7 +14,8 @@ four levels of attributes and containers) of at least an eighth of ``n x 384`` f
 counted once by the array that owns its buffer. Printed per stage: the peak (VmHWM), the frame
 the highest sample was taken in, and those arrays with their bytes per segment. A temporary
 made inside one C call (the squared matrix inside ``np.linalg.norm``) is not seen by the
-sampler; ``tests/test_memory.py`` counts those with tracemalloc.
+sampler; ``tests/test_memory.py`` counts those with tracemalloc. ``--keep DIR`` leaves each
+size's run folder in ``DIR/run-N`` (to compare two commits' outputs file by file).
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, required=True, help="the benchdata folder")
     ap.add_argument("--cache", type=Path, required=True, help="embedding cache (kept)")
     ap.add_argument("--sizes", default="20000,40000")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the run folders here")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--workdir", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -173,9 +175,10 @@ def main(argv: list[str] | None = None) -> int:
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     with tempfile.TemporaryDirectory() as tmp:
+        root = args.keep if args.keep is not None else Path(tmp)
         for n in [int(x) for x in args.sizes.split(",") if x]:
-            sub = Path(tmp) / f"run-{n}"
-            sub.mkdir()
+            sub = root / f"run-{n}"
+            sub.mkdir(parents=True)
             cmd = [sys.executable, __file__, "--data", str(args.data), "--cache", str(args.cache)]
             cmd += ["--child", str(n), "--workdir", str(sub)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)

@@ -458,3 +458,30 @@ def test_corpus_round_trips_through_dataframe_and_dataset() -> None:
     assert back[2].meta["marks"] == ["inaudible"]
     from_ds = Corpus.from_dataset(corpus.to_dataset())
     assert from_ds.segments == corpus.segments and from_ds[0].char_start == corpus[0].char_start
+
+
+def test_a_table_column_named_twice_is_read_from_its_last_copy(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text(
+        "id,text,speaker,text \ns1,first copy,P1,second copy\ns2,one,P2,two\n", encoding="utf-8"
+    )
+    corpus = load("t.csv", base=tmp_path)
+    # the header's "text " is stripped to "text"; a row's dict kept the last one, as now
+    assert [s.text for s in corpus] == ["second copy", "two"]
+    assert [s.speaker for s in corpus] == ["P1", "P2"] and [s.position for s in corpus] == [0, 1]
+
+
+def test_a_line_too_long_is_named_by_its_number(tmp_path: Path) -> None:
+    from themekit.readers.text import MAX_LINE_CHARS, check_line_length
+
+    ok = "short\n" * 3 + "x" * MAX_LINE_CHARS + "\nlast"
+    check_line_length(ok, tmp_path / "ok.txt")  # a line of exactly the limit is read
+    for lines, number in (
+        (["a", "y" * (MAX_LINE_CHARS + 1), "b"], 2),
+        (["a", "b", "z" * (MAX_LINE_CHARS + 5)], 3),
+    ):
+        with pytest.raises(
+            InputError,
+            match=f"{MAX_LINE_CHARS + 1 if number == 2 else MAX_LINE_CHARS + 5:,} characters",
+        ) as err:
+            check_line_length("\n".join(lines), tmp_path / "t.txt")
+        assert err.value.line == number

@@ -153,3 +153,61 @@ def test_moving_rows_to_the_front_allocates_a_block_not_a_copy() -> None:
 
     # X[rows] would be 0.92 of X (27 MiB here); the move holds one block and its index
     assert _peak_above(move) < 1.2 * block + 64 * n
+
+
+def test_even_blocks_cover_the_rows_in_order_and_none_is_small() -> None:
+    from themekit.embed.base import even_blocks
+
+    rows = np.arange(3, 3 + 2 * 100 + 7)
+    blocks = even_blocks(rows, 100)
+    assert np.array_equal(np.concatenate(blocks), rows)
+    assert all(50 <= len(b) <= 100 for b in blocks)
+    assert [len(b) for b in even_blocks(rows[:80], 100)] == [80]  # one block: one call
+    assert even_blocks(rows[:0], 100) == []
+
+
+def _clustered(seed: int, n: int = 3000, k: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((k, D)).astype(np.float32)
+    labels = rng.integers(0, k, n)
+    Y = l2_normalize(centres[labels] + 0.8 * rng.standard_normal((n, D)).astype(np.float32))
+    labels[rng.random(n) < 0.4] = -1  # outliers
+    return Y, labels
+
+
+def test_nearest_centre_in_blocks_gives_the_same_numbers() -> None:
+    from themekit.themes.discover import nearest_centre
+
+    Y, labels = _clustered(0)
+    rows = np.flatnonzero(labels == -1)
+    keys = sorted(set(labels.tolist()) - {-1})
+    # as it was written: a copy of each theme's rows and of the rows placed
+    cents = np.stack([l2_normalize(Y[labels == c].mean(axis=0, keepdims=True))[0] for c in keys])
+    for c, centre in zip(keys, cents, strict=True):
+        masked = Y.mean(axis=0, keepdims=True, where=(labels == c)[:, None])
+        assert np.array_equal(l2_normalize(masked)[0], centre)
+    before = np.asarray(keys)[np.argmax(Y[rows] @ cents.T, axis=1)]
+    assert np.array_equal(nearest_centre(Y, labels, rows, chunk=256), before)
+    assert np.array_equal(nearest_centre(Y, labels, rows), before)
+
+
+def test_outliers_reassigned_in_blocks_as_by_one_call() -> None:
+    from bertopic import BERTopic
+
+    from themekit.themes.discover import reduce_outliers
+
+    Y, labels = _clustered(1)
+    tm = BERTopic(embedding_model=None)  # what reduce_outliers reads of a fitted model
+    keys = sorted(set(labels.tolist()) - {-1})
+    tm.topic_sizes_ = {t: int((labels == t).sum()) for t in [-1, *keys]}
+    tm.topic_embeddings_ = np.vstack(
+        [Y[labels == -1].mean(axis=0)] + [Y[labels == c].mean(axis=0) for c in keys]
+    )
+    texts = [f"text {i}" for i in range(len(Y))]
+    whole = tm.reduce_outliers(
+        texts, labels.tolist(), strategy="embeddings", embeddings=Y, threshold=-1.0
+    )
+    got = reduce_outliers(tm, texts, labels, Y, chunk=256)
+    assert np.array_equal(got, np.asarray(whole)) and (got >= 0).all()
+    assert (labels == -1).any()  # the input is not changed
+    assert np.array_equal(reduce_outliers(tm, texts, labels, Y), np.asarray(whole))

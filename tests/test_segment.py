@@ -156,3 +156,26 @@ def test_any_text_segments_into_traceable_pieces(text: str, strategy: str) -> No
         assert s.text and s.char_start is not None and s.char_end is not None
         assert 100 <= s.char_start < s.char_end <= 100 + len(text)
         assert normalize_text(text[s.char_start - 100 : s.char_end - 100]).text == s.text
+
+
+def test_positions_count_within_each_session_and_segments_are_slotted() -> None:
+    import pickle
+    from dataclasses import replace
+
+    cfg = SegmentationConfig(strategy="sentences", max_tokens=12, moderator="keep")
+    turns = [
+        turn(MONOLOGUE, tid="a-1"),
+        Turn(id="b-1", text="Another session.", session="t", source="t.txt", speaker="P2"),
+        turn("Second turn here, short.", tid="a-2"),
+    ]
+    segs = segment_turns(turns, cfg)
+    by_session: dict[str, list[int]] = {}
+    for s in segs:
+        by_session.setdefault(s.session, []).append(s.position)
+    assert by_session == {"s": list(range(len(by_session["s"]))), "t": [0]}
+    assert len(by_session["s"]) > 2  # the monologue was cut into several pieces
+    seg = segs[1]
+    assert not hasattr(seg, "__dict__") and not hasattr(turns[0], "__dict__")
+    back = pickle.loads(pickle.dumps(segs))
+    assert back == segs and [s.meta for s in back] == [s.meta for s in segs]
+    assert replace(seg, position=7).position == 7 and Corpus(back).to_records()[1]["meta"]

@@ -15,13 +15,13 @@ if TYPE_CHECKING:  # pragma: no cover
 LANGUAGES = ("ms", "en", "mixed", "unknown")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Segment:
     """One unit of talk that carries (ideally) one idea.
 
     ``text`` is what gets embedded; transcription marks such as ``[inaudible]`` are kept in
     ``meta`` rather than in ``text``. ``code`` / ``secondary_code`` hold hand codes when the
-    corpus has them.
+    corpus has them. Slotted: one object per segment and no ``__dict__`` (issue 15).
     """
 
     id: str

@@ -34,10 +34,10 @@ from themekit.naming import (
     describe_quote,
     proper_nouns,
     score_keyphrases,
-    word_languages,
 )
 from themekit.theme_names import name_themes
 from themekit.theme_vectors import ThemeVectors
+from themekit.theme_words import theme_words
 from themekit.word_classes import speaker_name_words
 
 logger = logging.getLogger(__name__)
@@ -305,20 +305,16 @@ def _keywords(
     vec = CountVectorizer(
         stop_words=stop_words(extra_stop), token_pattern=TOKEN_PATTERN, lowercase=True, binary=True
     )
-    try:
-        counts = vec.fit_transform(texts)
-    except ValueError:  # nothing but stop words
+    # one row per theme: the counts of all its segments (BERTopic's "class documents"),
+    # counted in blocks (themekit.theme_words)
+    got = theme_words(texts, labels, themes, corpus.languages, vec)
+    if got is None:  # nothing but stop words
         return empty
-    vocab = np.asarray(vec.get_feature_names_out())
-    # one row per theme: the counts of all its segments (BERTopic's "class documents")
     from scipy.sparse import csr_matrix
 
-    rows = csr_matrix(
-        np.vstack([np.asarray(counts[labels == t].sum(axis=0)).ravel() for t in themes])
-    )
+    vocab, rows, word_lang = got.vocab, csr_matrix(got.rows), got.word_language
     ctfidf = ClassTfidfTransformer(reduce_frequent_words=True).fit_transform(rows)
     weights = np.asarray(ctfidf.todense()) if hasattr(ctfidf, "todense") else np.asarray(ctfidf)
-    word_lang = word_languages(counts, corpus.languages)
     names = proper_nouns(texts)
     out = {}
     for r, t in enumerate(themes):

@@ -344,7 +344,11 @@ def check_analysable(
     n = len(corpus)
     if n < 3:
         raise InputError(f"need at least 3 segments to find themes, got {n}", path=where)
-    distinct = {" ".join(t.lower().split()) for t in corpus.texts}
+    distinct: set[str] = set()  # three are enough: not a normalised copy of every text
+    for t in corpus.texts:
+        distinct.add(" ".join(t.lower().split()))
+        if len(distinct) >= 3:
+            break
     if len(distinct) < 3:
         raise InputError(
             f"the {n} segments to analyse hold only {len(distinct)} different text(s) "

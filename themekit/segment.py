@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 _TOKEN = re.compile(r"\S+")
 
 
-@dataclass
+@dataclass(slots=True)
 class Turn:
     """One speaker turn (or one table row) before segmentation.
 
@@ -175,8 +175,11 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def segment_turn(turn: Turn, cfg: SegmentationConfig, *, is_context: bool = False) -> list[Segment]:
-    """The segments of one turn (positions are set later by :func:`segment_turns`)."""
+def segment_turn(
+    turn: Turn, cfg: SegmentationConfig, *, is_context: bool = False, position: int = 0
+) -> list[Segment]:
+    """The segments of one turn, at positions ``position``, ``position + 1``, ... within their
+    session (:func:`segment_turns` passes how many segments the session has so far)."""
     spans = spans_for(turn.text, cfg)
     out: list[Segment] = []
     for k, (s0, e0) in enumerate(spans, start=1):
@@ -213,6 +216,7 @@ def segment_turn(turn: Turn, cfg: SegmentationConfig, *, is_context: bool = Fals
                 secondary_code=turn.secondary_code,
                 is_context=is_context,
                 meta=meta,
+                position=position + len(out),
             )
         )
     return out
@@ -317,6 +321,8 @@ def segment_turns(turns: Sequence[Turn], cfg: SegmentationConfig) -> list[Segmen
     )
     segments: list[Segment] = []
     dropped = 0
+    # each segment is made at its position: no second copy of every segment (issue 15)
+    counters: dict[str, int] = {}
     for turn in turns:
         inferred = (turn.session, turn.speaker) in detected
         moderator = bool(turn.speaker) and (bool(regex.search(turn.speaker)) or inferred)
@@ -325,15 +331,14 @@ def segment_turns(turns: Sequence[Turn], cfg: SegmentationConfig) -> list[Segmen
             continue
         if inferred:
             turn = replace(turn, meta={**turn.meta, "moderator_inferred": True})
-        segments.extend(
-            segment_turn(turn, cfg, is_context=moderator and cfg.moderator == "context")
+        pieces = segment_turn(
+            turn,
+            cfg,
+            is_context=moderator and cfg.moderator == "context",
+            position=counters.get(turn.session, 0),
         )
+        counters[turn.session] = counters.get(turn.session, 0) + len(pieces)
+        segments.extend(pieces)
     if dropped:
         log.info("dropped %d moderator turns (segmentation.moderator = 'drop')", dropped)
-    counters: dict[str, int] = {}
-    placed = []
-    for seg in segments:
-        pos = counters.get(seg.session, 0)
-        counters[seg.session] = pos + 1
-        placed.append(replace(seg, position=pos))
-    return placed
+    return segments

@@ -137,6 +137,14 @@ def as_float32_matrix(vectors: Any, n: int) -> np.ndarray:
 ROW_CHUNK = 8192
 
 
+def even_blocks(rows: np.ndarray, chunk: int = ROW_CHUNK) -> list[np.ndarray]:
+    """``rows`` cut into consecutive blocks of equal size (within one row), at most ``chunk``
+    rows each: one block when there are no more than ``chunk``, else none under ``chunk / 2``,
+    so that no matrix product runs on a few rows only (where BLAS may choose other kernels)."""
+    n_blocks = max(1, -(-len(rows) // chunk))
+    return [b for b in np.array_split(rows, n_blocks) if len(b)]
+
+
 def row_norms(X: np.ndarray, chunk: int = ROW_CHUNK) -> np.ndarray:
     """``np.linalg.norm(X, axis=1, keepdims=True)``, ``chunk`` rows at a time: the same numbers
     (each row's sum is its own), without the squared copy of the whole matrix."""

@@ -47,11 +47,14 @@ def read_table_frame(path: Path, fmt: str, encoding: str = "auto") -> pd.DataFra
     import pandas as pd
 
     if fmt in ("csv", "tsv"):
-        text = read_text(path, encoding)
+        # the decoded text as UTF-8 bytes, which pandas' parser reads anyway: a StringIO held
+        # it a second time, four bytes a character (issue 15)
+        data = read_text(path, encoding).encode("utf-8")
         try:
             frame = pd.read_csv(
-                io.StringIO(text),
+                io.BytesIO(data),
                 sep="\t" if fmt == "tsv" else ",",
+                encoding="utf-8",
                 # Python strings, not pandas' Arrow-backed str: the Arrow pool (mimalloc) kept
                 # what it had freed, ~0.45 KiB a row for the whole run (issue 15)
                 dtype=object,
@@ -167,11 +170,20 @@ def read_table(
     def share(value: str | None) -> str | None:
         return None if value is None else shared.setdefault(value, value)
 
-    for row, rec in enumerate(frame.to_dict(orient="records"), start=1):
+    # the columns read, each as one list (not one dict per row: issue 15); a name the table
+    # holds twice is its last column, as a row's dict had it
+    names = list(frame.columns)
+    values = {
+        c: frame.iloc[:, len(names) - 1 - names[::-1].index(c)].tolist()
+        for c in {c for c in cols.values() if c is not None}
+    }
+    n_rows = len(frame)
+    del frame
+    for row in range(1, n_rows + 1):
 
-        def get(field: str, rec: dict[Any, Any] = rec) -> Any:
+        def get(field: str, i: int = row - 1) -> Any:
             col = cols[field]
-            return rec.get(col) if col is not None else None
+            return values[col][i] if col is not None else None
 
         text = _cell(get("text"))
         if text is None:

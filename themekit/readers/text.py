@@ -196,11 +196,17 @@ def check_line_length(text: str, path: Path) -> None:
     """Refuse a text with a line longer than :data:`MAX_LINE_CHARS`, naming the line."""
     if len(text) <= MAX_LINE_CHARS:
         return
-    for number, line in enumerate(text.split("\n"), start=1):
-        if len(line) > MAX_LINE_CHARS:
+    start, number = 0, 1
+    while True:  # line by line without a list of every line (issue 15)
+        end = text.find("\n", start)
+        stop = len(text) if end < 0 else end
+        if stop - start > MAX_LINE_CHARS:
             raise InputError(
-                f"the line is {len(line):,} characters long; themekit reads lines (turns) of at "
-                f"most {MAX_LINE_CHARS:,}. Break it into turns or paragraphs (one per line).",
+                f"the line is {stop - start:,} characters long; themekit reads lines (turns) of "
+                f"at most {MAX_LINE_CHARS:,}. Break it into turns or paragraphs (one per line).",
                 path=path,
                 line=number,
             )
+        if end < 0:
+            return
+        start, number = end + 1, number + 1

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from themekit.embed.base import l2_normalize, rows_in_front
+from themekit.embed.base import ROW_CHUNK, even_blocks, l2_normalize, rows_in_front
 from themekit.themes import seeding
 from themekit.themes import space as space_choice
 from themekit.themes.cluster import (
@@ -211,7 +211,7 @@ def labels_only(
     if est.outliers == "reassign":
         todo |= labels == -1
     if todo.any() and (labels >= 0).any():
-        labels[todo] = nearest_centre(Y, labels, Y[todo])
+        labels[todo] = nearest_centre(Y, labels, np.flatnonzero(todo))
     return relabel(labels), n_out
 
 
@@ -247,17 +247,12 @@ def fit_bertopic(
         topics[rest] = np.asarray(pred, dtype=int)
         changed = True
     if est.outliers == "reassign" and (topics == -1).any() and (topics >= 0).any():
-        topics = np.asarray(
-            tm.reduce_outliers(
-                list(texts), topics.tolist(), strategy="embeddings", embeddings=Y, threshold=-1.0
-            ),
-            dtype=int,
-        )
+        topics = reduce_outliers(tm, texts, topics, Y)
         # BERTopic keeps a document an outlier when its similarities sum to <= 0, which
         # happens in the centred (language-neutralised) space: nearest theme centre instead
-        left = topics == -1
-        if left.any():
-            topics[left] = nearest_centre(Y, topics, Y[left])
+        left = np.flatnonzero(topics == -1)
+        if len(left):
+            topics[left] = nearest_centre(Y, topics, left)
         changed = True
     if changed:
         tm.update_topics(list(texts), topics=topics.tolist())
@@ -417,11 +412,44 @@ def describe_with_bertopic(
     return tm, np.asarray(topics, dtype=int)
 
 
-def nearest_centre(Y: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """For each of ``rows`` the label whose (unit) centre in ``Y`` it is most similar to."""
+def reduce_outliers(
+    tm: Any, texts: Sequence[str], topics: np.ndarray, Y: np.ndarray, chunk: int = ROW_CHUNK
+) -> np.ndarray:
+    """BERTopic's ``reduce_outliers(strategy="embeddings", threshold=-1)``, called on the
+    outliers' rows only, in blocks (:func:`~themekit.embed.base.even_blocks`): BERTopic copies
+    the rows it reassigns twice (a list of row views made into an array, then normalised), so
+    one call over every outlier held two copies of them (issue 15). Each row's similarities
+    are its own, so the topics are the same as one call's."""
+    out = topics.copy()
+    for rows in even_blocks(np.flatnonzero(topics == -1), chunk):
+        got = tm.reduce_outliers(
+            [texts[i] for i in rows.tolist()],
+            [-1] * len(rows),
+            strategy="embeddings",
+            embeddings=Y[rows],
+            threshold=-1.0,
+        )
+        out[rows] = np.asarray(got, dtype=int)
+    return out
+
+
+def nearest_centre(
+    Y: np.ndarray, labels: np.ndarray, rows: np.ndarray, chunk: int = ROW_CHUNK
+) -> np.ndarray:
+    """For each of ``rows`` (indices into ``Y``) the label whose (unit) centre in ``Y`` it is
+    most similar to. The centres are masked means (no copy of a theme's rows) and the rows are
+    read in blocks; the numbers are those of ``Y[labels == c].mean(axis=0)`` and
+    ``Y[rows] @ centres.T``."""
     keys = sorted(set(labels.tolist()) - {-1})
-    cents = np.stack([l2_normalize(Y[labels == c].mean(axis=0, keepdims=True))[0] for c in keys])
-    return np.asarray(keys)[np.argmax(rows @ cents.T, axis=1)]
+    cents = np.stack(
+        [l2_normalize(Y.mean(axis=0, keepdims=True, where=(labels == c)[:, None]))[0] for c in keys]
+    )
+    out = np.empty(len(rows), dtype=np.asarray(keys).dtype)
+    at = 0
+    for block in even_blocks(np.asarray(rows), chunk):
+        out[at : at + len(block)] = np.asarray(keys)[np.argmax(Y[block] @ cents.T, axis=1)]
+        at += len(block)
+    return out
 
 
 def relabel(labels: np.ndarray) -> np.ndarray:
