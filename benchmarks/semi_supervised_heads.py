@@ -111,6 +111,26 @@ def verdicts(df: Any, variant: str, base: str = "frozen_lr") -> Any:
     return out
 
 
+def verdict_counts(df: Any, variant: str, base: str = "frozen_lr") -> list[dict[str, Any]]:
+    """:func:`verdicts` counted per share: the share, the mean difference over the data sets,
+    how many are better / tie / below, and the ones below with their difference."""
+    out = []
+    for share, g in verdicts(df, variant, base).groupby(level="share"):
+        n = g["verdict"].value_counts()
+        below = ", ".join(
+            f"{d} ({m:+.3f})" for (d, _), m in g.loc[g["verdict"] == "below", "mean"].items()
+        )
+        out.append(
+            {
+                "share": share,
+                "mean": g["mean"].mean(),
+                **{k: int(n.get(k, 0)) for k in ("better", "tie", "below")},
+                "below_data": below or "-",
+            }
+        )
+    return out
+
+
 def summary(rows: list[dict[str, Any]]) -> str:
     import pandas as pd
 
@@ -151,15 +171,10 @@ def summary(rows: list[dict[str, Any]]) -> str:
     out.append("| variant vs frozen_lr | share | better | tie | below | below: data (diff) |")
     out.append("|---|---|---|---|---|---|")
     for variant in [c for c in cols if c not in ("frozen_lr",)]:
-        v = verdicts(df, variant)
-        for share, g in v.groupby(level="share"):
-            n = g["verdict"].value_counts()
-            below = ", ".join(
-                f"{d} ({m:+.3f})" for (d, _), m in g.loc[g["verdict"] == "below", "mean"].items()
-            )
+        for c in verdict_counts(df, variant):
             out.append(
-                f"| {variant} | {share:.0%} | {n.get('better', 0)} | {n.get('tie', 0)} | "
-                f"{n.get('below', 0)} | {below or '-'} |"
+                f"| {variant} | {c['share']:.0%} | {c['better']} | {c['tie']} | "
+                f"{c['below']} | {c['below_data']} |"
             )
     return "\n".join(out)
 

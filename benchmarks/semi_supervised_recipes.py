@@ -52,7 +52,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from semi_supervised import datasets, default_model, emit, fit_finder, kappa, prepared
-from semi_supervised_heads import verdicts
+from semi_supervised_heads import verdict_counts
 
 from themekit.embed.base import l2_normalize
 from themekit.themes import ThemeFinder, guided, layercache
@@ -296,16 +296,10 @@ def summary(rows: list[dict[str, Any]]) -> str:
     # NAME+ens / NAME+concat against NAME: what the other head adds to the same fit
     pairs += [(m, m.split("+")[0]) for m in cols if "+" in m and m.split("+")[0] in cols]
     for method, base in pairs:
-        v = verdicts(df, method, base)
-        for share, g in v.groupby(level="share"):
-            n = g["verdict"].value_counts()
-            below = ", ".join(
-                f"{d} ({m:+.3f})" for (d, _), m in g.loc[g["verdict"] == "below", "mean"].items()
-            )
+        for c in verdict_counts(df, method, base):
             out.append(
-                f"| {method} | {base} | {share:.0%} | {g['mean'].mean():+.3f} | "
-                f"{n.get('better', 0)} | {n.get('tie', 0)} | {n.get('below', 0)} | "
-                f"{below or '-'} |"
+                f"| {method} | {base} | {c['share']:.0%} | {c['mean']:+.3f} | "
+                f"{c['better']} | {c['tie']} | {c['below']} | {c['below_data']} |"
             )
     out += [
         "",
