@@ -37,7 +37,8 @@ the average segment is), and BERTopic's own rule, in the raw vectors, seeds almo
 these models (benchmarks/RESULTS.md). When it does not fit, the run is not seeded and says why.
 ``auto`` also seeds only in the full vectors (:func:`in_question_directions`), and keeps the
 seeds only when the seeded clustering recovers more of the codebook's themes, as the codebook
-coding sees them, than the unseeded one (:func:`gain_check`). ``auto`` is the default: on the
+coding sees them, than the unseeded one, or when both already recover all of them, where a gain
+cannot be measured (:func:`gain_check`). ``auto`` is the default: on the
 development suite it took the coded-excerpts corpus from 1, 1, 1 to 3, 3, 3 of 3 and the
 misaligned-guide transcript from 0, 0, 0 to 2, 2, 2, and no corpus dropped
 (benchmarks/RESULTS.md, ninth session). ``true`` / ``false`` force either.
@@ -81,7 +82,9 @@ class SeedingChoice:
     but ``other``); ``n_coded_other``: segments the codebook coding put in ``other``; ``contrast_ratio``:
     :func:`contrast_ratio` in the full vectors (``auto``'s check); ``codebook_check``: the
     codebook themes (as the codebook coding sees them) that the clustering recovers without and
-    with the seeds (``auto``'s last check, :func:`gain_check`; None when not measured)."""
+    with the seeds (``auto``'s last check, :func:`gain_check`; None when not measured);
+    ``kept_at_ceiling``: the seeds were kept because both clusterings recover every codebook
+    theme, where the check cannot tell a gain (:func:`gain_check`)."""
 
     used: bool
     setting: str
@@ -93,6 +96,7 @@ class SeedingChoice:
     n_coded_other: int = 0
     contrast_ratio: float | None = None
     codebook_check: dict[str, int] | None = None
+    kept_at_ceiling: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -258,14 +262,28 @@ def gain_check(record: SeedingChoice, unseeded: int, seeded: int, n_themes: int)
     them, no hand codes) than the clustering of the unseeded ones (``unseeded``). Seeding can
     only be worth its dependence on the codebook's wording when it makes the clustering hold
     more of the codebook's themes; on the 30-segment ``micro`` corpus it made them fewer (2 -> 0)
-    and lost hand-coded themes (benchmarks/RESULTS.md, ninth session). Updates ``record``
-    (``codebook_check``, ``used``, ``reason``) and returns whether the seeds are kept."""
+    and lost hand-coded themes (benchmarks/RESULTS.md, ninth session).
+
+    At the ceiling (both clusterings recover all ``n_themes``) "strictly more" cannot be
+    measured, so the seeds are kept, as ``auto`` keeps them wherever the check can speak
+    (``record.kept_at_ceiling``; the rule measured in benchmarks/RESULTS.md, twelfth session).
+    Updates ``record`` (``codebook_check``, ``used``, ``reason``) and returns whether the seeds
+    are kept."""
     record.codebook_check = {"unseeded": unseeded, "seeded": seeded, "codebook_themes": n_themes}
     if seeded > unseeded:
         record.reason += (
             f"; the seeded clustering recovers more of the codebook's themes, as the codebook "
             f"coding sees them, than the unseeded one ({seeded} vs {unseeded} of {n_themes})"
         )
+        return True
+    if seeded == unseeded == n_themes > 0:
+        record.kept_at_ceiling = True
+        record.reason += (
+            f"; the unseeded clustering already recovers all of the codebook's themes, as the "
+            f"codebook coding sees them, and the seeded one does too ({seeded} vs {unseeded} of "
+            f"{n_themes}): at that ceiling a gain cannot be measured, so the seeds are kept"
+        )
+        logger.info("discovery seeded at the codebook ceiling: %s", record.reason)
         return True
     record.used = False
     record.reason = (
