@@ -47,7 +47,7 @@ misaligned-guide transcript from 0, 0, 0 to 2, 2, 2, and no corpus dropped
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -254,6 +254,46 @@ def in_question_directions(setting: bool | str, weight: float) -> SeedingChoice:
     )
     logger.info("discovery not seeded by the codebook: %s", record.reason)
     return record
+
+
+def over_question_directions(
+    weight: float,
+    Y: np.ndarray,
+    codes: Sequence[str],
+    vectors: dict[str, np.ndarray],
+    ratio: float,
+    count: Callable[[np.ndarray], int],
+) -> tuple[np.ndarray | None, SeedingChoice, dict[str, Any]]:
+    """Where ``themes.question_space: auto`` chose the question directions: the full vectors
+    ``Y`` seeded as ``auto`` seeds them (:func:`seed`, its fit check, then :func:`gain_check`
+    on ``count``: the codebook themes a clustering of the given vectors recovers, as the
+    codebook coding sees them). Returns the seeded full vectors to cluster instead of the
+    question directions (None when they do not pass), the seeding record, and the check for
+    the space record (``used``, ``unseeded``, ``seeded``, ``codebook_themes``; the counts None
+    when the fit check stopped it). On the development suite the seeded full vectors beat the
+    question directions on the demo's single sessions (2 -> 3 of 3), and seeding in the
+    question directions themselves lost themes (:func:`in_question_directions`;
+    benchmarks/RESULTS.md, tenth to twelfth sessions)."""
+    out, record = seed("auto", weight, Y, codes, vectors, ratio)
+    assert record is not None  # codes are given and the setting is auto
+    check: dict[str, Any] = {"used": False, "unseeded": None, "seeded": None}
+    check["codebook_themes"] = len(vectors)
+    if record.used:
+        check["unseeded"], check["seeded"] = count(Y), count(out)
+        check["used"] = gain_check(record, check["unseeded"], check["seeded"], len(vectors))
+    if check["used"]:
+        record.reason += (
+            "; so the seeded full vectors were clustered instead of the question directions "
+            "(themes.question_space: auto)"
+        )
+        logger.info("discovery seeded in the full vectors, over the question directions")
+        return out, record, check
+    record.used = False
+    record.reason = (
+        f"{in_question_directions('auto', weight).reason}; seeded, the full vectors would not "
+        f"be clustered instead: {record.reason}"
+    )
+    return None, record, check
 
 
 def gain_check(record: SeedingChoice, unseeded: int, seeded: int, n_themes: int) -> bool:
