@@ -151,3 +151,26 @@ def test_the_confusion_table_counts_codes_and_says_each_hand_codes_share() -> No
     assert "| other | 1 | 0 | 0 |" in lines
     assert lines[-1] == "| coded as its hand code | 0.50 of 2 | 0.50 of 2 | — |"
     assert confusion_markdown(machine, [None] * 5, ["a"]) == ""
+
+
+def test_the_discover_run_records_its_coding_in_the_manifest_and_both_reports() -> None:
+    """themekit.run on the coded-excerpts corpus (TF-IDF: quick): the manifest's
+    ``codebook_coding`` holds the scale, and report.md and report.html say it."""
+    import themekit
+    from themekit.report import render_markdown
+    from themekit.report_html import render_html
+
+    from .conftest import REPO
+
+    job = REPO / "benchmarks" / "corpora" / "excerpts" / "job.yaml"
+    quick = ["embedding.backend=tfidf", "evaluation.bootstrap=0", "themes.subthemes=false"]
+    res = themekit.run(job, write=False, overrides=quick)
+    cc = res.manifest.codebook_coding
+    assert cc is not None and cc["setting"] == "spread" and cc["scale"] == "spread"
+    assert sum(cc["codes"].values()) == res.manifest.n_segments
+    for text in (render_markdown(res), render_html(res)):
+        assert "The codebook coding that discovery is checked and seeded with" in text
+        assert "themes.guided_scale: spread" in text
+    raw = themekit.run(job, write=False, overrides=[*quick, "themes.guided_scale=none"])
+    assert raw.manifest.codebook_coding["scale"] == "none"
+    assert '"codebook_coding"' in raw.manifest.to_json()
