@@ -193,25 +193,29 @@ def test_report_sentences_say_whether_discovery_was_seeded() -> None:
 @pytest.mark.slow
 def test_the_demo_seeded_by_its_codebook(demo_result) -> None:  # type: ignore[no-untyped-def]
     """The real demo (e5, its codebook; embeddings from the session's cache): by default (auto)
-    its themes are found in the question directions and not seeded, and the report says why;
-    forced (true), seeding changes the clustering only, and k is still chosen by the data."""
+    the question directions are chosen, then the full vectors seeded by the codebook recover
+    more of its themes and are clustered instead, and the report says so; with the question
+    directions forced (on) they are not seeded; forced (true), seeding changes the clustering
+    only, and k is still chosen by the data."""
     import themekit
     from themekit.report import render_markdown
     from themekit.report_html import render_html
 
     sd = demo_result.manifest.codebook_seeding
-    assert sd is not None and not sd["used"] and sd["setting"] == "auto"
-    assert demo_result.manifest.clustering_space["used"] == "question"
-    assert "auto seeds in the full vectors only" in sd["reason"]
-    assert "Discovery was not seeded by the codebook" in render_markdown(demo_result)
+    sp = demo_result.manifest.clustering_space
+    assert sd is not None and sd["used"] and sd["setting"] == "auto"
+    assert sp["used"] == "full" and sp["seeded_full"]["used"]
+    assert sp["seeded_full"]["seeded"] >= sp["seeded_full"]["unseeded"]
+    assert "instead of the question directions" in sd["reason"]
+    assert "Discovery was seeded by the codebook" in render_markdown(demo_result)
+    assert "the seeded full vectors were clustered instead" in render_markdown(demo_result)
+    common = ["evaluation.bootstrap=0", "themes.subthemes=false"]
+    on = themekit.run(DEMO_CONFIG, write=False, overrides=[*common, "themes.question_space=on"])
+    assert on.manifest.clustering_space["used"] == "question"
+    assert not on.manifest.codebook_seeding["used"]
+    assert "auto seeds in the full vectors only" in on.manifest.codebook_seeding["reason"]
     res = themekit.run(
-        DEMO_CONFIG,
-        write=False,
-        overrides=[
-            "evaluation.bootstrap=0",
-            "themes.seed_with_codebook=true",
-            "themes.subthemes=false",
-        ],
+        DEMO_CONFIG, write=False, overrides=[*common, "themes.seed_with_codebook=true"]
     )
     sd = res.manifest.codebook_seeding
     assert sd is not None and sd["used"] and sd["setting"] == "true"
@@ -222,8 +226,9 @@ def test_the_demo_seeded_by_its_codebook(demo_result) -> None:  # type: ignore[n
         "silhouette",
         "silhouette and the codebook",
     )
-    # the themes are described in the unseeded vectors: the same as the unseeded run's
-    assert np.allclose(res.cluster_embeddings, demo_result.cluster_embeddings)
+    # the themes are described in the unseeded vectors (forced, in the question directions
+    # auto chose): the same as the unseeded run's
+    assert np.allclose(res.cluster_embeddings, on.cluster_embeddings)
     assert "Discovery was seeded by the codebook" in render_markdown(res)
     assert "Discovery was seeded by the codebook" in render_html(res)
 

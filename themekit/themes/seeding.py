@@ -41,7 +41,12 @@ coding sees them, than the unseeded one, or when both already recover all of the
 cannot be measured (:func:`gain_check`). ``auto`` is the default: on the
 development suite it took the coded-excerpts corpus from 1, 1, 1 to 3, 3, 3 of 3 and the
 misaligned-guide transcript from 0, 0, 0 to 2, 2, 2, and no corpus dropped
-(benchmarks/RESULTS.md, ninth session). ``true`` / ``false`` force either.
+(benchmarks/RESULTS.md, ninth session). Where ``themes.question_space: auto`` chose the question
+directions, the full vectors are seeded instead and clustered when they pass
+(:func:`over_question_directions`); with the seeds kept at the ceiling and the spread coding
+this took the demo's single sessions from 2 to 3 of 3 on 8 seeds of 8, and no corpus lost
+beyond its seed-to-seed noise (benchmarks/RESULTS.md, twelfth session). ``true`` / ``false``
+force either.
 """
 
 from __future__ import annotations
@@ -237,11 +242,14 @@ def seed(
 
 
 def in_question_directions(setting: bool | str, weight: float) -> SeedingChoice:
-    """``auto`` does not seed when the themes are found in the question directions: those were
-    chosen because their clustering recovers at least as many codebook themes as the full
-    vectors' (:func:`themekit.themes.space.choose`), so the codebook has had its say; seeding
-    there as well lost themes on the development suite (``prompts_no_qmark`` 2, 2, 2 -> 1, 1, 1
-    at weight 0.5; the demo 3 -> 2 at 0.25; benchmarks/RESULTS.md, ninth session)."""
+    """``auto`` does not seed the question directions themselves: those were chosen because
+    their clustering recovers at least as many codebook themes as the full vectors'
+    (:func:`themekit.themes.space.choose`), so the codebook has had its say; seeding there as
+    well lost themes on the development suite (``prompts_no_qmark`` 2, 2, 2 -> 1, 1, 1 at weight
+    0.5; the demo 3 -> 2 at 0.25; benchmarks/RESULTS.md, ninth session). Under
+    ``question_space: auto`` the full vectors are seeded instead
+    (:func:`over_question_directions`); this record is what stays when they do not pass, or
+    when ``question_space: on`` forced the directions."""
     record = SeedingChoice(
         used=False,
         setting=setting_name(setting),

@@ -23,7 +23,13 @@ demo) and hurt where it does not, or where few answers follow a question (benchm
    clustering does, and at least one: a tie at none is no evidence that the questions follow
    the themes (on the suite's ``guide_misaligned`` transcript, whose guide does not follow
    them, both spaces' clusterings recover none on two seeds of three; benchmarks/RESULTS.md,
-   ninth session). Without a codebook this step is skipped.
+   ninth session). Without a codebook this step is skipped;
+4. **seeded full vectors** (with a codebook and ``themes.seed_with_codebook: auto``): where the
+   question directions were chosen, the full vectors seeded by the codebook replace them when
+   seeding passes its checks there (:func:`themekit.themes.seeding.over_question_directions`,
+   :func:`use_seeded_full`): on the development suite the demo's single sessions went from 2 to
+   3 of 3 on every seed, and no corpus lost beyond its noise (benchmarks/RESULTS.md, twelfth
+   session). ``on`` keeps the question directions, unseeded.
 
 ``on`` / ``off`` force either space. The choice, its reason and the numbers behind it are kept in
 :class:`SpaceChoice` (the finder's ``space_``; the run's manifest ``clustering_space``).
