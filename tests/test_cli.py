@@ -60,9 +60,13 @@ def test_demo_run_writes_every_file(demo_runs: tuple[Path, Path]) -> None:
     assert manifest["seed"] == 42
     assert manifest["n_context_segments"] == 56
     assert manifest["n_segments_with_prompt_context"] == 283
-    assert manifest["question_components"] == 4  # discover used the question directions
+    # auto chose the question directions, then the full vectors seeded by the codebook
+    # recovered more of its themes and were clustered instead (issue 14, twelfth session)
+    assert manifest["question_components"] == 0
     space = manifest["clustering_space"]  # ... chosen from the data, and says why
-    assert (space["used"], space["setting"]) == ("question", "auto") and space["reason"]
+    assert (space["used"], space["setting"]) == ("full", "auto") and space["reason"]
+    assert space["seeded_full"]["used"] and manifest["codebook_seeding"]["used"]
+    assert manifest["codebook_coding"]["scale"] == "spread"
     assert space["evidence"]["n_answering_question"] == 272
     assert manifest["k"]["chosen"] >= 3 and manifest["k"]["runner_up"] is not None
     assert manifest["structure"]["n_inferred_context"] == 0  # the moderator is named
@@ -100,10 +104,13 @@ def test_demo_run_writes_every_file(demo_runs: tuple[Path, Path]) -> None:
     assert "Cohen" in report and "Provenance" in report
     assert report.count("Answers to the moderator's questions") == len(themes)
     assert "56 moderator turn(s) were read as context" in report
-    assert "found in the 4 directions along which the answers vary" in report
+    # the question directions were chosen, then replaced by the seeded full vectors (issue 14)
+    assert "found in the segments' full vectors" in report
+    assert "so the seeded full vectors were clustered instead" in report
+    assert "The codebook coding that discovery is checked and seeded with" in report
     assert "Runner-up: k =" in report and "Codebook coding by hand code" in report
     html = (run_dir / "report.html").read_text()
-    assert "found in the 4 directions along which the answers" in html
+    assert "so the seeded full vectors were clustered instead" in html
     assert 'id="coding-confusion"' in html and "Runner-up: k =" in html
     segments = pd.read_csv(run_dir / "segments.csv")
     assert len(segments) == 339 and int(segments["is_context"].sum()) == 56

@@ -90,6 +90,38 @@ def test_guided_mode_self_trains_on_the_scaled_similarities(
     assert raw["spread"] == raw["none"]
 
 
+def test_discover_codes_with_the_same_scale_as_guided_mode(
+    corpus90: tuple[list[str], list[str], np.ndarray],
+) -> None:
+    """Discover mode's codebook coding (which checks the space, moves k and picks the seeds)
+    is guided mode's first coding, on the same ``themes.guided_scale``, and the run records
+    how it scaled (``coding_``, the manifest's ``codebook_coding``)."""
+    from themekit.explain import coding_sentences
+
+    texts, langs, X = corpus90
+    cb, C = _codebook()
+    kw = {"languages": langs, "codebook": cb, "codebook_embeddings": C}
+    for setting in guided.GUIDED_SCALES:
+        common = {"guided_scale": setting, "question_weight": 0.0}
+        g = ThemeFinder(mode="guided", **common).fit(X, texts, **kw)
+        d = ThemeFinder(seed_with_codebook=False, n_themes=3, **common).fit(X, texts, **kw)
+        assert list(d.codebook_theme_) == list(g.codebook_theme_)
+        assert d.coding_ is not None and d.coding_["setting"] == d.coding_["scale"] == setting
+        assert sum(d.coding_["codes"].values()) == len(texts)
+        assert d.coding_["codes"]["food"] == list(d.codebook_theme_).count("food")
+        (s,) = coding_sentences({"codebook_coding": d.coding_})
+        assert f"(themes.guided_scale: {setting})" in s
+        assert ("divided by their spread" in s) == (setting == "spread")
+    assert g.coding_ is None  # guided mode says its scale elsewhere
+    raw = ThemeFinder(seed_with_codebook=False, n_themes=3).fit(
+        X, texts, codebook=cb, codebook_embeddings=C
+    )
+    assert raw.coding_ == {"scale": "none", "setting": "spread", "codes": raw.coding_["codes"]}
+    (s,) = coding_sentences({"codebook_coding": raw.coding_})
+    assert "the language means were not removed" in s
+    assert coding_sentences({}) == [] and ThemeFinder().fit(X, texts).coding_ is None
+
+
 def test_a_bad_guided_scale_names_the_key(
     tmp_path: Path, corpus90: tuple[list[str], list[str], np.ndarray]
 ) -> None:
@@ -119,3 +151,26 @@ def test_the_confusion_table_counts_codes_and_says_each_hand_codes_share() -> No
     assert "| other | 1 | 0 | 0 |" in lines
     assert lines[-1] == "| coded as its hand code | 0.50 of 2 | 0.50 of 2 | — |"
     assert confusion_markdown(machine, [None] * 5, ["a"]) == ""
+
+
+def test_the_discover_run_records_its_coding_in_the_manifest_and_both_reports() -> None:
+    """themekit.run on the coded-excerpts corpus (TF-IDF: quick): the manifest's
+    ``codebook_coding`` holds the scale, and report.md and report.html say it."""
+    import themekit
+    from themekit.report import render_markdown
+    from themekit.report_html import render_html
+
+    from .conftest import REPO
+
+    job = REPO / "benchmarks" / "corpora" / "excerpts" / "job.yaml"
+    quick = ["embedding.backend=tfidf", "evaluation.bootstrap=0", "themes.subthemes=false"]
+    res = themekit.run(job, write=False, overrides=quick)
+    cc = res.manifest.codebook_coding
+    assert cc is not None and cc["setting"] == "spread" and cc["scale"] == "spread"
+    assert sum(cc["codes"].values()) == res.manifest.n_segments
+    for text in (render_markdown(res), render_html(res)):
+        assert "The codebook coding that discovery is checked and seeded with" in text
+        assert "themes.guided_scale: spread" in text
+    raw = themekit.run(job, write=False, overrides=[*quick, "themes.guided_scale=none"])
+    assert raw.manifest.codebook_coding["scale"] == "none"
+    assert '"codebook_coding"' in raw.manifest.to_json()

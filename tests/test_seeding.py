@@ -88,6 +88,69 @@ def test_auto_keeps_the_seeds_only_when_they_recover_more_codebook_themes() -> N
     assert not q.used and q.setting == "auto" and "question directions" in q.reason
 
 
+def test_at_the_codebook_ceiling_the_seeds_are_kept_and_the_reason_says_why() -> None:
+    """Both clusterings recover every codebook theme: "strictly more" cannot be measured there,
+    so the check falls back to seeding (rule (c), benchmarks/RESULTS.md, twelfth session); one
+    theme short of it, a tie still leaves the vectors unseeded."""
+    Y, vectors, codes = _themed(20, 32, spread=0.3)
+    ratio = seeding.contrast_ratio(Y, vectors)
+    _, rec = seeding.seed("auto", 0.5, Y, codes, vectors, ratio)
+    assert rec is not None and not rec.kept_at_ceiling
+    assert seeding.gain_check(rec, unseeded=3, seeded=3, n_themes=3)
+    assert rec.used and rec.kept_at_ceiling
+    assert rec.codebook_check == {"unseeded": 3, "seeded": 3, "codebook_themes": 3}
+    assert rec.reason.endswith("at that ceiling a gain cannot be measured, so the seeds are kept")
+    assert rec.to_dict()["kept_at_ceiling"] is True
+    (s,) = seeding_sentences({"codebook_seeding": rec.to_dict()})
+    assert s.startswith("Discovery was seeded by the codebook") and "(3 vs 3 of 3)" in s
+    for unseeded, seeded in ((3, 2), (2, 2)):  # below the ceiling, or the seeds lose one
+        _, rec = seeding.seed("auto", 0.5, Y, codes, vectors, ratio)
+        assert rec is not None
+        assert not seeding.gain_check(rec, unseeded=unseeded, seeded=seeded, n_themes=3)
+        assert not rec.used and not rec.kept_at_ceiling
+
+
+def _count(codes: list[str]):  # type: ignore[no-untyped-def]
+    """The codebook themes a k-means clustering (k by silhouette, 3-6) of some vectors
+    recovers, as ``codes`` say: the finder's own check, on the finder's own clusterer."""
+    from themekit.themes.cluster import AutoKMeans
+    from themekit.themes.space import codebook_recovery
+
+    return lambda V: codebook_recovery(AutoKMeans("auto", 3, 6, 0).fit(V).labels_, codes, "other")
+
+
+def test_the_full_vectors_seeded_replace_the_question_directions_only_when_they_pass() -> None:
+    """Where auto chose the question directions, the full vectors are seeded as auto seeds them
+    and clustered instead only when the fit check and the gain check pass; the space record
+    says so (``seeded_full``) and switches to the full vectors."""
+    from themekit.themes.space import SpaceChoice, use_seeded_full
+
+    Y, vectors, codes = _themed(20, 32, spread=0.3)
+    ratio = seeding.contrast_ratio(Y, vectors)
+    out, rec, check = seeding.over_question_directions(0.5, Y, codes, vectors, ratio, _count(codes))
+    assert out is not None and rec.used and check["used"]
+    assert check == {"used": True, "unseeded": 3, "seeded": 3, "codebook_themes": 3}
+    assert rec.kept_at_ceiling and rec.reason.endswith("(themes.question_space: auto)")
+    assert not np.allclose(out, Y)
+    q = SpaceChoice("question", "auto", "more stable", n_components=4)
+    use_seeded_full(q, check)
+    assert q.used == "full" and q.n_components == 0 and q.seeded_full == check
+    assert q.reason.startswith("more stable; but seeded by the codebook, the full vectors'")
+    assert q.reason.endswith("so the seeded full vectors were clustered instead")
+    # a codebook the vectors do not tell apart: the question directions stay, unseeded
+    rng = np.random.default_rng(4)
+    unrelated = {t: l2_normalize(rng.normal(size=(1, 32)))[0] for t in "abc"}
+    bad = seeding.contrast_ratio(Y, unrelated)
+    out, rec, check = seeding.over_question_directions(0.5, Y, codes, unrelated, bad, _count(codes))
+    assert out is None and not rec.used and not check["used"]
+    assert check["unseeded"] is None and check["seeded"] is None
+    assert rec.reason.startswith(seeding.in_question_directions("auto", 0.5).reason)
+    assert "the codebook does not fit these segments" in rec.reason
+    q = SpaceChoice("question", "auto", "more stable", n_components=4)
+    use_seeded_full(q, check)
+    assert q.used == "question" and q.reason == "more stable" and q.seeded_full == check
+
+
 def test_auto_is_the_default_and_weighs_half() -> None:
     from themekit.config.themes import ThemesConfig
 
@@ -130,25 +193,29 @@ def test_report_sentences_say_whether_discovery_was_seeded() -> None:
 @pytest.mark.slow
 def test_the_demo_seeded_by_its_codebook(demo_result) -> None:  # type: ignore[no-untyped-def]
     """The real demo (e5, its codebook; embeddings from the session's cache): by default (auto)
-    its themes are found in the question directions and not seeded, and the report says why;
-    forced (true), seeding changes the clustering only, and k is still chosen by the data."""
+    the question directions are chosen, then the full vectors seeded by the codebook recover
+    more of its themes and are clustered instead, and the report says so; with the question
+    directions forced (on) they are not seeded; forced (true), seeding changes the clustering
+    only, and k is still chosen by the data."""
     import themekit
     from themekit.report import render_markdown
     from themekit.report_html import render_html
 
     sd = demo_result.manifest.codebook_seeding
-    assert sd is not None and not sd["used"] and sd["setting"] == "auto"
-    assert demo_result.manifest.clustering_space["used"] == "question"
-    assert "auto seeds in the full vectors only" in sd["reason"]
-    assert "Discovery was not seeded by the codebook" in render_markdown(demo_result)
+    sp = demo_result.manifest.clustering_space
+    assert sd is not None and sd["used"] and sd["setting"] == "auto"
+    assert sp["used"] == "full" and sp["seeded_full"]["used"]
+    assert sp["seeded_full"]["seeded"] >= sp["seeded_full"]["unseeded"]
+    assert "instead of the question directions" in sd["reason"]
+    assert "Discovery was seeded by the codebook" in render_markdown(demo_result)
+    assert "the seeded full vectors were clustered instead" in render_markdown(demo_result)
+    common = ["evaluation.bootstrap=0", "themes.subthemes=false"]
+    on = themekit.run(DEMO_CONFIG, write=False, overrides=[*common, "themes.question_space=on"])
+    assert on.manifest.clustering_space["used"] == "question"
+    assert not on.manifest.codebook_seeding["used"]
+    assert "auto seeds in the full vectors only" in on.manifest.codebook_seeding["reason"]
     res = themekit.run(
-        DEMO_CONFIG,
-        write=False,
-        overrides=[
-            "evaluation.bootstrap=0",
-            "themes.seed_with_codebook=true",
-            "themes.subthemes=false",
-        ],
+        DEMO_CONFIG, write=False, overrides=[*common, "themes.seed_with_codebook=true"]
     )
     sd = res.manifest.codebook_seeding
     assert sd is not None and sd["used"] and sd["setting"] == "true"
@@ -159,8 +226,9 @@ def test_the_demo_seeded_by_its_codebook(demo_result) -> None:  # type: ignore[n
         "silhouette",
         "silhouette and the codebook",
     )
-    # the themes are described in the unseeded vectors: the same as the unseeded run's
-    assert np.allclose(res.cluster_embeddings, demo_result.cluster_embeddings)
+    # the themes are described in the unseeded vectors (forced, in the question directions
+    # auto chose): the same as the unseeded run's
+    assert np.allclose(res.cluster_embeddings, on.cluster_embeddings)
     assert "Discovery was seeded by the codebook" in render_markdown(res)
     assert "Discovery was seeded by the codebook" in render_html(res)
 

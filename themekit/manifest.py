@@ -140,6 +140,8 @@ class Manifest(_MappingAccess):
     clustering_space: dict[str, Any] | None = None
     #: discover: whether the codebook seeded the clustering (themekit.themes.seeding.SeedingChoice)
     codebook_seeding: dict[str, Any] | None = None
+    #: discover: how its codebook coding scaled the themes (themekit.themes.discover.coding_record)
+    codebook_coding: dict[str, Any] | None = None
     #: the finer level: per theme id, its sub-themes' k and silhouette, or why it was not split
     subthemes: dict[str, Any] | None = None
     #: codebook coding: the pooling of answers to one question (themekit.themes.guided.PoolingChoice)

@@ -438,6 +438,8 @@ def _manifest(
             "clustering_space": finder.space_.to_dict() if finder.space_ else None,
             # whether the codebook seeded discovery's clustering (themekit.themes.seeding)
             "codebook_seeding": finder.seeding_.to_dict() if finder.seeding_ else None,
+            # discover: how its codebook coding scaled the themes (themes.guided_scale)
+            "codebook_coding": getattr(finder, "coding_", None),
             # codebook coding: how much the answers to one question were pooled, and why
             "question_pooling": finder.pooling_.to_dict() if finder.pooling_ else None,
             # how many themes, how chosen, the runner-up (themekit.themes.discover.k_record)

@@ -8,6 +8,7 @@ the state. The steps are listed in :mod:`themekit.themes.finder`.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +96,27 @@ def lowest_k(est: ThemeFinder) -> int:
     return DEFAULT_MIN_THEMES
 
 
+def coding_record(est: ThemeFinder, codes: Sequence[str] | None) -> dict[str, Any] | None:
+    """How discover's codebook coding (no hand codes; it checks the space, moves k and picks the
+    seeds) scaled each theme's similarities: ``themes.guided_scale`` as guided mode does
+    (``setting``; ``scale``: what was applied, ``none`` when the language means were not
+    removed) and how many segments it gave each code. None without a codebook. The spread
+    scale made the coding agree better with the hand codes on 9 of the suite's 11 corpora
+    with a codebook (``prompts_no_qmark`` κ 0.55 -> 0.72; benchmarks/RESULTS.md, tenth
+    session)."""
+    if codes is None:
+        return None
+    scale = est.guided_scale if est._remover is not None else "none"
+    counts = dict(sorted(Counter(codes).items()))
+    logger.info(
+        "codebook coding (discover, no hand codes) scaled %s (themes.guided_scale: %s): %s",
+        "by each theme's spread" if scale != "none" else "not at all",
+        est.guided_scale,
+        ", ".join(f"{c} {n}" for c, n in counts.items()),
+    )
+    return {"scale": scale, "setting": est.guided_scale, "codes": counts}
+
+
 def choose_space(
     est: ThemeFinder,
     Y: np.ndarray,
@@ -148,7 +170,12 @@ def seed_space(
     segments the codebook coding gives a theme nudged toward it
     (``themes.seed_with_codebook``, :mod:`themekit.themes.seeding`), or ``Z`` itself; and the
     record of that. ``auto`` seeds in the full vectors only, and keeps the seeds only when they
-    make the clustering recover more of the codebook's themes (:func:`seeding.gain_check`)."""
+    make the clustering recover more of the codebook's themes, or all of them as the unseeded
+    clustering does (:func:`seeding.gain_check`). Where ``themes.question_space: auto`` chose
+    the question directions, the full vectors are seeded so and, when they pass, clustered
+    instead (:func:`seeding.over_question_directions`; ``est.space_``, ``est.embeddings_`` and
+    ``est.question_subspace_`` then say the full vectors); ``question_space: on`` keeps the
+    question directions, unseeded."""
     cb, C = est._codebook, est._C
     est._codebook_contrast = None  # also gates themes.codebook_k (fit_bertopic)
     if codes is None or cb is None or C is None:
@@ -159,21 +186,27 @@ def seed_space(
     ratio = est._codebook_contrast = seeding.contrast_ratio(Y, full)
     if est.seed_with_codebook is False:
         return Z, None
-    sub = est.question_subspace_
-    if est.seed_with_codebook == "auto" and sub is not None:
+    sub, auto, ref = est.question_subspace_, est.seed_with_codebook == "auto", codes
+
+    def count(V: np.ndarray) -> int:  # clustered as the final fit is (k with themes.codebook_k)
+        got = labels_only(est, V, est.seed, reference=ref)[0]
+        return space_choice.codebook_recovery(got, ref, est._other_id())
+
+    if auto and sub is not None and (est.space_ is None or est.space_.setting != "auto"):
         return Z, seeding.in_question_directions(est.seed_with_codebook, est.seed_weight)
+    if auto and sub is not None:  # auto chose the question directions: the full vectors seeded?
+        seeded, over, check = seeding.over_question_directions(
+            est.seed_weight, Y, codes, full, ratio, count
+        )
+        space_choice.use_seeded_full(est.space_, check)
+        if seeded is None:
+            return Z, over
+        est.embeddings_, est.question_subspace_ = Y, None  # described in the full vectors
+        return seeded, over
     vectors = seeding.theme_vectors(sub.transform(C), owners, themes) if sub else full
     out, record = seeding.seed(est.seed_with_codebook, est.seed_weight, Z, codes, vectors, ratio)
-    if record is not None and record.used and est.seed_with_codebook == "auto":
-        other = est._other_id()
-        # each clustering as the final fit makes it (k with themes.codebook_k)
-        counts = [
-            space_choice.codebook_recovery(
-                labels_only(est, V, est.seed, reference=codes)[0], codes, other
-            )
-            for V in (Z, out)
-        ]
-        if not seeding.gain_check(record, counts[0], counts[1], len(themes)):
+    if record is not None and record.used and auto:
+        if not seeding.gain_check(record, count(Z), count(out), len(themes)):
             return Z, record
     return out, record
 

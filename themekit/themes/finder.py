@@ -77,8 +77,7 @@ class ThemeFinder(BaseEstimator):
     (the vectors the themes were found in), ``question_subspace_`` (None unless used),
     ``space_`` (:class:`themekit.themes.space.SpaceChoice`: which space and why; discover only),
     ``k_`` (k chosen, how, the runner-up and its score; discover only), ``seeding_``
-    (:class:`themekit.themes.seeding.SeedingChoice`: whether the codebook seeded the clustering).
-    """
+    (:class:`themekit.themes.seeding.SeedingChoice`), ``coding_`` (discover's codebook coding)."""
 
     def __init__(
         self,
@@ -200,6 +199,7 @@ class ThemeFinder(BaseEstimator):
         self.question_subspace_: QuestionSubspace | None = None
         self.space_: SpaceChoice | None = None
         self.seeding_: SeedingChoice | None = None
+        self.coding_: dict[str, Any] | None = None  # discover: how the codebook coding scaled
         self.k_: dict[str, Any] | None = None
         self._pooling: guided.PoolingChoice | None = None
         given = np.zeros(n, dtype=bool)
@@ -215,11 +215,11 @@ class ThemeFinder(BaseEstimator):
                 if codebook is not None and C is not None
                 else None
             )
+            self.coding_ = discover.coding_record(self, seg_codes)
             space, self.space_, self.question_subspace_ = discover.choose_space(
                 self, Y, languages, context, seg_codes
             )
-        self.embeddings_ = space  # the seeded vectors below are for the clustering only
-        fit_space, self.seeding_ = space, None
+        self.embeddings_ = fit_space = space  # seeded vectors below: for the clustering only
         if self.mode == "discover":
             fit_space, self.seeding_ = discover.seed_space(self, Y, space, seg_codes)
             topic_model, labels, n_out, self.k_ = discover.fit_bertopic(
@@ -454,8 +454,8 @@ class ThemeFinder(BaseEstimator):
                     for i in np.flatnonzero(given)
                 ]
             )
-        # guided: self-trained from each theme's similarities over their spread (min_similarity: raw)
-        setting = self.guided_scale if self.mode == "guided" else "none"
+        # guided and discover: self-trained from each theme's similarities over their spread
+        setting = "none" if self.mode == "semi-supervised" else self.guided_scale
         first = guided.scale_as_set(scores, setting, centred=self._remover is not None)
         proba = guided.self_train(Y, first, self._C, desc_labels, extra_X=extra_X, extra_y=extra_y)
         proba, self._pooling = guided.pool_as_set(proba, questions, self.question_weight)

@@ -37,16 +37,22 @@ the average segment is), and BERTopic's own rule, in the raw vectors, seeds almo
 these models (benchmarks/RESULTS.md). When it does not fit, the run is not seeded and says why.
 ``auto`` also seeds only in the full vectors (:func:`in_question_directions`), and keeps the
 seeds only when the seeded clustering recovers more of the codebook's themes, as the codebook
-coding sees them, than the unseeded one (:func:`gain_check`). ``auto`` is the default: on the
+coding sees them, than the unseeded one, or when both already recover all of them, where a gain
+cannot be measured (:func:`gain_check`). ``auto`` is the default: on the
 development suite it took the coded-excerpts corpus from 1, 1, 1 to 3, 3, 3 of 3 and the
 misaligned-guide transcript from 0, 0, 0 to 2, 2, 2, and no corpus dropped
-(benchmarks/RESULTS.md, ninth session). ``true`` / ``false`` force either.
+(benchmarks/RESULTS.md, ninth session). Where ``themes.question_space: auto`` chose the question
+directions, the full vectors are seeded instead and clustered when they pass
+(:func:`over_question_directions`); with the seeds kept at the ceiling and the spread coding
+this took the demo's single sessions from 2 to 3 of 3 on 8 seeds of 8, and no corpus lost
+beyond its seed-to-seed noise (benchmarks/RESULTS.md, twelfth session). ``true`` / ``false``
+force either.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -81,7 +87,9 @@ class SeedingChoice:
     but ``other``); ``n_coded_other``: segments the codebook coding put in ``other``; ``contrast_ratio``:
     :func:`contrast_ratio` in the full vectors (``auto``'s check); ``codebook_check``: the
     codebook themes (as the codebook coding sees them) that the clustering recovers without and
-    with the seeds (``auto``'s last check, :func:`gain_check`; None when not measured)."""
+    with the seeds (``auto``'s last check, :func:`gain_check`; None when not measured);
+    ``kept_at_ceiling``: the seeds were kept because both clusterings recover every codebook
+    theme, where the check cannot tell a gain (:func:`gain_check`)."""
 
     used: bool
     setting: str
@@ -93,6 +101,7 @@ class SeedingChoice:
     n_coded_other: int = 0
     contrast_ratio: float | None = None
     codebook_check: dict[str, int] | None = None
+    kept_at_ceiling: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -233,11 +242,14 @@ def seed(
 
 
 def in_question_directions(setting: bool | str, weight: float) -> SeedingChoice:
-    """``auto`` does not seed when the themes are found in the question directions: those were
-    chosen because their clustering recovers at least as many codebook themes as the full
-    vectors' (:func:`themekit.themes.space.choose`), so the codebook has had its say; seeding
-    there as well lost themes on the development suite (``prompts_no_qmark`` 2, 2, 2 -> 1, 1, 1
-    at weight 0.5; the demo 3 -> 2 at 0.25; benchmarks/RESULTS.md, ninth session)."""
+    """``auto`` does not seed the question directions themselves: those were chosen because
+    their clustering recovers at least as many codebook themes as the full vectors'
+    (:func:`themekit.themes.space.choose`), so the codebook has had its say; seeding there as
+    well lost themes on the development suite (``prompts_no_qmark`` 2, 2, 2 -> 1, 1, 1 at weight
+    0.5; the demo 3 -> 2 at 0.25; benchmarks/RESULTS.md, ninth session). Under
+    ``question_space: auto`` the full vectors are seeded instead
+    (:func:`over_question_directions`); this record is what stays when they do not pass, or
+    when ``question_space: on`` forced the directions."""
     record = SeedingChoice(
         used=False,
         setting=setting_name(setting),
@@ -252,20 +264,74 @@ def in_question_directions(setting: bool | str, weight: float) -> SeedingChoice:
     return record
 
 
+def over_question_directions(
+    weight: float,
+    Y: np.ndarray,
+    codes: Sequence[str],
+    vectors: dict[str, np.ndarray],
+    ratio: float,
+    count: Callable[[np.ndarray], int],
+) -> tuple[np.ndarray | None, SeedingChoice, dict[str, Any]]:
+    """Where ``themes.question_space: auto`` chose the question directions: the full vectors
+    ``Y`` seeded as ``auto`` seeds them (:func:`seed`, its fit check, then :func:`gain_check`
+    on ``count``: the codebook themes a clustering of the given vectors recovers, as the
+    codebook coding sees them). Returns the seeded full vectors to cluster instead of the
+    question directions (None when they do not pass), the seeding record, and the check for
+    the space record (``used``, ``unseeded``, ``seeded``, ``codebook_themes``; the counts None
+    when the fit check stopped it). On the development suite the seeded full vectors beat the
+    question directions on the demo's single sessions (2 -> 3 of 3), and seeding in the
+    question directions themselves lost themes (:func:`in_question_directions`;
+    benchmarks/RESULTS.md, tenth to twelfth sessions)."""
+    out, record = seed("auto", weight, Y, codes, vectors, ratio)
+    assert record is not None  # codes are given and the setting is auto
+    check: dict[str, Any] = {"used": False, "unseeded": None, "seeded": None}
+    check["codebook_themes"] = len(vectors)
+    if record.used:
+        check["unseeded"], check["seeded"] = count(Y), count(out)
+        check["used"] = gain_check(record, check["unseeded"], check["seeded"], len(vectors))
+    if check["used"]:
+        record.reason += (
+            "; so the seeded full vectors were clustered instead of the question directions "
+            "(themes.question_space: auto)"
+        )
+        logger.info("discovery seeded in the full vectors, over the question directions")
+        return out, record, check
+    record.used = False
+    record.reason = (
+        f"{in_question_directions('auto', weight).reason}; seeded, the full vectors would not "
+        f"be clustered instead: {record.reason}"
+    )
+    return None, record, check
+
+
 def gain_check(record: SeedingChoice, unseeded: int, seeded: int, n_themes: int) -> bool:
     """``auto``'s last check: keep the seeds only when the clustering of the seeded vectors
     recovers strictly more of the codebook's themes (``seeded``, as the codebook coding sees
     them, no hand codes) than the clustering of the unseeded ones (``unseeded``). Seeding can
     only be worth its dependence on the codebook's wording when it makes the clustering hold
     more of the codebook's themes; on the 30-segment ``micro`` corpus it made them fewer (2 -> 0)
-    and lost hand-coded themes (benchmarks/RESULTS.md, ninth session). Updates ``record``
-    (``codebook_check``, ``used``, ``reason``) and returns whether the seeds are kept."""
+    and lost hand-coded themes (benchmarks/RESULTS.md, ninth session).
+
+    At the ceiling (both clusterings recover all ``n_themes``) "strictly more" cannot be
+    measured, so the seeds are kept, as ``auto`` keeps them wherever the check can speak
+    (``record.kept_at_ceiling``; the rule measured in benchmarks/RESULTS.md, twelfth session).
+    Updates ``record`` (``codebook_check``, ``used``, ``reason``) and returns whether the seeds
+    are kept."""
     record.codebook_check = {"unseeded": unseeded, "seeded": seeded, "codebook_themes": n_themes}
     if seeded > unseeded:
         record.reason += (
             f"; the seeded clustering recovers more of the codebook's themes, as the codebook "
             f"coding sees them, than the unseeded one ({seeded} vs {unseeded} of {n_themes})"
         )
+        return True
+    if seeded == unseeded == n_themes > 0:
+        record.kept_at_ceiling = True
+        record.reason += (
+            f"; the unseeded clustering already recovers all of the codebook's themes, as the "
+            f"codebook coding sees them, and the seeded one does too ({seeded} vs {unseeded} of "
+            f"{n_themes}): at that ceiling a gain cannot be measured, so the seeds are kept"
+        )
+        logger.info("discovery seeded at the codebook ceiling: %s", record.reason)
         return True
     record.used = False
     record.reason = (

@@ -23,7 +23,13 @@ demo) and hurt where it does not, or where few answers follow a question (benchm
    clustering does, and at least one: a tie at none is no evidence that the questions follow
    the themes (on the suite's ``guide_misaligned`` transcript, whose guide does not follow
    them, both spaces' clusterings recover none on two seeds of three; benchmarks/RESULTS.md,
-   ninth session). Without a codebook this step is skipped.
+   ninth session). Without a codebook this step is skipped;
+4. **seeded full vectors** (with a codebook and ``themes.seed_with_codebook: auto``): where the
+   question directions were chosen, the full vectors seeded by the codebook replace them when
+   seeding passes its checks there (:func:`themekit.themes.seeding.over_question_directions`,
+   :func:`use_seeded_full`): on the development suite the demo's single sessions went from 2 to
+   3 of 3 on every seed, and no corpus lost beyond its noise (benchmarks/RESULTS.md, twelfth
+   session). ``on`` keeps the question directions, unseeded.
 
 ``on`` / ``off`` force either space. The choice, its reason and the numbers behind it are kept in
 :class:`SpaceChoice` (the finder's ``space_``; the run's manifest ``clustering_space``).
@@ -68,7 +74,9 @@ class SpaceChoice:
     ``stability``: mean ARI of refits per space (None when not measured); ``n_components``: the
     question directions fitted (0 when none); ``codebook_check``: codebook themes (as the
     codebook coding sees them) that each space's clustering recovers, and how many there are
-    (None when not measured)."""
+    (None when not measured); ``seeded_full``: where ``auto`` chose the question directions,
+    whether the full vectors seeded by the codebook were clustered instead, and the codebook
+    themes their clustering recovers unseeded and seeded (:func:`use_seeded_full`)."""
 
     used: str
     setting: str
@@ -77,6 +85,7 @@ class SpaceChoice:
     stability: dict[str, float] | None = None
     n_components: int = 0
     codebook_check: dict[str, int] | None = None
+    seeded_full: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -229,3 +238,21 @@ def choose(
     return SpaceChoice(
         "question" if use_q else "full", setting, reason, evidence, stab, n_components, check
     )
+
+
+def use_seeded_full(choice: SpaceChoice, check: dict[str, Any]) -> None:
+    """Record on ``choice`` (the question directions, chosen by ``auto``) whether the full
+    vectors seeded by the codebook replace them (``check``:
+    :func:`themekit.themes.seeding.over_question_directions`), and switch it to the full vectors
+    when they do."""
+    choice.seeded_full = dict(check)
+    if not check["used"]:
+        return
+    choice.used, choice.n_components = "full", 0
+    choice.reason += (
+        f"; but seeded by the codebook, the full vectors' clustering recovers {check['seeded']} "
+        f"of its {check['codebook_themes']} themes, as the codebook coding sees them (unseeded "
+        f"{check['unseeded']}), and seeding passes its checks there, so the seeded full vectors "
+        "were clustered instead"
+    )
+    logger.info("themes found in the full vectors, seeded: %s", choice.reason)
