@@ -196,24 +196,38 @@ CPU_BATCH_TOKENS = 1024
 GPU_BATCH_TOKENS = 16384
 #: Every batch is padded to a multiple of this many tokens. Each distinct (batch, length)
 #: shape makes PyTorch/oneDNN build and keep kernels and buffers of its own, so with exact
-#: lengths resident memory grew by ~10 KiB a segment over a 100,000-segment run; with
-#: lengths rounded to 8 there are at most 64 lengths (benchmarks/RESULTS.md, issue 15).
+#: lengths resident memory grew by ~10 KiB a segment over a 100,000-segment run
+#: (benchmarks/RESULTS.md, issue 15).
 PAD_MULTIPLE = 8
+#: ... and longer windows to a coarser step: at most 1/PAD_FRACTION of the power of two at or
+#: above their length (8 to 64 tokens, 16 to 128, 32 to 256, 64 to 512: 20 lengths in all).
+#: Since a batch holds one padded length, fewer lengths means fewer short batches and
+#: shapes (0: every length to a multiple of :data:`PAD_MULTIPLE`, 64 lengths).
+PAD_FRACTION = 8
 MAX_POSITIONS = 512  # BERT: 512 positions from 0
 #: Part of the embedder id: batches hold one padded length (:func:`plan_batches`), so a
 #: text's vector does not depend on its batch mates. Vectors cached before this was so were
 #: computed with whatever texts shared their call and are not reused.
-BATCHING = "one-length"
-#: Each ``encode`` call ends in a short batch, and each distinct (rows, length) shape keeps
-#: ~1.8 MiB of oneDNN kernels and buffers: 156 shapes in 100,000 segments, 95 with short
-#: batches rounded by :func:`padded_rows` (same vectors). Calls of 2,048 texts gave 61 but
-#: moved the vectors and the themes: not taken (benchmarks/RESULTS.md, issue 15).
+BATCHING = "one-length-r1"
+#: Texts per ``encode`` call from :func:`themekit.embed.engine.embed_texts` (its
+#: ``min_batch_size``): every call ends each of its lengths in a short batch, so larger calls
+#: run fewer, fuller batches. A text's vector is the same in a call of any size.
+CALL_TEXTS = 1024
+#: Each distinct (rows, length) shape keeps ~1.8 MiB of oneDNN kernels and buffers: short
+#: batches are run at a power of two rows (:func:`padded_rows`, same vectors). Counted on the
+#: 100,000 texts of benchmarks/end_to_end.py: 95 shapes and 4,551 batches (4.05 M padded
+#: tokens) with batches padded to their longest and calls of 64 texts, 90 shapes and 3,991
+#: batches (3.68 M) with one padded length a batch, these lengths and calls of 1,024.
 
 
 def padded_length(length: int) -> int:
-    """``length`` rounded up to a multiple of :data:`PAD_MULTIPLE`, at most
-    :data:`MAX_POSITIONS` (and never below ``length``)."""
-    return max(length, min(-(-length // PAD_MULTIPLE) * PAD_MULTIPLE, MAX_POSITIONS))
+    """``length`` rounded up to its step, at most :data:`MAX_POSITIONS` (and never below
+    ``length``): the step is :data:`PAD_MULTIPLE`, or 1/:data:`PAD_FRACTION` of the power of
+    two at or above ``length`` where that is coarser."""
+    step = PAD_MULTIPLE
+    if PAD_FRACTION:
+        step = max(step, (1 << max(length - 1, 0).bit_length()) // PAD_FRACTION)
+    return max(length, min(-(-length // step) * step, MAX_POSITIONS))
 
 
 def padded_rows(rows: int, full: int) -> int:
@@ -280,7 +294,7 @@ class E5Embedder:
     and precision are part of :attr:`id`, so the cache never mixes them.
     """
 
-    min_batch_size = 1
+    min_batch_size = CALL_TEXTS
 
     def __init__(
         self,
