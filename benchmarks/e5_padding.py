@@ -3,7 +3,7 @@
 Usage:
     python benchmarks/e5_padding.py --data /work/shared/benchdata [--n 8000] [--multiples 1,8,16]
 
-Each multiple (1 = exact padding, the behaviour before ``e5.PAD_MULTIPLE``) runs in a fresh
+Each multiple (1 = exact padding, the behaviour before ``e5_batches.PAD_MULTIPLE``) runs in a fresh
 child process on the same ``n`` distinct real texts (``ray_run_memory.corpus_rows``: SIB-200,
 Tatoeba, StackOverflow, NHS, AnnoMI, in a fixed shuffled order) through ``embed_texts`` with no
 cache, the vectors written to a ``.npy``. It prints one JSON line per multiple: wall and CPU
@@ -35,11 +35,13 @@ def _rss_mib() -> int:
 
 def child(data: Path, n: int, multiple: int, out: Path) -> None:
     import themekit.embed.e5 as e5
+    import themekit.embed.e5_batches as batches
     from themekit.embed.engine import embed_texts
 
     rows = corpus_rows(data, n)
     texts = [rows[i]["text"] for i in np.random.default_rng(0).permutation(len(rows))]
-    e5.PAD_MULTIPLE = multiple
+    batches.PAD_MULTIPLE = multiple
+    batches.PAD_FRACTION = 0  # a fixed multiple, as the benchmark compares
     emb = e5.E5Embedder(prompt="passage: ", precision="auto", runtime="torch", device="auto")
     emb.encode(["warm-up"])  # loads (and on a cold cache rebuilds) the model
     loaded = _rss_mib()

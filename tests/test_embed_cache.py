@@ -129,7 +129,8 @@ def test_a_corrupt_shard_is_caught_and_re_embedded(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    embed_texts(TEXTS, e5, cache_dir=tmp_path, batch_size=10)
+    # calls of 10 texts, one shard each (the e5 backend itself asks for CALL_TEXTS a call)
+    embed_texts(TEXTS, Counting(e5), cache_dir=tmp_path, batch_size=10)
     shards = EmbeddingCache(tmp_path, e5.id).shards()
     assert len(shards) == 4
     data = shards[1].path.read_bytes()

