@@ -16,11 +16,15 @@ import ctypes
 import functools
 import gc
 import logging
+import os
 import platform
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
+
+_STATM = Path("/proc/self/statm")
 
 
 @functools.cache
@@ -37,16 +41,33 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return fn
 
 
-def release_freed_memory(after: str) -> bool:
+def resident_bytes() -> int | None:
+    """This process's resident memory now (Linux ``/proc``), or None where it cannot be read."""
+    try:
+        pages = int(_STATM.read_text(encoding="ascii").split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def release_freed_memory(after: str) -> int | None:
     """Collect garbage and give freed heap pages back to the system (``after``: the stage just
-    ended, for the log). True when ``malloc_trim`` returned memory."""
+    ended, for the log). Returns the bytes of resident memory this gave back (None where there
+    is no ``malloc_trim`` or no ``/proc``)."""
     gc.collect()
     trim = _malloc_trim()
     if trim is None:
-        logger.debug(
-            "after %s: no glibc malloc_trim here, freed memory left to the allocator", after
-        )
-        return False
-    released = bool(trim(0))
-    logger.debug("after %s: malloc_trim(0) %s", after, "released memory" if released else "no-op")
-    return released
+        logger.debug("after %s: no glibc malloc_trim here, freed memory left to malloc", after)
+        return None
+    before = resident_bytes()
+    trim(0)
+    now = resident_bytes()
+    if before is None or now is None:
+        return None
+    logger.debug(
+        "after %s: malloc_trim(0) gave back %.1f MiB (resident %.1f MiB)",
+        after,
+        (before - now) / 2**20,
+        now / 2**20,
+    )
+    return before - now
