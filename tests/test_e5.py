@@ -143,6 +143,16 @@ def test_bf16_falls_back_to_fp32_without_native_support(
     with caplog.at_level(logging.WARNING, logger="themekit.embed.e5"):
         assert emb.resolved_precision == "fp32"
     assert "no native bf16" in caplog.text and 'precision="fp32"' in emb.id
+    # the manifest's record says what was asked, what ran and why they differ
+    assert emb.record() == {
+        "backend": "e5",
+        "runtime": "torch",
+        "device": "cpu",
+        "precision_setting": "bf16",
+        "precision": "fp32",
+        "precision_reason": "this CPU has no native bf16 (avx512_bf16/AMX)",
+    }
+    assert precision.machine_record()["native_bf16"] is False
     monkeypatch.delenv(precision.NO_BF16_ENV)
     assert precision.resolve_precision("auto", "cuda") == ("fp16", None)
     assert precision.resolve_precision("int8", "cpu") == ("int8", None)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from themekit.errors import InputError
-from themekit.manifest import Manifest, build_manifest
+from themekit.manifest import Manifest, build_manifest, machine_summary
 
 from .conftest import DEMO
 
@@ -70,3 +70,29 @@ def test_a_bad_manifest_names_the_file_and_the_key(tmp_path: Path) -> None:
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(InputError, match=r"\[seed\]"):
         Manifest.read(path)
+
+
+def test_the_machine_line_says_what_ran_and_why(tmp_path: Path) -> None:
+    """Runs differ slightly between a CPU with native bf16 and one without: the reports say
+    which machine made a run and what precision it chose there; older manifests say nothing."""
+    assert machine_summary(_manifest(tmp_path)) is None
+    m = _manifest(
+        tmp_path,
+        machine={"cpu": "AMD EPYC", "cores": 2, "native_bf16": False, "gpu": None},
+        embedding_run={
+            "backend": "e5",
+            "runtime": "torch",
+            "device": "cpu",
+            "precision_setting": "auto",
+            "precision": "fp32",
+            "precision_reason": "this CPU has no native bf16 (avx512_bf16/AMX)",
+        },
+    )
+    back = Manifest.read(m.write(tmp_path / "manifest.json"))
+    assert machine_summary(back) == (
+        "AMD EPYC, 2 cores, no native bf16; e5 ran on cpu with torch in fp32 "
+        "(embedding.precision: auto; this CPU has no native bf16 (avx512_bf16/AMX))"
+    )
+    m.machine = {"cpu": None, "cores": 16, "native_bf16": True, "gpu": "NVIDIA H100"}
+    m.embedding_run = None
+    assert machine_summary(m) == "unknown CPU, 16 cores, native bf16, GPU NVIDIA H100"

@@ -158,6 +158,10 @@ class Manifest(_MappingAccess):
     codebook: str | None = None
     #: how the codebook's descriptions were embedded (embedding.query_prompt)
     codebook_embedder_id: str | None = None
+    #: the machine the run used: CPU model, cores, native bf16, GPU (e5's precision follows it)
+    machine: dict[str, Any] | None = None
+    #: how the embedder ran on it (e5: runtime, device, precision asked for and used, and why)
+    embedding_run: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         return (
@@ -189,6 +193,27 @@ class Manifest(_MappingAccess):
                 f"[{'.'.join(map(str, e['loc']))}] {e['msg']}" for e in err.errors()
             )
             raise InputError(f"invalid manifest: {problems}", path=path) from None
+
+
+def machine_summary(m: Manifest) -> str | None:
+    """One line for the reports: the machine and how the embedder ran on it, or None when the
+    manifest does not say (runs made before themekit recorded it)."""
+    if not m.machine:
+        return None
+    mach = m.machine
+    parts = [str(mach.get("cpu") or "unknown CPU"), f"{mach.get('cores', '?')} cores"]
+    parts.append("native bf16" if mach.get("native_bf16") else "no native bf16")
+    if mach.get("gpu"):
+        parts.append(f"GPU {mach['gpu']}")
+    line = ", ".join(parts)
+    run = m.embedding_run
+    if run:
+        line += (
+            f"; {run.get('backend')} ran on {run.get('device')} with {run.get('runtime')} in "
+            f"{run.get('precision')} (embedding.precision: {run.get('precision_setting')}"
+        )
+        line += f"; {run['precision_reason']})" if run.get("precision_reason") else ")"
+    return line
 
 
 def build_manifest(

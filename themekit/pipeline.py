@@ -16,6 +16,7 @@ import numpy as np
 
 from themekit.config import JobConfig
 from themekit.describe import attach_subthemes
+from themekit.embed.precision import machine_record
 from themekit.heap import release_freed_memory
 from themekit.inputs import Inputs, Preflight, check_inputs, load_inputs, preflight, read_config
 from themekit.manifest import StageTimer, build_manifest
@@ -460,12 +461,21 @@ def _manifest(
             "codebook": str(cfg.resolve_path(cfg.codebook.path)) if cfg.codebook.path else None,
             # how the codebook's descriptions were embedded (embedding.query_prompt)
             "codebook_embedder_id": vectors.q_embedder.id if codebook is not None else None,
+            # what about this machine can change the vectors (e5: bf16 here, fp32 there)
+            "machine": machine_record(),
+            "embedding_run": _embedding_run(vectors.embedder),
             "execution": engine.record() if engine is not None else {"engine": "local"},
             "semi_supervised": semi_supervised_record(
                 cfg, finder, vectors.finetuned, curve, inputs.semi_method
             ),
         },
     )
+
+
+def _embedding_run(embedder: Any) -> dict[str, Any] | None:
+    """The embedder's own record of how it ran (e5: runtime, device, precision and why)."""
+    record = getattr(embedder, "record", None)
+    return record() if callable(record) else None
 
 
 def _coder(cfg: JobConfig, finder: Any, finetuned: Any, use_context: bool) -> Any:

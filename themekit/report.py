@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from themekit.facts import num, pct, run_facts
+from themekit.manifest import machine_summary
 
 if TYPE_CHECKING:  # pragma: no cover
     from themekit.result import RunResult
@@ -207,6 +208,12 @@ def _provenance(result: RunResult) -> list[str]:
     add(f"- themekit {m.themekit_version}, Python {m.python}, {m.platform}")
     add(f"- Created {m.created}; seed {m.seed}")
     add(f"- Embedding model: `{m.model_id}` (cache key `{m.embedder_id}`)")
+    machine = machine_summary(m)
+    if machine is not None:
+        add(
+            f"- Machine: {machine}. The vectors depend on the precision used, so a run on a "
+            "machine that chooses another precision can differ slightly"
+        )
     for inp in m.inputs:
         add(f"- Input `{inp.path}` sha256 `{inp.sha256[:16]}…`")
     add("- Time per stage (s): " + ", ".join(f"{k} {v:.1f}" for k, v in m.stage_seconds.items()))

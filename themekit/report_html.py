@@ -31,6 +31,7 @@ from themekit.html_parts import (
     subthemes_html,
     theme_name,
 )
+from themekit.manifest import machine_summary
 from themekit.qda.model import theme_color
 from themekit.report_map import map_frame, map_html, project_2d
 
@@ -335,6 +336,7 @@ def _provenance(result: RunResult) -> str:
         ("seed", m.seed),
         ("embedding model", m.model_id),
         ("embedder cache key", m.embedder_id),
+        ("machine", machine_summary(m)),
         ("mode", m.mode or result.config.themes.mode),
         ("config file", m.config_file),
         ("codebook", m.codebook),

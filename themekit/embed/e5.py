@@ -260,6 +260,7 @@ class E5Embedder:
         self.model_cache_dir = model_cache_dir
         self._device: str | None = None
         self._precision: str | None = None
+        self._precision_why: str | None = None
         self._model: _Loaded | None = None
         self._id: str | None = None
 
@@ -285,6 +286,7 @@ class E5Embedder:
             self._precision, why = resolve_precision(
                 self.precision, self.resolved_device, self.runtime
             )
+            self._precision_why = why
             if why is not None:
                 level = logging.INFO if self.precision == "auto" else logging.WARNING
                 logger.log(
@@ -322,6 +324,19 @@ class E5Embedder:
                 ),
             )
         return self._id
+
+    def record(self) -> dict[str, str | None]:
+        """How this embedder runs here, for ``manifest.json``: the runtime, the device, the
+        precision asked for and the one used, and why they differ (None when they do not)."""
+        used = self.resolved_precision
+        return {
+            "backend": "e5",
+            "runtime": self.runtime,
+            "device": self.resolved_device,
+            "precision_setting": self.precision,
+            "precision": used,
+            "precision_reason": self._precision_why,
+        }
 
     # -- model -------------------------------------------------------------------------
     def _load(self) -> _Loaded:

@@ -39,6 +39,47 @@ def cpu_supports_bf16() -> bool:
     return False
 
 
+def cpu_model() -> str | None:
+    """The CPU's model name as ``lscpu`` shows it (``/proc/cpuinfo``), else ``platform``'s."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip() or None
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or None
+
+
+def machine_record() -> dict[str, object]:
+    """What about this machine can change a run's vectors or its speed, for ``manifest.json``.
+
+    The e5 backend's ``precision: auto`` runs bf16 on a CPU with native bf16 and fp32 elsewhere,
+    so the same job gives slightly different vectors (cosine 0.9999) on the two kinds of
+    machine; recording the CPU lets a reader tell why two runs differ. A GPU is named only when
+    torch is already imported (this never imports it).
+    """
+    import sys
+
+    record: dict[str, object] = {
+        "cpu": cpu_model(),
+        "cores": available_cores(),
+        "native_bf16": cpu_supports_bf16(),
+    }
+    torch = sys.modules.get("torch")
+    gpu = None
+    if torch is not None:
+        try:
+            if torch.cuda.is_available():
+                gpu = str(torch.cuda.get_device_name(0))
+        except (RuntimeError, AssertionError):  # a broken CUDA set-up must not fail a run
+            gpu = None
+    record["gpu"] = gpu
+    return record
+
+
 def available_cores() -> int:
     """CPU cores this process may run on (its affinity mask, else ``os.cpu_count()``)."""
     try:
