@@ -174,3 +174,35 @@ def test_the_discover_run_records_its_coding_in_the_manifest_and_both_reports() 
     raw = themekit.run(job, write=False, overrides=[*quick, "themes.guided_scale=none"])
     assert raw.manifest.codebook_coding["scale"] == "none"
     assert '"codebook_coding"' in raw.manifest.to_json()
+
+
+def test_segments_beyond_a_sample_are_coded_by_the_coder_the_sample_was_coded_with(
+    corpus90: tuple[list[str], list[str], np.ndarray],
+) -> None:
+    """At scale (the ray engine) the segments outside the sample go through an ``Assigner``
+    built from the finder fitted on the sample. It codes them with the classifier that was
+    self-trained on the sample (on the scaled similarities), as the sample itself was coded:
+    on the sample's own rows it gives the finder's codes (question pooling off). The nearest
+    codebook theme, the rule it used before, codes some of them otherwise."""
+    from themekit.distributed.scale import Assigner
+
+    texts, langs, X = corpus90
+    cb, C = _codebook()
+    f = ThemeFinder(mode="guided", question_weight=0.0).fit(
+        X, texts, languages=langs, codebook=cb, codebook_embeddings=C
+    )
+    assert f.coding_model_ is not None and f.coding_model_[1] == list(cb.ids)
+    assigner = Assigner.from_fitted(f, X, langs, None)
+    batch = {"row": np.arange(len(X)), "language": np.asarray(langs, dtype=object), "x": X}
+    assert list(assigner(batch)["code"]) == list(f.codebook_theme_)
+    assigner.coder = None  # the nearest codebook theme alone
+    nearest = list(assigner(batch)["code"])
+    assert 0 < sum(a != b for a, b in zip(nearest, f.codebook_theme_, strict=True)) < len(X) / 2
+    # discover mode keeps the coder of its codebook coding; without a codebook there is none
+    d = ThemeFinder(mode="discover", n_themes=3, describe=False).fit(
+        X, texts, languages=langs, codebook=cb, codebook_embeddings=C
+    )
+    assert d.coding_model_ is not None
+    assert (
+        ThemeFinder(n_themes=3, describe=False).fit(X, texts, languages=langs).coding_model_ is None
+    )

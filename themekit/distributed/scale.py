@@ -8,8 +8,13 @@ descriptions it is closest to, by :class:`Assigner` on the workers. A corpus no 
 ``sample_size`` is fitted whole, exactly as by the local engine, so both engines give the same
 themes.
 
-The codebook coding of the segments outside the sample is the similarity rule only (the
-self-training and the pooling over answers to the same question use the sample).
+The segments outside the sample are coded with the codebook by the classifier that coded the
+sample: the logistic regression self-trained on the sample's most confident segments and the
+codebook's texts (``ThemeFinder.coding_model_``, so the theme scale of ``themes.guided_scale`` that
+chose its training set carries over), then the ``min_similarity`` rule where the codebook has no
+``other`` theme, as on the sample. Only the pooling over answers to the same question is not
+applied outside the sample (it needs every answer to a question at once). Where nothing was
+self-trained (one label only), the nearest codebook theme is taken.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class Assigner:
         keys: np.ndarray,
         centres: np.ndarray,
         codebook: tuple[np.ndarray, list[str], list[str], str, float] | None,
+        coder: tuple[Any, list[str]] | None = None,
     ):
         self.remover = remover
         self.answer_remover = answer_remover
@@ -48,6 +54,7 @@ class Assigner:
         self.keys = keys
         self.centres = centres
         self.codebook = codebook
+        self.coder = coder
 
     @classmethod
     def from_fitted(
@@ -90,6 +97,7 @@ class Assigner:
             keys=keys,
             centres=centres,
             codebook=codebook,
+            coder=getattr(finder, "coding_model_", None) if codebook is not None else None,
         )
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -111,8 +119,13 @@ class Assigner:
 
             C, owners, ids, other, min_sim = self.codebook
             scores = guided.theme_scores(Y, C, owners, ids)
-            pick = scores.argmax(axis=1)
-            codes = np.asarray([ids[j] for j in pick], dtype=object)
+            if self.coder is not None:  # the sample's self-trained coder, as ThemeFinder._code
+                clf, coder_ids = self.coder
+                proba = np.zeros((len(Y), len(coder_ids)))
+                proba[:, clf.classes_] = clf.predict_proba(Y)
+                codes = np.asarray([coder_ids[j] for j in proba.argmax(axis=1)], dtype=object)
+            else:
+                codes = np.asarray([ids[j] for j in scores.argmax(axis=1)], dtype=object)
             real = [j for j, t in enumerate(ids) if t != other]
             if other not in ids and real:
                 codes[scores[:, real].max(axis=1) < min_sim] = other

@@ -77,7 +77,8 @@ class ThemeFinder(BaseEstimator):
     (the vectors the themes were found in), ``question_subspace_`` (None unless used),
     ``space_`` (:class:`themekit.themes.space.SpaceChoice`: which space and why; discover only),
     ``k_`` (k chosen, how, the runner-up and its score; discover only), ``seeding_``
-    (:class:`themekit.themes.seeding.SeedingChoice`), ``coding_`` (discover's codebook coding)."""
+    (:class:`themekit.themes.seeding.SeedingChoice`), ``coding_`` (discover's codebook coding),
+    ``coding_model_`` ((the self-trained coder, its theme ids) that coded with the codebook)."""
 
     def __init__(
         self,
@@ -215,6 +216,7 @@ class ThemeFinder(BaseEstimator):
                 if codebook is not None and C is not None
                 else None
             )
+            self.coding_model_ = self._self_trained if seg_codes is not None else None
             self.coding_ = discover.coding_record(self, seg_codes)
             space, self.space_, self.question_subspace_ = discover.choose_space(
                 self, Y, languages, context, seg_codes
@@ -230,6 +232,7 @@ class ThemeFinder(BaseEstimator):
                 Y, np.arange(n), self.seed, texts, hand_codes, given
             )
             self.head_ = self._head  # the stability refits below fit their own
+            self.coding_model_ = self._self_trained  # (the self-trained coder, its ids) or None
             self.head_choice_ = self._head_choice
             topic_model, labels = (
                 discover.describe_with_bertopic(self.stop_words, texts, Y, labels)
@@ -429,6 +432,7 @@ class ThemeFinder(BaseEstimator):
         cb = self._codebook
         other = self._other_id()
         self._head: finetune.CodingHead | None = None
+        self._self_trained: tuple[Any, list[str]] | None = None  # (LogisticRegression, its ids)
         self._head_choice: Any = None  # themes.heads.HeadChoice (method finetune)
         if self.mode == "semi-supervised" and self.semi_supervised_method == "finetune":
             assert hand_codes is not None
@@ -445,19 +449,14 @@ class ThemeFinder(BaseEstimator):
         desc_labels = np.asarray([ids.index(o) for o in texts_owner])
         extra_X = extra_y = None
         if hand_codes is not None and given.any():
-            extra_X = Y[given]
-            extra_y = np.asarray(
-                [
-                    ids.index(hand_codes[int(i)] or other)
-                    if (hand_codes[int(i)] or other) in ids
-                    else 0
-                    for i in np.flatnonzero(given)
-                ]
-            )
+            extra_X, extra_y = Y[given], guided.given_labels(hand_codes, given, ids, other)
         # guided and discover: self-trained from each theme's similarities over their spread
         setting = "none" if self.mode == "semi-supervised" else self.guided_scale
         first = guided.scale_as_set(scores, setting, centred=self._remover is not None)
-        proba = guided.self_train(Y, first, self._C, desc_labels, extra_X=extra_X, extra_y=extra_y)
+        proba, clf = guided.self_train_model(
+            Y, first, self._C, desc_labels, extra_X=extra_X, extra_y=extra_y
+        )
+        self._self_trained = (clf, ids) if clf is not None else None
         proba, self._pooling = guided.pool_as_set(proba, questions, self.question_weight)
         pick = proba.argmax(axis=1)
         codes = [ids[j] for j in pick]

@@ -169,6 +169,18 @@ def self_train_model(
     return proba, clf
 
 
+def given_labels(
+    hand_codes: Sequence[str | None], given: np.ndarray, ids: Sequence[str], other: str
+) -> np.ndarray:
+    """The column of ``ids`` of each given segment's hand code (``other`` when it has none;
+    column 0 for a code that is not in ``ids``), in the order of ``np.flatnonzero(given)``."""
+    out = []
+    for i in np.flatnonzero(given):
+        code = hand_codes[int(i)] or other
+        out.append(ids.index(code) if code in ids else 0)
+    return np.asarray(out, dtype=int)
+
+
 def group_ids(groups: Sequence[Hashable | None] | None, n: int) -> np.ndarray:
     """Integer ids (-1 = no group) for ``n`` segments from any hashable group labels."""
     if groups is None:
