@@ -294,8 +294,9 @@ def test_a_killed_worker_loses_no_finished_shard_and_the_rerun_resumes(
 
 class _DriverArrays:
     """A profiler hook (``sys.setprofile``) on the driver's threads: whenever a themekit function
-    returns, the largest number of rows of a vector-like array (2-D float, at least 16 columns)
-    it returns or holds in a local variable. It watches the real run; it replaces nothing."""
+    returns, the largest number of rows of a vector-like array (2-D float, at least 16 columns,
+    not square: a d x d matrix such as the report map's covariance holds no row per segment) it
+    returns or holds in a local variable. It watches the real run; it replaces nothing."""
 
     def __init__(self) -> None:
         import themekit
@@ -314,6 +315,7 @@ class _DriverArrays:
                     and a.ndim == 2
                     and a.dtype.kind == "f"
                     and a.shape[1] >= 16
+                    and a.shape[0] != a.shape[1]
                     and a.shape[0] > self.max_rows
                 ):
                     self.max_rows = a.shape[0]
