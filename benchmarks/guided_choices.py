@@ -23,6 +23,7 @@ import argparse
 import logging
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +63,32 @@ def _kinds(codebook: Any) -> list[str]:
     return out
 
 
-def capture(data: Path, common: list[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Each codebook corpus's coding inputs and hand codes (one guided run each)."""
+def codebook_runs(
+    data: Path, common: list[str] | None = None, before: Callable[[], None] | None = None
+) -> Iterator[tuple[str, Any]]:
+    """``(name, result)`` of one guided run (seed 42, nothing written) of each development-suite
+    corpus with a codebook; ``before`` is called before each run (to reset what a hook records)."""
     import suite
 
     import themekit
+
+    with tempfile.TemporaryDirectory(prefix="themekit-guided-") as tmp:
+        for entry in suite.entries(data, quick=True):
+            corpus_job = HERE / "corpora" / entry.name / "job.yaml"
+            if not (entry.name.startswith("demo") or corpus_job.is_file()):
+                continue  # the table sets have no codebook
+            if before is not None:
+                before()
+            result = themekit.run(
+                entry.job(Path(tmp)),
+                overrides=[*entry.overrides, "seed=42", "themes.mode=guided", *(common or [])],
+                write=False,
+            )
+            yield entry.name, result
+
+
+def capture(data: Path, common: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Each codebook corpus's coding inputs and hand codes (one guided run each)."""
     from themekit.themes import finder
 
     seen: dict[str, Any] = {}
@@ -80,29 +102,19 @@ def capture(data: Path, common: list[str] | None = None) -> dict[str, dict[str, 
     out: dict[str, dict[str, Any]] = {}
     finder.ThemeFinder._code = recording  # type: ignore[method-assign]
     try:
-        with tempfile.TemporaryDirectory(prefix="themekit-guided-") as tmp:
-            for entry in suite.entries(data, quick=True):
-                corpus_job = HERE / "corpora" / entry.name / "job.yaml"
-                if not (entry.name.startswith("demo") or corpus_job.is_file()):
-                    continue  # the table sets have no codebook
-                seen.clear()
-                result = themekit.run(
-                    entry.job(Path(tmp)),
-                    overrides=[*entry.overrides, "seed=42", "themes.mode=guided", *(common or [])],
-                    write=False,
-                )
-                if result.codebook is None or "Y" not in seen:
-                    continue
-                cb = seen["codebook"]
-                out[entry.name] = {
-                    **seen,
-                    "owners": list(cb.descriptions()[1]),
-                    "kinds": _kinds(cb),
-                    "ids": list(cb.ids),
-                    "other": cb.other_id,
-                    "hand": [c or None for c in result.corpus.codes],
-                    "machine": list(result.codebook_theme or []),
-                }
+        for name, result in codebook_runs(data, common, before=seen.clear):
+            if result.codebook is None or "Y" not in seen:
+                continue
+            cb = seen["codebook"]
+            out[name] = {
+                **seen,
+                "owners": list(cb.descriptions()[1]),
+                "kinds": _kinds(cb),
+                "ids": list(cb.ids),
+                "other": cb.other_id,
+                "hand": [c or None for c in result.corpus.codes],
+                "machine": list(result.codebook_theme or []),
+            }
     finally:
         finder.ThemeFinder._code = original  # type: ignore[method-assign]
     return out

@@ -28,7 +28,6 @@ import argparse
 import logging
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +36,11 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from guided_choices import kappa  # noqa: E402  (κ on hand-coded rows)
+from guided_choices import codebook_runs, kappa  # noqa: E402  (the guided runs; κ)
 
 
 def capture(data: Path) -> dict[str, dict[str, Any]]:
     """Each codebook corpus's ThemeFinder inputs and parameters (one guided run each)."""
-    import suite
-
-    import themekit
     from themekit.themes import finder
 
     seen: dict[str, Any] = {}
@@ -57,26 +53,15 @@ def capture(data: Path) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     finder.ThemeFinder.fit = recording  # type: ignore[method-assign]
     try:
-        with tempfile.TemporaryDirectory(prefix="themekit-scale-") as tmp:
-            for entry in suite.entries(data, quick=True):
-                corpus_job = HERE / "corpora" / entry.name / "job.yaml"
-                if not (entry.name.startswith("demo") or corpus_job.is_file()):
-                    continue  # the table sets have no codebook
-                seen.clear()
-                result = themekit.run(
-                    entry.job(Path(tmp)),
-                    overrides=[*entry.overrides, "seed=42", "themes.mode=guided"],
-                    write=False,
-                )
-                if result.codebook is None or "X" not in seen:
-                    continue
-                segs = list(result.corpus)
-                out[entry.name] = {
-                    **seen,
-                    "strata": [(s.session or "", s.language or "") for s in segs],
-                    "hand": [c or None for c in result.corpus.codes],
-                    "whole": list(result.codebook_theme or []),
-                }
+        for name, result in codebook_runs(data, before=seen.clear):
+            if result.codebook is None or "X" not in seen:
+                continue
+            out[name] = {
+                **seen,
+                "strata": [(s.session or "", s.language or "") for s in result.corpus],
+                "hand": [c or None for c in result.corpus.codes],
+                "whole": list(result.codebook_theme or []),
+            }
     finally:
         finder.ThemeFinder.fit = original  # type: ignore[method-assign]
     return out
