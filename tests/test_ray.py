@@ -94,13 +94,27 @@ def test_finetune_at_scale_on_ray_exits_2_before_any_embedding(tmp_path: Path) -
 
 
 def test_unreachable_cluster_exits_2_naming_the_address(tmp_path: Path) -> None:
+    """Both address forms, on this machine only (loopback): a port nobody listens on, and a
+    port that accepts connections and never answers (a cluster that hangs), which must end at
+    ``connect_timeout_s``."""
     pytest.importorskip("ray")
     import socket
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    for address, timeout in [(f"ray://127.0.0.1:{port}", 5), ("10.255.255.1:6379", 1)]:
+    silent = socket.socket()  # accepts (the kernel's backlog), never speaks
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    hang = f"127.0.0.1:{silent.getsockname()[1]}"
+    try:
+        _unreachable(tmp_path, [(f"ray://127.0.0.1:{port}", 5), (hang, 1)])
+    finally:
+        silent.close()
+
+
+def _unreachable(tmp_path: Path, cases: list[tuple[str, int]]) -> None:
+    for address, timeout in cases:
         t0 = time.perf_counter()
         code, stderr = _cli(
             [
