@@ -423,6 +423,7 @@ def test_large_corpus_is_fitted_on_a_stratified_sample_and_the_rest_assigned_on_
     sample = one.manifest["execution"]["sample"]
     assert sample["n_sample"] == 150 and sample["seed"] == one.config.seed
     assert not sample["whole_corpus"] and sample["n_strata"] >= 3
+    assert sample["coding_outside_sample"] == "the classifier self-trained on the sample"
     # the same on any number of workers, shared folder or not: assignments, codes, themes
     assert _labels(one) == _labels(two) and one.codebook_theme == two.codebook_theme
     assert [t.to_dict() for t in one.themes] == [t.to_dict() for t in two.themes]

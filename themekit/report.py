@@ -210,10 +210,13 @@ def _provenance(result: RunResult) -> list[str]:
     add(f"- Embedding model: `{m.model_id}` (cache key `{m.embedder_id}`)")
     machine = machine_summary(m)
     if machine is not None:
-        add(
-            f"- Machine: {machine}. The vectors depend on the precision used, so a run on a "
-            "machine that chooses another precision can differ slightly"
+        caveat = (
+            ". The vectors depend on the precision used, so a run on a machine that chooses "
+            "another precision can differ slightly"
+            if m.embedding_run
+            else ""
         )
+        add(f"- Machine: {machine}{caveat}")
     for inp in m.inputs:
         add(f"- Input `{inp.path}` sha256 `{inp.sha256[:16]}…`")
     add("- Time per stage (s): " + ", ".join(f"{k} {v:.1f}" for k, v in m.stage_seconds.items()))

@@ -86,6 +86,12 @@ class Assigner:
         if finder.codebook_theme_ is not None and C is not None and cb is not None:
             owners = list(cb.descriptions()[1])
             codebook = (np.asarray(C), owners, list(cb.ids), cb.other_id, finder.min_similarity)
+        coder = finder.coding_model_ if codebook is not None else None
+        if codebook is not None and coder is None:
+            logger.info(
+                "segments outside the sample are coded with the nearest codebook theme: nothing "
+                "was self-trained on the sample (one codebook theme only)"
+            )
         return cls(
             remover=remover_for(X_sample),
             answer_remover=(
@@ -97,7 +103,7 @@ class Assigner:
             keys=keys,
             centres=centres,
             codebook=codebook,
-            coder=getattr(finder, "coding_model_", None) if codebook is not None else None,
+            coder=coder,
         )
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -121,9 +127,8 @@ class Assigner:
             scores = guided.theme_scores(Y, C, owners, ids)
             if self.coder is not None:  # the sample's self-trained coder, as ThemeFinder._code
                 clf, coder_ids = self.coder
-                proba = np.zeros((len(Y), len(coder_ids)))
-                proba[:, clf.classes_] = clf.predict_proba(Y)
-                codes = np.asarray([coder_ids[j] for j in proba.argmax(axis=1)], dtype=object)
+                pick = guided.class_proba(clf, Y, len(coder_ids)).argmax(axis=1)
+                codes = np.asarray([coder_ids[j] for j in pick], dtype=object)
             else:
                 codes = np.asarray([ids[j] for j in scores.argmax(axis=1)], dtype=object)
             real = [j for j, t in enumerate(ids) if t != other]

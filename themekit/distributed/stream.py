@@ -281,6 +281,13 @@ def fit_and_stream(
         languages,
         context.answer_vectors if context is not None else None,
     )
+    if engine.sample is not None and job.assigner.codebook is not None:
+        # manifest.json, execution.sample: the rule that coded the segments outside the sample
+        engine.sample["coding_outside_sample"] = (
+            "the classifier self-trained on the sample"
+            if job.assigner.coder is not None
+            else "the nearest codebook theme"
+        )
     first = run_pass(engine, table, job)
 
     labels = np.full(n, -1, dtype=int)

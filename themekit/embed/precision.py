@@ -28,29 +28,27 @@ def cpu_supports_bf16() -> bool:
     """
     if os.environ.get(NO_BF16_ENV, "") not in ("", "0"):
         return False
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
-    except OSError:
-        pass
-    return False
+    flags = set((_cpuinfo("flags") or "").split())
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def cpu_model() -> str | None:
     """The CPU's model name as ``lscpu`` shows it (``/proc/cpuinfo``), else ``platform``'s."""
+    import platform
+
+    return _cpuinfo("model name") or platform.processor() or None
+
+
+def _cpuinfo(field: str) -> str | None:
+    """The value of the first ``field`` line of ``/proc/cpuinfo`` (None where there is none)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             for line in fh:
-                if line.startswith("model name"):
+                if line.startswith(field):
                     return line.split(":", 1)[1].strip() or None
     except OSError:
         pass
-    import platform
-
-    return platform.processor() or None
+    return None
 
 
 def machine_record() -> dict[str, object]:

@@ -164,9 +164,15 @@ def self_train_model(
     if len(set(y.tolist())) < 2:
         return np.eye(T)[lab], None
     clf = LogisticRegression(C=1.0, max_iter=2000).fit(X, y)
-    proba = np.zeros((len(segments), T))
-    proba[:, clf.classes_] = clf.predict_proba(segments)
-    return proba, clf
+    return class_proba(clf, segments, T), clf
+
+
+def class_proba(clf: Any, X: np.ndarray, n_classes: int) -> np.ndarray:
+    """``clf``'s probabilities as ``(len(X), n_classes)``: a column per theme, zeros for the
+    themes it never saw (its ``classes_`` are theme columns)."""
+    proba = np.zeros((len(X), n_classes))
+    proba[:, clf.classes_] = clf.predict_proba(X)
+    return proba
 
 
 def given_labels(
